@@ -1,0 +1,1 @@
+"""Models generated from schema/ by datamodel-code-generator. Do not edit."""

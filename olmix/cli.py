@@ -1,0 +1,58 @@
+"""The `olmix` command line: a thin layer that parses flags and renders results.
+
+Each command lives in its own module under olmix.commands and is imported
+only when needed; command modules import nothing heavy at module level, so
+`olmix --help` stays fast. Adding a command is one module and one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+COMMANDS = {
+    "validate": "olmix.commands.validate:validate",
+    "schema": "olmix.commands.validate:schema",
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(func: F) -> F:
+    """Turn olmix's own errors into their message and exit status 1, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from olmix.errors import OlmixError
+
+        try:
+            return func(*args, **kwargs)
+        except OlmixError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="olmix")
+def main() -> None:
+    """Pretraining data-mixture experiments from a validated YAML spec."""

@@ -1,0 +1,79 @@
+"""Load a config file: parse, validate against its schema, check the rules beyond it.
+
+The generated pydantic models decide validity: they are compiled from the
+schema and proven to agree with python-jsonschema and ajv on the conformance
+suite and under differential fuzzing, and they are ~30x faster. Only a file
+they reject goes through python-jsonschema, whose errors become the messages.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from pydantic import BaseModel, ValidationError
+
+from olmix import rules, schemacheck, yamlsource
+from olmix.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from olmix_generated.mixture import ExperimentConfig
+
+# schema name -> (generated model, rules beyond the schema)
+KINDS: dict[str, tuple[str, Callable[[yamlsource.Document], list[Problem]] | None]] = {
+    "mixture": ("olmix_generated.mixture:ExperimentConfig", rules.check),
+}
+
+
+def model_class(schema: str) -> type[BaseModel]:
+    module, attr = KINDS[schema][0].split(":")
+    cls: type[BaseModel] = getattr(importlib.import_module(module), attr)
+    return cls
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        message = "no such file"
+    except IsADirectoryError:
+        message = "is a directory, not a config file"
+    except OSError as exc:
+        message = f"cannot read: {exc.strerror}"
+    raise ConfigError([Problem(str(path), 0, 0, (), message)])
+
+
+def _model_problems(doc: yamlsource.Document, exc: ValidationError) -> list[Problem]:
+    # Reached only if the models and python-jsonschema disagree, which the
+    # conformance suite and fuzzing exist to prevent; still say something useful.
+    return [doc.problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+
+
+def check(doc: yamlsource.Document, schema: str = "mixture") -> tuple[Any, list[Problem]]:
+    """The model instance (None if invalid) and every problem of a parsed document."""
+    if schema not in KINDS:
+        return None, [doc.problem((), f"unknown schema '{schema}' (known: {', '.join(KINDS)})")]
+    try:
+        instance = model_class(schema).model_validate(doc.data)
+    except ValidationError as exc:
+        return None, schemacheck.check(doc, schema) or _model_problems(doc, exc)
+    rule_check = KINDS[schema][1]
+    problems = rule_check(doc) if rule_check else []
+    return (None if problems else instance), problems
+
+
+def load_document(path: str | Path, schema: str = "mixture") -> tuple[yamlsource.Document, Any]:
+    """Parse and fully check a file against `schema`: the document and its model instance."""
+    path = Path(path)
+    doc = yamlsource.parse(_read(path), str(path))
+    instance, problems = check(doc, schema)
+    if problems:
+        raise ConfigError(problems)
+    return doc, instance
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """The validated ExperimentConfig at `path`; ConfigError lists every problem found."""
+    return cast("ExperimentConfig", load_document(path, "mixture")[1])

@@ -1,0 +1,59 @@
+"""Problems in a user's input, each knowing where it is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+JsonPath = tuple[str | int, ...]
+
+
+def format_path(path: JsonPath) -> str:
+    """`$.sources[1].topics[0]`: JSONPath, as check-jsonschema and ajv users know it."""
+    out = "$"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int
+    column: int
+    path: JsonPath
+    message: str
+
+    def __str__(self) -> str:
+        if self.line == 0:  # about the file as a whole (missing, unreadable)
+            return f"{self.file}: {self.message}"
+        return f"{self.file}:{self.line}:{self.column}: {format_path(self.path)}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": format_path(self.path),
+            "message": self.message,
+        }
+
+
+class OlmixError(Exception):
+    """Base of every error olmix raises for a user's input or environment."""
+
+
+class ConfigError(OlmixError):
+    """Every problem found in one or more input files."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: Sequence[Problem] = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The nearest allowed name, if one is close enough to be a likely typo."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None

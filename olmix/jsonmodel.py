@@ -1,0 +1,51 @@
+"""Base class of the generated models: JSON's data model, not Python's coercions.
+
+pydantic's lax mode turns "1" into 1 and "yes" into True, which no JSON Schema
+validator accepts; its strict mode rejects 1.0 for an integer, which every JSON
+Schema validator accepts (JSON has one number type). Strict mode plus a
+conversion of integral floats on integer fields gives the schema's verdict.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+def _accepts_int(annotation: Any) -> bool:
+    if annotation is int:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _accepts_int(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts_int(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+class JsonModel(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    _integer_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._integer_fields = frozenset(
+            name for name, field in cls.model_fields.items() if _accepts_int(field.annotation)
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats_are_integers(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not cls._integer_fields:
+            return data
+        fix = {
+            key: int(value)
+            for key in cls._integer_fields & data.keys()
+            if isinstance(value := data[key], float) and value.is_integer()
+        }
+        return {**data, **fix} if fix else data

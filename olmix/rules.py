@@ -1,0 +1,70 @@
+"""Rules JSON Schema cannot state, checked after the schema has passed.
+
+They are listed in the schema's descriptions too:
+- names are unique among siblings (sources; a source's topics; a parent's
+  quality buckets), so leaf names are unique;
+- among siblings, `weight` is set on all or none, and not all weights are 0;
+- names used in `fixed_source_weights`, `manual_prior`, `manual_topic_prior`
+  and `nonzero_weight` name a source, topic or leaf of the mixture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from olmix.errors import JsonPath, Problem, suggest
+from olmix.yamlsource import Document
+
+CHILD_KEYS = ("topics", "quality")
+
+
+def _siblings(doc: Document, items: list[dict[str, Any]], path: JsonPath, noun: str) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        name = item["name"]
+        if name in first:
+            line = doc.positions.of_value((*path, first[name], "name"))[0]
+            yield doc.problem((*path, i, "name"), f"duplicate {noun} name '{name}' (first used at line {line})")
+        else:
+            first[name] = i
+    weighted = [i for i, item in enumerate(items) if "weight" in item]
+    if weighted and len(weighted) < len(items):
+        missing = [items[i]["name"] for i in range(len(items)) if i not in weighted]
+        yield doc.problem(
+            (*path, weighted[0], "weight"),
+            f"weight is set on some {noun}s but not on {', '.join(missing)}: set it on all siblings or none",
+        )
+    elif weighted and all(item["weight"] == 0 for item in items):
+        yield doc.problem((*path, 0, "weight"), f"all {noun} weights are 0: at least one must be positive")
+
+
+def _walk(
+    doc: Document, items: list[dict[str, Any]], path: JsonPath, noun: str, prefix: str, names: dict[str, set[str]]
+) -> Iterator[Problem]:
+    yield from _siblings(doc, items, path, noun)
+    for i, item in enumerate(items):
+        full = f"{prefix}{item['name']}"
+        names["nodes"].add(full)
+        names[noun].add(item["name"])
+        for key, child_noun in (("topics", "topic"), ("quality", "quality bucket")):
+            if key in item:
+                yield from _walk(doc, item[key], (*path, i, key), child_noun, f"{full}:", names)
+
+
+def check(doc: Document) -> list[Problem]:
+    data = doc.data
+    names: dict[str, set[str]] = {"nodes": set(), "source": set(), "topic": set(), "quality bucket": set()}
+    problems = list(_walk(doc, data["sources"], ("sources",), "source", "", names))
+    for key, noun in (("fixed_source_weights", "source"), ("manual_prior", "source"), ("manual_topic_prior", "topic")):
+        for name in data.get(key, {}):
+            if name not in names[noun]:
+                near = suggest(name, names[noun])
+                hint = f"; did you mean '{near}'?" if near else ""
+                problems.append(doc.problem((key, name), f"no {noun} is named '{name}'{hint}", at_key=True))
+    for i, name in enumerate(data.get("nonzero_weight", [])):
+        if name not in names["nodes"]:
+            near = suggest(name, names["nodes"])
+            hint = f"; did you mean '{near}'?" if near else ""
+            problems.append(doc.problem(("nonzero_weight", i), f"no source, topic or leaf is named '{name}'{hint}"))
+    return sorted(problems)

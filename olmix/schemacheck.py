@@ -1,0 +1,180 @@
+"""JSON Schema validation with messages a researcher understands.
+
+python-jsonschema decides validity; this module only turns its errors into
+problems placed on the offending key or value. A failed `oneOf` between
+object shapes (a source's paths / topics / quality) is explained by the keys
+that pick a shape: none, several, or the one shape the user evidently meant.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from jsonschema.exceptions import ValidationError
+
+from olmix.errors import JsonPath, Problem, suggest
+from olmix.yamlsource import Document
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {json.dumps(value)}"
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _resolve(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _shapes(root: dict[str, Any], schema: dict[str, Any]) -> list[tuple[dict[str, Any], set[str]]]:
+    """For a oneOf of object shapes: each shape and the keys only it requires."""
+    branches = [_resolve(root, b) for b in schema["oneOf"]]
+    if not all(b.get("type") == "object" for b in branches):
+        return []
+    required = [set(b.get("required", [])) for b in branches]
+    common = set.intersection(*required)
+    return [(b, r - common) for b, r in zip(branches, required, strict=True)]
+
+
+def _noun(path: JsonPath) -> str:
+    parent = next((p for p in reversed(path) if isinstance(p, str)), "")
+    return {"sources": "a source", "topics": "a topic", "quality": "a quality bucket"}.get(parent, "this item")
+
+
+def _or(words: list[str]) -> str:
+    quoted = [f"'{w}'" for w in words]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+class _Explainer:
+    def __init__(self, doc: Document, root: dict[str, Any]) -> None:
+        self.doc = doc
+        self.root = root
+
+    def explain(self, error: ValidationError) -> Iterator[Problem]:
+        path: JsonPath = tuple(error.absolute_path)
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        value: Any = error.instance
+        kind = str(error.validator)
+        expected: Any = error.validator_value
+        if kind == "oneOf" and isinstance(value, dict) and (shapes := _shapes(self.root, schema)):
+            yield from self.explain_shapes(error, path, value, shapes)
+            return
+        if kind == "oneOf" and all("const" in b for b in schema.get("oneOf", [])):
+            allowed = [b["const"] for b in schema["oneOf"]]
+            yield self.enum_problem(path, value, allowed)
+            return
+        if kind == "enum":
+            yield self.enum_problem(path, value, list(expected))
+            return
+        if kind == "additionalProperties" and isinstance(value, dict):
+            allowed = list(schema.get("properties", {}))
+            for key in value:
+                if key not in allowed:
+                    yield self.unknown_key(path, key, allowed)
+            return
+        if kind == "required":
+            missing = [k for k in expected if k not in value]
+            for key in missing:
+                yield self.doc.problem(path, f"missing required key '{key}'")
+            return
+        yield self.doc.problem(path, self.message(kind, expected, value, schema))
+
+    def explain_shapes(
+        self,
+        error: ValidationError,
+        path: JsonPath,
+        value: dict[str, Any],
+        shapes: list[tuple[dict[str, Any], set[str]]],
+    ) -> Iterator[Problem]:
+        keys = [k for _, own in shapes for k in sorted(own)]
+        present = [k for k in keys if k in value]
+        noun = _noun(path)
+        if len(present) > 1:
+            lines = ", ".join(f"'{k}' (line {self.doc.positions.of_key((*path, k))[0]})" for k in present)
+            yield self.doc.problem(path, f"{noun} has exactly one of {_or(keys)}, but this one has {lines}")
+            allowed = set().union(*(set(s.get("properties", {})) for s, _ in shapes))
+            for key in value:
+                if key not in allowed:
+                    yield self.unknown_key(path, key, sorted(allowed))
+            return
+        if not present:
+            allowed = set().union(*(set(s.get("properties", {})) for s, _ in shapes))
+            yield self.doc.problem(path, f"{noun} needs exactly one of {_or(keys)}; none is given")
+            for key in value:
+                if key not in allowed:
+                    yield self.unknown_key(path, key, sorted(allowed))
+            return
+        index = next(i for i, (_, own) in enumerate(shapes) if present[0] in own)
+        for sub in error.context or []:
+            if sub.relative_schema_path and sub.relative_schema_path[0] == index:
+                yield from self.explain(sub)
+
+    def unknown_key(self, path: JsonPath, key: str, allowed: list[str]) -> Problem:
+        near = suggest(key, allowed)
+        hint = f"; did you mean '{near}'?" if near else f"; allowed keys: {', '.join(allowed)}"
+        return self.doc.problem((*path, key), f"unknown key '{key}'{hint}", at_key=True)
+
+    def enum_problem(self, path: JsonPath, value: Any, allowed: list[Any]) -> Problem:
+        near = suggest(value, [str(a) for a in allowed]) if isinstance(value, str) else None
+        hint = f"; did you mean '{near}'?" if near else ""
+        choices = ", ".join(str(a) for a in allowed)
+        return self.doc.problem(path, f"{_kind(value)} is not allowed{hint} (allowed: {choices})")
+
+    @staticmethod
+    def message(kind: str, expected: Any, value: Any, schema: dict[str, Any]) -> str:
+        if kind == "type":
+            wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
+            return f"must be {wanted}, not {_kind(value)}"
+        if kind == "minimum":
+            return f"must be at least {expected}, not {value}"
+        if kind == "exclusiveMinimum":
+            return f"must be greater than {expected}, not {value}"
+        if kind == "maximum":
+            return f"must be at most {expected}, not {value}"
+        if kind == "exclusiveMaximum":
+            return f"must be less than {expected}, not {value}"
+        if kind == "minItems":
+            return "must not be empty" if expected == 1 else f"needs at least {expected} items"
+        if kind == "minLength":
+            return "must not be empty" if expected == 1 else f"needs at least {expected} characters"
+        if kind == "pattern" and expected == "^[^:]+$":
+            if value == "":
+                return "must not be empty"
+            return f"{json.dumps(value)} must not contain ':' (it separates the parts of leaf names)"
+        if kind == "pattern":
+            return f"{json.dumps(value)} does not match the pattern {expected}"
+        if kind == "propertyNames":
+            return "has an invalid key"
+        if kind == "false":
+            return "is not allowed here"
+        return f"{_kind(value)} is not valid here ({kind})"
+
+
+def check(doc: Document, schema_name: str = "mixture") -> list[Problem]:
+    """Every schema problem of a parsed document, deduplicated, in file order."""
+    from olmix import schemas
+
+    explainer = _Explainer(doc, schemas.load(schema_name))
+    problems = {p for err in schemas.validator(schema_name).iter_errors(doc.data) for p in explainer.explain(err)}
+    return sorted(problems)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from olmix.errors import ConfigError
+from olmix.yamlsource import parse
+
+SCALARS = [
+    ("1", 1),
+    ("-3", -3),
+    ("0x1f", 31),
+    ("0o17", 15),
+    ("1.5", 1.5),
+    ("1e3", 1000.0),
+    ("true", True),
+    ("False", False),
+    ("~", None),
+    ("null", None),
+    ("yes", "yes"),  # YAML 1.1 booleans are strings in YAML 1.2, as in editors
+    ("on", "on"),
+    ("2024-01-01", "2024-01-01"),  # no timestamps in JSON
+    ("'3'", "3"),
+    ('"true"', "true"),
+    ("!!str 3", "3"),
+    ("s3://bucket/*.npy", "s3://bucket/*.npy"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), SCALARS)
+def test_scalars_follow_yaml_1_2_core(text: str, value: object) -> None:
+    assert parse(f"k: {text}\n".encode(), "f.yaml").data == {"k": value}
+
+
+def test_positions_of_keys_and_values() -> None:
+    doc = parse(b"name: x\nsources:\n  - name: a\n    paths: [p]\n", "f.yaml")
+    assert doc.positions.values[("sources", 0)] == (3, 5)
+    assert doc.positions.keys[("sources", 0, "paths")] == (4, 5)
+    assert doc.positions.values[("sources", 0, "paths", 0)] == (4, 13)
+
+
+ERRORS = [
+    (b"", "f.yaml:1:1: $: empty file: expected a mapping of experiment fields"),
+    (b"# only a comment\n", "f.yaml:1:1: $: empty file: expected a mapping of experiment fields"),
+    (b"- a\n- b\n", "f.yaml:1:1: $: the top level must be a mapping of experiment fields, not a list"),
+    (b"hello\n", "f.yaml:1:1: $: the top level must be a mapping of experiment fields, not the scalar 'hello'"),
+    (b"a: 1\na: 2\n", "f.yaml:2:1: $.a: duplicate key 'a' (first given at line 1)"),
+    (b"a: [1\n", "f.yaml:2:1: $: YAML syntax error: did not find expected ',' or ']'"),
+    (b"a: 1\n\xff\n", "f.yaml:2:1: $: not UTF-8 text (byte 0xff)"),
+    (b"a\x00b", "f.yaml:1:1: $: binary file, not YAML text"),
+    (b"a: .inf\n", "f.yaml:1:4: $.a: .inf is not a finite number"),
+    (b"a: !!binary aGk=\n", "f.yaml:1:4: $.a: unsupported YAML tag tag:yaml.org,2002:binary"),
+    (b"a: 1\n---\nb: 2\n", "f.yaml:3:1: $: more than one YAML document; a config holds exactly one"),
+    (b"? [a]\n: 1\n", "f.yaml:1:3: $: a key must be a plain name, not a list or mapping"),
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), ERRORS)
+def test_bad_input_is_one_clear_located_error(raw: bytes, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(raw, "f.yaml")
+    assert [str(p) for p in info.value.problems] == [message]
