@@ -52,7 +52,7 @@ test: install
 check: lint typecheck check-generated validate test
 
 bench: install
-	$(PY) -m olmix.devtools.bench
+	$(PY) -m olmix.devtools.bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
