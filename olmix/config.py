@@ -9,7 +9,7 @@ they reject goes through python-jsonschema, whose errors become the messages.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -64,16 +64,22 @@ def check(doc: yamlsource.Document, schema: str = "mixture") -> tuple[Any, list[
     return (None if problems else instance), problems
 
 
-def load_document(path: str | Path, schema: str = "mixture") -> tuple[yamlsource.Document, Any]:
-    """Parse and fully check a file against `schema`: the document and its model instance."""
+def load_document(
+    path: str | Path, schema: str = "mixture", overrides: Iterable[str] = ()
+) -> tuple[yamlsource.Document, Any]:
+    """Parse a file, apply `--set` overrides, check it against `schema`: the document and its model."""
     path = Path(path)
     doc = yamlsource.parse(_read(path), str(path))
+    if overrides:
+        from olmix import overrides as override
+
+        override.apply(doc, overrides)
     instance, problems = check(doc, schema)
     if problems:
         raise ConfigError(problems)
     return doc, instance
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ExperimentConfig:
     """The validated ExperimentConfig at `path`; ConfigError lists every problem found."""
-    return cast("ExperimentConfig", load_document(path, "mixture")[1])
+    return cast("ExperimentConfig", load_document(path, "mixture", overrides)[1])

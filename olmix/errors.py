@@ -25,8 +25,12 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        if self.line == 0:  # about the file as a whole (missing, unreadable)
-            return f"{self.file}: {self.message}"
+        if self.line == 0:  # no position: a whole file (missing, unreadable) or a --set override
+            return (
+                f"{self.file}: {format_path(self.path)}: {self.message}"
+                if self.path
+                else f"{self.file}: {self.message}"
+            )
         return f"{self.file}:{self.line}:{self.column}: {format_path(self.path)}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:

@@ -71,8 +71,12 @@ class Document:
     file: str
     data: Any
     positions: Positions
+    origins: dict[JsonPath, str] = field(default_factory=dict)  # path -> the `--set` that wrote it
 
     def problem(self, path: JsonPath, message: str, *, at_key: bool = False) -> Problem:
+        for depth in range(len(path), 0, -1):
+            if (origin := self.origins.get(path[:depth])) is not None:
+                return Problem(origin, 0, 0, path, message)
         line, col = self.positions.of_key(path) if at_key else self.positions.of_value(path)
         return Problem(self.file, line, col, path, message)
 
