@@ -233,6 +233,28 @@ class ExperimentConfig(JsonModel):
     Largest repetition any leaf may reach in the target run.
     """
     instance_filter: InstanceFilter | None = None
+    trainer_command: Annotated[
+        list[TrainerCommandItem] | None,
+        Field(
+            examples=[["{python}", "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]],
+            min_length=1,
+            title="Trainer command",
+        ),
+    ] = None
+    """
+    Command each run executes, as a list of arguments. Placeholders: {plan} (the run's plan file), {run_dir} (its output folder), {run} (its name), {python} (the Python running olmix). Default: ["{python}", "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]. The --trainer-command flag of `olmix launch run` overrides it.
+    """
+    env: Annotated[
+        dict[Annotated[str, StringConstraints(pattern=r"^[^=]+$")], str] | None,
+        Field(examples=[{"OMP_NUM_THREADS": "2"}], title="Environment"),
+    ] = None
+    """
+    Environment variables set for every run (values are recorded; put secrets in `secrets`).
+    """
+    secrets: Annotated[list[Secret] | None, Field(examples=[["WANDB_API_KEY", "HF_TOKEN"]], title="Secrets")] = None
+    """
+    Names of environment variables passed from the launching environment to every run. Only names are written anywhere; values never appear in records, logs written by olmix, or JSON output, and are masked in a run's log.
+    """
     sources: Annotated[
         list[SourceWithPaths | SourceWithTopics | SourceWithQuality], Field(min_length=1, title="Sources")
     ]
@@ -311,6 +333,13 @@ class QualityBucket(JsonModel):
     ] = None
     """
     How many times a leaf's tokens may be repeated to meet its share of the budget (1.0 = each token at most once). A leaf uses its own value if set, else the nearest ancestor's, else 1.0.
+    """
+
+
+class Secret(RootModel[str]):
+    root: Annotated[str, Field(pattern="^[^=]+$")]
+    """
+    An environment variable name (no '=').
     """
 
 
@@ -478,6 +507,10 @@ class TopicWithQuality(JsonModel):
     """
     Quality buckets of this parent, best or worst first in any order; each becomes a leaf. Exactly one of paths or quality.
     """
+
+
+class TrainerCommandItem(RootModel[str]):
+    root: Annotated[str, Field(min_length=1)]
 
 
 WeightMapAdditionalProperty = TypeAliasType("WeightMapAdditionalProperty", Annotated[float, Field(ge=0.0)])
