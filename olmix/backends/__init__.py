@@ -1,0 +1,94 @@
+"""Backends run the runs of a plan: one small interface, one module per engine.
+
+A backend submits a prepared run, finds a run it may already have submitted
+(by the run's submission token, so a launch killed mid-submission never
+submits twice), reports a run's state and cancels it. Adding a backend is a
+new module and one line in BACKENDS.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from olmix.errors import OlmixError
+
+BACKENDS = {
+    "local": "olmix.backends.local:LocalBackend",
+}
+
+
+class BackendError(OlmixError):
+    """A backend cannot be used or refused an operation."""
+
+
+class RunState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a backend needs to start one run."""
+
+    group: str
+    run: str
+    run_dir: Path
+    plan_file: Path
+    command: list[str]
+    token: str  # unique per submission attempt; lets a backend find a run it already started
+    env: dict[str, str] = field(default_factory=dict)  # recorded values
+    secrets: list[str] = field(default_factory=list)  # names only; values come from os.environ
+
+
+@dataclass(frozen=True)
+class Status:
+    state: RunState
+    exit_code: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    detail: str = ""
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        import time
+
+        return (self.finished_at or time.time()) - self.started_at
+
+
+class Backend(Protocol):
+    name: str
+
+    def check(self, config: Any) -> list[str]:
+        """Notes about settings this backend ignores; raise BackendError when it cannot run them."""
+
+    def submit(self, spec: RunSpec) -> str:
+        """Start the run; return its job id."""
+
+    def find(self, spec: RunSpec) -> str | None:
+        """The job id of a run already started with spec.token, if any."""
+
+    def status(self, job_id: str, run_dir: Path) -> Status: ...
+
+    def cancel(self, job_id: str, run_dir: Path) -> None: ...
+
+
+def get(name: str, **options: Any) -> Backend:
+    target = BACKENDS.get(name)
+    if target is None:
+        raise BackendError(f"unknown backend '{name}' (known: {', '.join(sorted(BACKENDS))})")
+    module, attr = target.split(":")
+    backend: Backend = getattr(importlib.import_module(module), attr)(**options)
+    return backend

@@ -1,0 +1,141 @@
+"""The local backend: each run is a detached process group on this machine.
+
+Runs outlive the launching process; their state lives in files in the run's
+folder (job.json, started.json, exit.json, cancel.json) written by
+local_runner, so `olmix launch status` works from any terminal. At most
+`max_parallel` runs of a group train at once; the others wait for a slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from olmix.backends import BackendError, RunSpec, RunState, Status
+from olmix.fsutil import write_json_atomic
+
+IGNORED = ("cluster", "budget", "workspace", "priority")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int, token: str) -> bool:
+    """Whether pid is still the runner that holds token (pids are reused)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z" and token.encode() in _cmdline(pid)
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, max_parallel: int = 1, cwd: str | None = None) -> None:
+        if max_parallel < 1:
+            raise BackendError("--max-parallel must be at least 1")
+        self.max_parallel = max_parallel
+        self.cwd = cwd
+
+    def check(self, config: Any) -> list[str]:
+        ignored = [key for key in IGNORED if key in config.model_fields_set]
+        notes = [f"the local backend ignores {', '.join(ignored)}"] if ignored else []
+        if config.nodes > 1:
+            raise BackendError(f"the local backend runs on one machine; the config asks for nodes: {config.nodes}")
+        return notes
+
+    def submit(self, spec: RunSpec) -> str:
+        spec.run_dir.mkdir(parents=True, exist_ok=True)
+        runner = [
+            sys.executable,
+            "-m",
+            "olmix.backends.local_runner",
+            "--run-dir",
+            str(spec.run_dir),
+            "--token",
+            spec.token,
+            "--slots-dir",
+            str(spec.run_dir.parent / ".slots"),
+            "--max-parallel",
+            str(self.max_parallel),
+        ]
+        if self.cwd:
+            runner += ["--cwd", self.cwd]
+        for name in spec.secrets:
+            runner += ["--secret", name]
+        env = {**os.environ, **spec.env}
+        with open(os.devnull, "rb") as stdin, open(spec.run_dir / "runner.log", "ab") as log:
+            proc = subprocess.Popen(
+                [*runner, "--", *spec.command], stdin=stdin, stdout=log, stderr=log, env=env, start_new_session=True
+            )
+        return str(proc.pid)
+
+    def find(self, spec: RunSpec) -> str | None:
+        job = _read_json(spec.run_dir / "job.json")
+        if job and job.get("token") == spec.token:
+            return str(job["pid"])
+        # Started but job.json not yet written: the token is on the runner's command line.
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit() and spec.token.encode() in _cmdline(int(proc.name)):
+                return proc.name
+        return None
+
+    def status(self, job_id: str, run_dir: Path) -> Status:
+        done = _read_json(run_dir / "exit.json")
+        started = _read_json(run_dir / "started.json")
+        started_at = started["started_at"] if started else None
+        if done is not None:
+            code = done["exit_code"]
+            ok = RunState.SUCCEEDED if code == 0 else RunState.FAILED
+            state = RunState.CANCELLED if done["cancelled"] else ok
+            return Status(state, code, started_at, done["finished_at"])
+        job = _read_json(run_dir / "job.json")
+        token = job["token"] if job else ""
+        if job is None or not _alive(int(job_id), token):
+            if job is None and self._starting(job_id, run_dir):
+                return Status(RunState.PENDING)
+            if (run_dir / "cancel.json").exists():
+                return Status(RunState.CANCELLED, None, started_at, detail="stopped before it could record an exit")
+            return Status(RunState.FAILED, None, started_at, detail="the runner process ended without an exit record")
+        return Status(RunState.RUNNING if started else RunState.PENDING, None, started_at)
+
+    @staticmethod
+    def _starting(job_id: str, run_dir: Path) -> bool:
+        return str(run_dir).encode() in _cmdline(int(job_id))
+
+    def cancel(self, job_id: str, run_dir: Path, grace_s: float = 10.0) -> None:
+        write_json_atomic(run_dir / "cancel.json", {"cancelled_at": time.time()})
+        job = _read_json(run_dir / "job.json")
+        if job is None or not _alive(int(job_id), job["token"]):
+            return
+        pgid = int(job["pgid"])
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and _alive(int(job_id), job["token"]):
+            time.sleep(0.05)
+        if _alive(int(job_id), job["token"]):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)

@@ -1,0 +1,53 @@
+"""Run olmix.launcher.launch in this process and SIGKILL it at a chosen point.
+
+    python tests/launch_killer.py ARGS_JSON
+
+ARGS_JSON: {"plan", "config", "output", "command", "kill": [where, n]}, where is
+"before-submit" (record says submitting, nothing started), "after-submit"
+(started, record not yet updated) or "mid-save" (a record temp file written,
+not yet renamed into place), n counts calls from 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from olmix import fsutil, launcher
+from olmix.backends.local import LocalBackend
+
+
+def main() -> None:
+    args = json.loads(sys.argv[1])
+    where, n = args["kill"]
+    calls = {"submit": 0, "save": 0}
+    backend = LocalBackend()
+    real_submit = backend.submit
+    real_replace = os.replace
+
+    def submit(spec):  # type: ignore[no-untyped-def]
+        calls["submit"] += 1
+        if where == "before-submit" and calls["submit"] == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        job = real_submit(spec)
+        if where == "after-submit" and calls["submit"] == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return job
+
+    def replace(src, dst):  # type: ignore[no-untyped-def]
+        if Path(dst).name == launcher.RECORD:
+            calls["save"] += 1
+            if where == "mid-save" and calls["save"] == n:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real_replace(src, dst)
+
+    backend.submit = submit  # type: ignore[method-assign]
+    fsutil.os.replace = replace  # type: ignore[attr-defined]
+    launcher.launch(args["plan"], Path(args["config"]), backend, Path(args["output"]), command=args["command"])
+
+
+if __name__ == "__main__":
+    main()
