@@ -330,6 +330,11 @@ SCHEMA = [
     (("thresholds: [0.1, 0.3]", "thresholds: [0, 0.3]"), "11:14 $.thresholds[0]: must be greater than 0, not 0"),
     (("thresholds: [0.1, 0.3]", "thresholds: [1.5]"), "11:14 $.thresholds[0]: must be at most 1, not 1.5"),
     (("thresholds: [0.1, 0.3]", "thresholds: []"), "11:13 $.thresholds: must not be empty"),
+    (("thresholds: [0.1, 0.3]", "thresholds: [true]"), "11:14 $.thresholds[0]: must be a number, not a boolean"),
+    (
+        ("thresholds: [0.1, 0.3]", "thresholds: ['0.5']"),
+        '11:14 $.thresholds[0]: must be a number, not the string "0.5"',
+    ),
     (
         ("scheme: vigintile", "scheme: vigintle"),
         '10:11 $.buckets.scheme: the string "vigintle" is not allowed; '
