@@ -14,7 +14,7 @@ CODEGEN_FLAGS := --input-file-type jsonschema --output-model-type pydantic_v2.Ba
 SCHEMAS := $(wildcard schema/*.schema.json)
 GEN := generated/olmix_generated
 
-.PHONY: install demo generate check-generated validate lint typecheck test check bench clean
+.PHONY: install demo generate check-generated check-configs validate lint typecheck test check bench clean
 
 install: $(STAMP)
 
@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml
 # The main job on the embedded default: validate the shipped configs and show what they describe.
 demo: install
 	$(BIN)/olmix validate config/
+	$(BIN)/olmix leaves config/examples/launch/quality_thresholds/quality_top30pct.yaml
 
 generate: install
 	$(PY) -m olmix.devtools.generate $(GEN) docs -- $(CODEGEN_FLAGS)
@@ -36,7 +37,10 @@ check-generated: install
 
 validate: install
 	$(BIN)/check-jsonschema --check-metaschema $(SCHEMAS)
-	find config -name '*.yaml' -o -name '*.yml' | sort | xargs $(BIN)/check-jsonschema --schemafile schema/mixture.schema.json
+	set -e; for schema in $(SCHEMAS); do \
+	  files=$$($(PY) -m olmix.devtools.modelines $$schema config); \
+	  if [ -n "$$files" ]; then $(BIN)/check-jsonschema --schemafile $$schema $$files; fi; \
+	done
 	$(BIN)/olmix validate config/
 
 lint: install
@@ -49,7 +53,12 @@ typecheck: install
 test: install
 	$(BIN)/pytest -q
 
-check: lint typecheck check-generated validate test
+# Generated experiment configs must match the studies they come from.
+check-configs: install
+	$(BIN)/olmix generate quality-thresholds config/studies/quality_thresholds.yaml \
+	  --out config/examples/launch/quality_thresholds --check
+
+check: lint typecheck check-generated check-configs validate test
 
 bench: install
 	$(PY) -m olmix.devtools.bench $(BENCH)

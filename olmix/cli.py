@@ -18,6 +18,8 @@ import click
 COMMANDS = {
     "validate": "olmix.commands.validate:validate",
     "schema": "olmix.commands.validate:schema",
+    "leaves": "olmix.commands.leaves:leaves",
+    "generate": "olmix.commands.generate:generate",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

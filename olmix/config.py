@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
-from olmix import rules, schemacheck, yamlsource
+from olmix import rules, schemacheck, study, yamlsource
 from olmix.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # schema name -> (generated model, rules beyond the schema)
 KINDS: dict[str, tuple[str, Callable[[yamlsource.Document], list[Problem]] | None]] = {
     "mixture": ("olmix_generated.mixture:ExperimentConfig", rules.check),
+    "study": ("olmix_generated.study:QualityThresholdStudy", study.check),
 }
 
 

@@ -58,7 +58,8 @@ def _shapes(root: dict[str, Any], schema: dict[str, Any]) -> list[tuple[dict[str
 
 def _noun(path: JsonPath) -> str:
     parent = next((p for p in reversed(path) if isinstance(p, str)), "")
-    return {"sources": "a source", "topics": "a topic", "quality": "a quality bucket"}.get(parent, "this item")
+    nouns = {"sources": "a source", "topics": "a topic", "quality": "a quality bucket", "buckets": "a bucket scheme"}
+    return nouns.get(parent, "this item")
 
 
 def _or(words: list[str]) -> str:

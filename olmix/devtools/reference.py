@@ -8,7 +8,7 @@ from typing import Any
 
 Schema = dict[str, Any]
 
-PAGES = {"mixture": "config-reference.md"}
+PAGES = {"mixture": "config-reference.md", "study": "study-reference.md"}
 
 
 def _ref_name(node: Schema) -> str | None:

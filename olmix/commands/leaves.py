@@ -1,0 +1,64 @@
+"""`olmix leaves`: the leaves a config flattens to."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from olmix.cli import reports_errors
+
+if TYPE_CHECKING:
+    from olmix.leaves import Node
+
+
+def _weights(ancestry: tuple[Node, ...]) -> str:
+    return " × ".join("-" if node.weight is None else f"{node.weight:g}" for node in ancestry)
+
+
+@click.command()
+@click.argument("config_file", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts.")
+@reports_errors
+def leaves(config_file: str, as_json: bool) -> None:
+    """The leaves of CONFIG in config order: name, repetition cap, weights along the ancestry, paths.
+
+    A weight of "-" is unset: shares then follow the planned defaults (equal among
+    sources and topics; quality buckets in proportion to their tokens).
+    """
+    from olmix.config import load_config
+    from olmix.leaves import leaves as flatten
+
+    found = flatten(load_config(config_file))
+    if as_json:
+        rows = [
+            {
+                "name": leaf.name,
+                "source": leaf.source,
+                "parent": leaf.parent,
+                "paths": list(leaf.paths),
+                "max_repetition_factor": leaf.max_repetition_factor,
+                "max_topic_ratio": leaf.max_topic_ratio,
+                "ancestry": [
+                    {
+                        "level": node.level,
+                        "name": node.name,
+                        "weight": node.weight,
+                        "max_repetition_factor": node.max_repetition_factor,
+                    }
+                    for node in leaf.ancestry
+                ],
+            }
+            for leaf in found
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = [("LEAF", "REPEAT", "WEIGHTS", "PATHS")]
+    for leaf in found:
+        more = f" (+{len(leaf.paths) - 1} more)" if len(leaf.paths) > 1 else ""
+        table.append((leaf.name, f"{leaf.max_repetition_factor:g}", _weights(leaf.ancestry), leaf.paths[0] + more))
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3])
+    click.echo(f"{len(found)} leaves")
