@@ -67,3 +67,10 @@ def write_all(files: Sequence[tuple[Path, bytes]], *, force: bool = False) -> li
             write_atomic(path, data)
         done.append((path, {"new": "wrote", "same": "unchanged", "differs": "overwrote"}[state]))
     return done
+
+
+def write_json_atomic(path: str | Path, data: object) -> None:
+    """Write `data` as indented JSON, atomically."""
+    import json
+
+    write_atomic(Path(path), (json.dumps(data, indent=2) + "\n").encode("utf-8"))

@@ -26,7 +26,7 @@ from typing import Any
 
 from olmix.backends import Backend, BackendError, RunSpec, Status
 from olmix.errors import OlmixError
-from olmix.fsutil import write_json_atomic
+from olmix.fileio import write_json_atomic
 
 RECORD = "launch.json"
 DEFAULT_COMMAND = ["{python}", "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]

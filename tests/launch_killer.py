@@ -16,7 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
-from olmix import fsutil, launcher
+from olmix import fileio, launcher
 from olmix.backends.local import LocalBackend
 
 
@@ -45,7 +45,7 @@ def main() -> None:
         return real_replace(src, dst)
 
     backend.submit = submit  # type: ignore[method-assign]
-    fsutil.os.replace = replace  # type: ignore[attr-defined]
+    fileio.os.replace = replace  # type: ignore[attr-defined]
     launcher.launch(args["plan"], Path(args["config"]), backend, Path(args["output"]), command=args["command"])
 
 

@@ -267,6 +267,28 @@ class Experiment(JsonModel):
     Largest repetition any leaf may reach in the target run.
     """
     instance_filter: InstanceFilter | None = None
+    trainer_command: Annotated[
+        list[TrainerCommandItem] | None,
+        Field(
+            examples=[["{python}", "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]],
+            min_length=1,
+            title="Trainer command",
+        ),
+    ] = None
+    """
+    Command each run executes, as a list of arguments. Placeholders: {plan} (the run's plan file), {run_dir} (its output folder), {run} (its name), {python} (the Python running olmix). Default: ["{python}", "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]. The --trainer-command flag of `olmix launch run` overrides it.
+    """
+    env: Annotated[
+        dict[Annotated[str, StringConstraints(pattern=r"^[^=]+$")], str] | None,
+        Field(examples=[{"OMP_NUM_THREADS": "2"}], title="Environment"),
+    ] = None
+    """
+    Environment variables set for every run (values are recorded; put secrets in `secrets`).
+    """
+    secrets: Annotated[list[Secret] | None, Field(examples=[["WANDB_API_KEY", "HF_TOKEN"]], title="Secrets")] = None
+    """
+    Names of environment variables passed from the launching environment to every run. Only names are written anywhere; values never appear in records, logs written by olmix, or JSON output, and are masked in a run's log.
+    """
 
 
 class InstanceFilter(JsonModel):
@@ -485,6 +507,13 @@ class QualityThresholdStudy(JsonModel):
     """
 
 
+class Secret(RootModel[str]):
+    root: Annotated[str, Field(pattern="^[^=]+$")]
+    """
+    An environment variable name (no '=').
+    """
+
+
 class SourceWithPaths(JsonModel):
     """
     A source whose files are listed directly.
@@ -660,6 +689,10 @@ class TopicWithQuality(JsonModel):
     """
     Quality buckets of this parent, best or worst first in any order; each becomes a leaf. Exactly one of paths or quality.
     """
+
+
+class TrainerCommandItem(RootModel[str]):
+    root: Annotated[str, Field(min_length=1)]
 
 
 WeightMapAdditionalProperty = TypeAliasType("WeightMapAdditionalProperty", Annotated[float, Field(ge=0.0)])

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from olmix.backends import BackendError, RunSpec, RunState, Status
-from olmix.fsutil import write_json_atomic
+from olmix.fileio import write_json_atomic
 
 IGNORED = ("cluster", "budget", "workspace", "priority")
 

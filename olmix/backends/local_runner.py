@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from olmix.fsutil import write_json_atomic
+from olmix.fileio import write_json_atomic
 
 MASK = "***"
 
