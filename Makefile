@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 CODEGEN_FLAGS := --input-file-type jsonschema --output-model-type pydantic_v2.BaseModel \
 	--base-class olmix.jsonmodel.JsonModel --target-python-version 3.11 \
-	--use-annotated --field-constraints --collapse-root-models --use-field-description \
+	--use-annotated --field-constraints --collapse-root-models --use-type-alias --use-field-description \
 	--use-schema-description --enum-field-as-literal all --use-standard-collections \
 	--use-union-operator --use-double-quotes --strict-nullable --keep-model-order \
 	--disable-timestamp --enable-version-header --formatters builtin

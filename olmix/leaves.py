@@ -54,7 +54,7 @@ def _node(level: Level, item: Any) -> Node:
 def _leaf(ancestry: tuple[Node, ...], paths: Any, topic_ratio: float | None) -> Leaf:
     cap = next((n.max_repetition_factor for n in reversed(ancestry) if n.max_repetition_factor), 1.0)
     name = SEPARATOR.join(n.name for n in ancestry)
-    return Leaf(name, tuple(p.root if hasattr(p, "root") else p for p in paths), cap, ancestry, topic_ratio)
+    return Leaf(name, tuple(paths), cap, ancestry, topic_ratio)
 
 
 def _children(ancestry: tuple[Node, ...], item: Any, topic_ratio: float | None) -> Iterator[Leaf]:

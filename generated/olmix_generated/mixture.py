@@ -7,12 +7,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from olmix.jsonmodel import JsonModel
-from pydantic import ConfigDict, Field, RootModel, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
-
-class EvalTask(RootModel[str]):
-    root: Annotated[str, Field(min_length=1)]
+EvalTask = TypeAliasType("EvalTask", Annotated[str, Field(min_length=1)])
 
 
 class ExperimentConfig(JsonModel):
@@ -285,15 +283,13 @@ class InstanceFilter(JsonModel):
     """
 
 
-class LeafNameListItem(RootModel[str]):
-    root: Annotated[str, Field(min_length=1)]
+LeafNameListItem = TypeAliasType("LeafNameListItem", Annotated[str, Field(min_length=1)])
 
 
-class Path(RootModel[str]):
-    root: Annotated[str, Field(min_length=1)]
-    """
-    A path, URL or glob pattern.
-    """
+Path = TypeAliasType("Path", Annotated[str, Field(min_length=1)])
+"""
+A path, URL or glob pattern.
+"""
 
 
 class QualityBucket(JsonModel):
@@ -336,11 +332,10 @@ class QualityBucket(JsonModel):
     """
 
 
-class Secret(RootModel[str]):
-    root: Annotated[str, Field(pattern="^[^=]+$")]
-    """
-    An environment variable name (no '=').
-    """
+Secret = TypeAliasType("Secret", Annotated[str, Field(pattern="^[^=]+$")])
+"""
+An environment variable name (no '=').
+"""
 
 
 class SourceWithPaths(JsonModel):
@@ -509,8 +504,7 @@ class TopicWithQuality(JsonModel):
     """
 
 
-class TrainerCommandItem(RootModel[str]):
-    root: Annotated[str, Field(min_length=1)]
+TrainerCommandItem = TypeAliasType("TrainerCommandItem", Annotated[str, Field(min_length=1)])
 
 
 WeightMapAdditionalProperty = TypeAliasType("WeightMapAdditionalProperty", Annotated[float, Field(ge=0.0)])

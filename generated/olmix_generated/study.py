@@ -7,12 +7,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from olmix.jsonmodel import JsonModel
-from pydantic import ConfigDict, Field, RootModel, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
-
-class AllItem(RootModel[str]):
-    root: Annotated[str, Field(min_length=1)]
+AllItem = TypeAliasType("AllItem", Annotated[str, Field(min_length=1)])
 
 
 class CustomBuckets(JsonModel):
@@ -33,8 +31,7 @@ class CustomBuckets(JsonModel):
     """
 
 
-class EvalTask(RootModel[str]):
-    root: Annotated[str, Field(min_length=1)]
+EvalTask = TypeAliasType("EvalTask", Annotated[str, Field(min_length=1)])
 
 
 class Experiment(JsonModel):
@@ -313,8 +310,7 @@ class InstanceFilter(JsonModel):
     """
 
 
-class LeafNameListItem(RootModel[str]):
-    root: Annotated[str, Field(min_length=1)]
+LeafNameListItem = TypeAliasType("LeafNameListItem", Annotated[str, Field(min_length=1)])
 
 
 class MissingBuckets(JsonModel):
@@ -338,13 +334,15 @@ class MissingBuckets(JsonModel):
     """
 
 
-class Name(RootModel[str]):
-    root: Annotated[
+Name = TypeAliasType(
+    "Name",
+    Annotated[
         str, Field(examples=["arxiv", "software_development", "vigintile_0018"], pattern="^[^:]+$", title="Name")
-    ]
-    """
-    A name. Non-empty, without ':' (the separator of leaf names), unique among its siblings (checked by olmix after schema validation).
-    """
+    ],
+)
+"""
+A name. Non-empty, without ':' (the separator of leaf names), unique among its siblings (checked by olmix after schema validation).
+"""
 
 
 class NamedBuckets(JsonModel):
@@ -361,11 +359,10 @@ class NamedBuckets(JsonModel):
     """
 
 
-class Path(RootModel[str]):
-    root: Annotated[str, Field(min_length=1)]
-    """
-    A path, URL or glob pattern.
-    """
+Path = TypeAliasType("Path", Annotated[str, Field(min_length=1)])
+"""
+A path, URL or glob pattern.
+"""
 
 
 class Profile(JsonModel):
@@ -507,11 +504,10 @@ class QualityThresholdStudy(JsonModel):
     """
 
 
-class Secret(RootModel[str]):
-    root: Annotated[str, Field(pattern="^[^=]+$")]
-    """
-    An environment variable name (no '=').
-    """
+Secret = TypeAliasType("Secret", Annotated[str, Field(pattern="^[^=]+$")])
+"""
+An environment variable name (no '=').
+"""
 
 
 class SourceWithPaths(JsonModel):
@@ -605,12 +601,10 @@ class SourceWithTopics(JsonModel):
     """
 
 
-class Threshold(RootModel[float]):
-    root: Annotated[float, Field(gt=0.0, le=1.0)]
+Threshold = TypeAliasType("Threshold", Annotated[float, Field(gt=0.0, le=1.0)])
 
 
-class Topic(RootModel[str]):
-    root: Annotated[str, Field(min_length=1)]
+Topic = TypeAliasType("Topic", Annotated[str, Field(min_length=1)])
 
 
 TopicWeightsAdditionalProperty = TypeAliasType("TopicWeightsAdditionalProperty", Annotated[float, Field(ge=0.0)])
@@ -691,8 +685,7 @@ class TopicWithQuality(JsonModel):
     """
 
 
-class TrainerCommandItem(RootModel[str]):
-    root: Annotated[str, Field(min_length=1)]
+TrainerCommandItem = TypeAliasType("TrainerCommandItem", Annotated[str, Field(min_length=1)])
 
 
 WeightMapAdditionalProperty = TypeAliasType("WeightMapAdditionalProperty", Annotated[float, Field(ge=0.0)])
