@@ -18,6 +18,7 @@ import click
 COMMANDS = {
     "validate": "olmix.commands.validate:validate",
     "schema": "olmix.commands.validate:schema",
+    "launch": "olmix.commands.launch:launch",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
