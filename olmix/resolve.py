@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from olmix.errors import OlmixError
@@ -64,13 +64,13 @@ class ResolveError(OlmixError):
         super().__init__("\n".join(str(i) for i in self.issues))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # frozen still lets cached_property fill __dict__
 class ResolvedLeaf:
     name: str
     patterns: tuple[str, ...]  # after the path map
     files: tuple[tuple[str, int], ...]  # (path, tokens)
 
-    @property
+    @cached_property
     def tokens(self) -> int:
         return sum(tokens for _, tokens in self.files)
 
