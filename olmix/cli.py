@@ -20,6 +20,7 @@ COMMANDS = {
     "schema": "olmix.commands.validate:schema",
     "leaves": "olmix.commands.leaves:leaves",
     "generate": "olmix.commands.generate:generate",
+    "launch": "olmix.commands.launch:launch",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

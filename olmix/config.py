@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
-from olmix import rules, schemacheck, study, yamlsource
+from olmix import rules, study, yamlsource
 from olmix.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ def check(doc: yamlsource.Document, schema: str = "mixture") -> tuple[Any, list[
     try:
         instance = model_class(schema).model_validate(doc.data)
     except ValidationError as exc:
+        from olmix import schemacheck  # python-jsonschema is slow to import; only an invalid file needs it
+
         return None, schemacheck.check(doc, schema) or _model_problems(doc, exc)
     rule_check = KINDS[schema][1]
     problems = rule_check(doc) if rule_check else []

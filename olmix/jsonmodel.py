@@ -43,9 +43,11 @@ class JsonModel(BaseModel):
     def _integral_floats_are_integers(cls, data: Any) -> Any:
         if not isinstance(data, dict) or not cls._integer_fields:
             return data
-        fix = {
-            key: int(value)
-            for key in cls._integer_fields & data.keys()
-            if isinstance(value := data[key], float) and value.is_integer()
-        }
+        # hot path (a plan holds a million files): look up each integer field, build nothing unless needed
+        fix = None
+        for key in cls._integer_fields:
+            value = data.get(key)
+            if type(value) is float and value.is_integer():
+                fix = fix or {}
+                fix[key] = int(value)
         return {**data, **fix} if fix else data

@@ -322,7 +322,7 @@ class QualityBucket(JsonModel):
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """
-    Relative weight among siblings (normalized so siblings sum to 1). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. When only some siblings set one, the others count as 0 and must be listed on purpose. A leaf's ratio is the product of the normalized weights along its ancestry.
+    Relative weight among siblings, normalized so siblings sum to 1. Set it on all siblings or none, and not all 0 (checked by olmix after schema validation). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. A leaf's ratio is the product of the normalized shares along its ancestry; the ratios sum to 1, and a leaf whose ratio is 0 is left out of the plan.
     """
     max_repetition_factor: Annotated[
         float | None, Field(examples=[1.0, 1.5, 2.0], ge=1.0, title="Maximum repetition factor")
@@ -354,7 +354,7 @@ class SourceWithPaths(JsonModel):
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """
-    Relative weight among siblings (normalized so siblings sum to 1). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. When only some siblings set one, the others count as 0 and must be listed on purpose. A leaf's ratio is the product of the normalized weights along its ancestry.
+    Relative weight among siblings, normalized so siblings sum to 1. Set it on all siblings or none, and not all 0 (checked by olmix after schema validation). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. A leaf's ratio is the product of the normalized shares along its ancestry; the ratios sum to 1, and a leaf whose ratio is 0 is left out of the plan.
     """
     max_repetition_factor: Annotated[float, Field(ge=1.0, title="Maximum repetition factor")] = 1.0
     """
@@ -389,7 +389,7 @@ class SourceWithQuality(JsonModel):
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """
-    Relative weight among siblings (normalized so siblings sum to 1). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. When only some siblings set one, the others count as 0 and must be listed on purpose. A leaf's ratio is the product of the normalized weights along its ancestry.
+    Relative weight among siblings, normalized so siblings sum to 1. Set it on all siblings or none, and not all 0 (checked by olmix after schema validation). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. A leaf's ratio is the product of the normalized shares along its ancestry; the ratios sum to 1, and a leaf whose ratio is 0 is left out of the plan.
     """
     max_repetition_factor: Annotated[float, Field(ge=1.0, title="Maximum repetition factor")] = 1.0
     """
@@ -417,7 +417,7 @@ class SourceWithTopics(JsonModel):
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """
-    Relative weight among siblings (normalized so siblings sum to 1). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. When only some siblings set one, the others count as 0 and must be listed on purpose. A leaf's ratio is the product of the normalized weights along its ancestry.
+    Relative weight among siblings, normalized so siblings sum to 1. Set it on all siblings or none, and not all 0 (checked by olmix after schema validation). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. A leaf's ratio is the product of the normalized shares along its ancestry; the ratios sum to 1, and a leaf whose ratio is 0 is left out of the plan.
     """
     max_repetition_factor: Annotated[float, Field(ge=1.0, title="Maximum repetition factor")] = 1.0
     """
@@ -445,7 +445,7 @@ class TopicWithPaths(JsonModel):
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """
-    Relative weight among siblings (normalized so siblings sum to 1). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. When only some siblings set one, the others count as 0 and must be listed on purpose. A leaf's ratio is the product of the normalized weights along its ancestry.
+    Relative weight among siblings, normalized so siblings sum to 1. Set it on all siblings or none, and not all 0 (checked by olmix after schema validation). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. A leaf's ratio is the product of the normalized shares along its ancestry; the ratios sum to 1, and a leaf whose ratio is 0 is left out of the plan.
     """
     max_repetition_factor: Annotated[
         float | None, Field(examples=[1.0, 1.5, 2.0], ge=1.0, title="Maximum repetition factor")
@@ -455,7 +455,7 @@ class TopicWithPaths(JsonModel):
     """
     max_topic_ratio: Annotated[float, Field(gt=0.0, le=1.0, title="Maximum topic ratio")] = 1.0
     """
-    Upper bound on this topic's share within its source, in (0, 1].
+    Upper bound on this topic's share within its source, in (0, 1]. Planning caps the topic at it and gives the excess to the source's other topics in proportion to their shares; when the caps cannot be met the plan is rejected.
     """
     paths: Annotated[
         list[Path],
@@ -486,7 +486,7 @@ class TopicWithQuality(JsonModel):
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """
-    Relative weight among siblings (normalized so siblings sum to 1). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. When only some siblings set one, the others count as 0 and must be listed on purpose. A leaf's ratio is the product of the normalized weights along its ancestry.
+    Relative weight among siblings, normalized so siblings sum to 1. Set it on all siblings or none, and not all 0 (checked by olmix after schema validation). When no sibling sets a weight, sources and a source's topics share equally and quality buckets under one parent share in proportion to their available tokens. A leaf's ratio is the product of the normalized shares along its ancestry; the ratios sum to 1, and a leaf whose ratio is 0 is left out of the plan.
     """
     max_repetition_factor: Annotated[
         float | None, Field(examples=[1.0, 1.5, 2.0], ge=1.0, title="Maximum repetition factor")
@@ -496,7 +496,7 @@ class TopicWithQuality(JsonModel):
     """
     max_topic_ratio: Annotated[float, Field(gt=0.0, le=1.0, title="Maximum topic ratio")] = 1.0
     """
-    Upper bound on this topic's share within its source, in (0, 1].
+    Upper bound on this topic's share within its source, in (0, 1]. Planning caps the topic at it and gives the excess to the source's other topics in proportion to their shares; when the caps cannot be met the plan is rejected.
     """
     quality: Annotated[list[QualityBucket], Field(min_length=1, title="Quality buckets")]
     """

@@ -1,0 +1,277 @@
+"""Resolve every leaf's path patterns into files and token counts.
+
+Patterns follow OLMo-core's glob semantics: `*` and `?` match within one
+folder level, `[...]` a character class, `**` any number of levels. A pattern
+is split at its first glob into a literal folder (its *prefix*) and the rest;
+each distinct prefix is listed ONCE, with sizes, however many patterns and
+leaves share it (a `**` anywhere below it makes that one listing recursive).
+No file is ever asked for its size on its own. Listings run concurrently.
+
+Tokens in a file = bytes // item size of the dtype. A pattern matching no file,
+a missing folder, or a size that is not a multiple of the item size is a
+problem naming the leaf and the pattern; every problem of every leaf is
+reported at once, never a silent zero.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import cache, cached_property
+from typing import Any
+
+from olmix.errors import OlmixError
+from olmix.leaves import Leaf
+
+ITEMSIZE = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+PATH_MAP_ENV = "OLMIX_PATH_MAP"
+GLOB_CHARS = re.compile(r"[*?\[]")
+
+Progress = Callable[[int, int], None]
+"""Called with (listings done, listings in all) as listings complete."""
+
+PathMap = Sequence[tuple[str, str]]
+
+
+class PathMapError(OlmixError):
+    """A malformed --path-map entry."""
+
+
+class StorageError(OlmixError):
+    """The data store cannot be reached or read (missing extra, credentials, network)."""
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A pattern of a leaf that cannot be resolved."""
+
+    leaf: str
+    index: int  # position of the pattern in the leaf's paths
+    pattern: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"leaf '{self.leaf}': pattern '{self.pattern}': {self.message}"
+
+
+class ResolveError(OlmixError):
+    def __init__(self, issues: Iterable[Issue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+@dataclass(frozen=True)  # frozen still lets cached_property fill __dict__
+class ResolvedLeaf:
+    name: str
+    patterns: tuple[str, ...]  # after the path map
+    files: tuple[tuple[str, int], ...]  # (path, tokens)
+
+    @cached_property
+    def tokens(self) -> int:
+        return sum(tokens for _, tokens in self.files)
+
+
+# -- path map ----------------------------------------------------------------------------------------------
+
+
+def parse_path_map(entries: Iterable[str]) -> list[tuple[str, str]]:
+    """`PREFIX=REPLACEMENT` entries as (prefix, replacement) pairs; the first `=` separates them."""
+    out = []
+    for entry in entries:
+        prefix, sep, replacement = entry.strip().partition("=")
+        if not sep or not prefix:
+            raise PathMapError(
+                f"path map entry {entry!r} is not PREFIX=REPLACEMENT (e.g. s3://ai2-llm/=/data/ai2-llm/)"
+            )
+        out.append((prefix, replacement))
+    return out
+
+
+def path_map_from_env(environ: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Entries of $OLMIX_PATH_MAP: `PREFIX=REPLACEMENT` pairs separated by ';'."""
+    value = (os.environ if environ is None else environ).get(PATH_MAP_ENV, "")
+    return parse_path_map(e for e in value.split(";") if e.strip())
+
+
+def apply_path_map(path: str, path_map: PathMap) -> str:
+    """`path` with the first matching prefix replaced."""
+    for prefix, replacement in path_map:
+        if path.startswith(prefix):
+            return replacement + path[len(prefix) :]
+    return path
+
+
+# -- patterns ----------------------------------------------------------------------------------------------
+
+
+def split_url(path: str) -> tuple[str, str]:
+    """(protocol, path without protocol); local paths and file:// have protocol "file"."""
+    protocol, sep, rest = path.partition("://")
+    if not sep:
+        return "file", os.path.abspath(path)
+    if protocol == "file":
+        return "file", rest
+    return protocol, rest
+
+
+def split_pattern(path: str) -> tuple[str, str]:
+    """(literal folder ending in '/', the rest) of a pattern without protocol."""
+    match = GLOB_CHARS.search(path)
+    head = path if match is None else path[: match.start()]
+    cut = head.rfind("/") + 1
+    return path[:cut], path[cut:]
+
+
+@cache
+def _glob_regex(rest: str) -> re.Pattern[str]:
+    out, i = [], 0
+    while i < len(rest):
+        if rest.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif rest.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif rest[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif rest[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif rest[i] == "[" and (end := rest.find("]", i + 2)) != -1:
+            body = rest[i + 1 : end]
+            body = "^" + body[1:] if body.startswith("!") else body
+            out.append(f"[{body.replace(chr(92), chr(92) * 2)}]")
+            i = end + 1
+        else:
+            out.append(re.escape(rest[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _recursive(rest: str) -> bool:
+    return "/" in rest or "**" in rest
+
+
+# -- listing -----------------------------------------------------------------------------------------------
+
+
+def filesystem(protocol: str) -> Any:
+    """A fresh fsspec filesystem for `protocol` (fresh: no listing cached from an earlier call)."""
+    import fsspec  # type: ignore[import-untyped]
+
+    try:
+        return fsspec.filesystem(protocol, skip_instance_cache=True)
+    except ImportError as exc:
+        extra = EXTRAS.get(protocol)
+        hint = f": pip install 'olmix[{extra}]'" if extra else ""
+        raise StorageError(f"reading {protocol}:// paths needs the {extra or protocol} extra{hint} ({exc})") from exc
+    except ValueError as exc:
+        raise StorageError(f"no filesystem for {protocol}:// paths ({exc})") from exc
+
+
+Listing = dict[str, int] | Exception  # relative path -> bytes, or why the folder cannot be listed
+
+
+def _list(fs: Any, protocol: str, prefix: str, recursive: bool) -> Listing:
+    root = prefix.rstrip("/") or "/"
+    try:
+        if recursive:
+            entries = fs.find(root, detail=True).values()
+        else:
+            entries = [e for e in fs.ls(root, detail=True) if e.get("type") != "directory"]
+    except FileNotFoundError as exc:
+        return exc
+    except NotADirectoryError as exc:
+        return exc
+    except Exception as exc:  # credentials, network, permissions: not the pattern's fault
+        return StorageError(f"cannot list {protocol}://{root}: {type(exc).__name__}: {exc}")
+    out = {}
+    base = root.rstrip("/") + "/" if root != "/" else "/"
+    for entry in entries:
+        name = entry["name"]
+        if protocol == "file":
+            name = name.removeprefix("file://")
+        elif name.startswith(f"{protocol}://"):
+            name = name[len(protocol) + 3 :]
+        if name.startswith(base) and entry.get("type", "file") != "directory":
+            out[name[len(base) :]] = int(entry["size"])
+    return out
+
+
+def _join(protocol: str, prefix: str, rel: str) -> str:
+    return prefix + rel if protocol == "file" else f"{protocol}://{prefix}{rel}"
+
+
+def resolve(
+    leaves: Sequence[Leaf],
+    dtype: str,
+    path_map: PathMap = (),
+    *,
+    progress: Progress | None = None,
+    workers: int = 32,
+) -> list[ResolvedLeaf]:
+    """Files and token counts behind every leaf, in leaf order; ResolveError lists every problem."""
+    itemsize = ITEMSIZE[dtype]
+    mapped = [[apply_path_map(p, path_map) for p in leaf.paths] for leaf in leaves]
+    # (protocol, prefix) -> recursive?
+    wanted: dict[tuple[str, str], bool] = {}
+    for patterns in mapped:
+        for pattern in patterns:
+            protocol, path = split_url(pattern)
+            prefix, rest = split_pattern(path)
+            key = (protocol, prefix)
+            wanted[key] = wanted.get(key, False) or _recursive(rest)
+
+    systems = {protocol: filesystem(protocol) for protocol in sorted({p for p, _ in wanted})}
+    listings: dict[tuple[str, str], Listing] = {}
+    total = len(wanted)
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, total))) as pool:
+        futures = {pool.submit(_list, systems[k[0]], k[0], k[1], rec): k for k, rec in wanted.items()}
+        for done, future in enumerate(as_completed(futures), 1):
+            listings[futures[future]] = future.result()
+            if progress is not None:
+                progress(done, total)
+
+    failures = [v for v in listings.values() if isinstance(v, StorageError)]
+    if failures:
+        raise StorageError("\n".join(str(f) for f in failures))
+
+    issues: list[Issue] = []
+    resolved = []
+    for leaf, patterns in zip(leaves, mapped, strict=True):
+        files: dict[str, int] = {}
+        for index, pattern in enumerate(patterns):
+            protocol, path = split_url(pattern)
+            prefix, rest = split_pattern(path)
+            listing = listings[(protocol, prefix)]
+            where = _join(protocol, prefix, "")
+            if isinstance(listing, Exception):
+                issues.append(Issue(leaf.name, index, pattern, f"no such folder {where}"))
+                continue
+            regex = _glob_regex(rest)
+            matched = sorted(rel for rel in listing if regex.match(rel))
+            if not matched:
+                issues.append(Issue(leaf.name, index, pattern, f"matches no file ({len(listing)} files in {where})"))
+                continue
+            for rel in matched:
+                size = listing[rel]
+                full = _join(protocol, prefix, rel)
+                if size % itemsize:
+                    issues.append(
+                        Issue(
+                            leaf.name,
+                            index,
+                            pattern,
+                            f"{full} has {size} bytes, not a multiple of {itemsize} ({dtype})",
+                        )
+                    )
+                files.setdefault(full, size // itemsize)
+        resolved.append(ResolvedLeaf(leaf.name, tuple(patterns), tuple(files.items())))
+    if issues:
+        raise ResolveError(issues)
+    return resolved

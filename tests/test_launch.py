@@ -1,0 +1,128 @@
+"""`olmix launch run --dry-run` / `olmix launch preview` end to end, on synthetic local mirrors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from olmix.cli import main
+from olmix.devtools.mirror import FIRST_KEPT, TOPICS, make_mirror, quality_threshold_config
+from olmix.plan import read_plan
+from tests.conftest import REPO
+
+SHIPPED = REPO / "config" / "examples" / "launch" / "quality_thresholds"
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("OLMIX_PATH_MAP", raising=False)
+
+
+def quality_config(pct: int, tmp_path: Path) -> Path:
+    """The shipped config when present, else the same experiment written here."""
+    shipped = SHIPPED / f"quality_top{pct}pct.yaml"
+    if shipped.exists():
+        return shipped
+    path = tmp_path / f"quality_top{pct}pct.yaml"
+    path.write_text(quality_threshold_config(pct))
+    return path
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("pct", sorted(FIRST_KEPT))
+def test_quality_threshold_configs_plan_against_a_local_mirror(pct: int, tmp_path: Path) -> None:
+    config = quality_config(pct, tmp_path)
+    path_map = make_mirror(config, tmp_path / "mirror", files_per_pattern=2)
+    flags = [f"--path-map={p}={r}" for p, r in path_map]
+    out = tmp_path / "plan.json"
+    code, stdout, stderr = invoke("launch", "run", "--config", str(config), "--dry-run", *flags, "--plan-out", str(out))
+    assert code == 0, stderr
+    plan = read_plan(out)
+    (run,) = plan.runs
+    kept = 21 - FIRST_KEPT[pct]
+    assert len(run.leaves) == len(TOPICS) * kept + 2
+    assert run.requested_tokens == 140_000_000
+    assert sum(x.ratio for x in run.leaves) == pytest.approx(1.0)
+    by_name = {x.name: x for x in run.leaves}
+    assert by_name["arxiv"].ratio == pytest.approx(1 / 3)  # three sources, no weights: equal shares
+    assert by_name["arxiv"].max_repetition_factor == 1.5
+    assert by_name["wikipedia"].max_repetition_factor == 2.0
+    for topic in TOPICS:  # a topic's buckets share its 1/18 in proportion to their tokens
+        buckets = [x for x in run.leaves if x.name.startswith(f"all_dressed:{topic}:")]
+        total = sum(x.tokens_available for x in buckets)
+        for x in buckets:
+            assert x.ratio == pytest.approx(x.tokens_available / total / 18)
+    files = [f.path for x in run.leaves for f in x.files]
+    assert all(f.startswith(str(tmp_path / "mirror")) for f in files)  # resolved paths, after the path map
+    assert f"vigintile_{FIRST_KEPT[pct]:04d}" in stdout and "total" in stdout
+
+
+def test_preview_prints_json_and_reads_path_map_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = quality_config(10, tmp_path)
+    path_map = make_mirror(config, tmp_path / "mirror", files_per_pattern=1)
+    monkeypatch.setenv("OLMIX_PATH_MAP", ";".join(f"{p}={r}" for p, r in path_map))
+    code, stdout, stderr = invoke("launch", "preview", "--config", str(config), "--json")
+    assert code == 0, stderr
+    plan = json.loads(stdout)
+    assert plan["path_map"] == [list(p) for p in path_map]
+    assert [x["name"] for x in plan["runs"][0]["leaves"]][:2] == [
+        "all_dressed:science_math_and_technology:vigintile_0019",
+        "all_dressed:science_math_and_technology:vigintile_0020",
+    ]
+
+
+def test_table_has_a_row_per_leaf_and_totals(write, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write("d/a/x.npy", b"\0" * 4 * 700_000)
+    write("d/b/y.npy", b"\0" * 4 * 300_000)
+    config = write(
+        "c.yaml",
+        "name: t\nproxy_model_id: olmo3_1m\nchinchilla_multiple: 0.05\nsources:\n"
+        "  - name: a\n    paths: ['s3://bkt/a/*.npy']\n"
+        "  - name: b\n    paths: ['s3://bkt/b/*.npy']\n    max_repetition_factor: 2\n",
+    )
+    code, stdout, stderr = invoke(
+        "launch", "preview", "--config", str(config), "--path-map", f"s3://bkt/={tmp_path}/d/"
+    )
+    assert code == 0, stderr
+    rows = [line.split() for line in stdout.splitlines()]
+    assert ["a", "0.5000", "700,000", "500,000", "0.714", "1"] in rows
+    assert ["b", "0.5000", "300,000", "500,000", "1.667", "2"] in rows
+    assert ["total", "(2", "leaves,", "2", "files)", "1.0000", "1,000,000", "1,000,000"] in rows
+
+
+def test_infeasible_config_exits_1_listing_every_problem(write, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write("d/a/x.npy", b"\0" * 4 * 100)
+    config = write(
+        "c.yaml",
+        "name: t\nproxy_model_id: olmo3_1m\nchinchilla_multiple: 0.05\nsources:\n"
+        f"  - name: a\n    paths: ['{tmp_path}/d/a/*.npy']\n"
+        f"  - name: b\n    paths: ['{tmp_path}/d/a/*.npy']\n",
+    )
+    code, _, stderr = invoke("launch", "run", "--config", str(config), "--dry-run")
+    assert code == 1
+    assert "Traceback" not in stderr
+    assert "leaf 'a' is short" in stderr and "leaf 'b' is short" in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["launch", "run", "--config", "c.yaml"], "only --dry-run is available"),
+        (["launch", "preview", "--config", "c.yaml", "--path-map", "nonsense"], "PREFIX=REPLACEMENT"),
+        (["launch", "preview", "--config", "missing.yaml"], "no such file"),
+    ],
+)
+def test_usage_errors(args: list[str], message: str, write) -> None:  # type: ignore[no-untyped-def]
+    config = write("c.yaml", "name: t\nsources:\n  - name: a\n    paths: ['x']\n")
+    args = [str(config) if a == "c.yaml" else a for a in args]
+    code, _, stderr = invoke(*args)
+    assert code != 0
+    assert message in stderr

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from olmix import cache
+from olmix.errors import ConfigError
+from olmix.plan import (
+    build_plan,
+    model_parameters,
+    read_plan,
+    requested_tokens,
+    shortfalls,
+    sufficient_cap,
+    write_plan,
+)
+
+# The nominal parameter counts researchers use, as stated where the budget rule was set.
+NOMINAL = {
+    "olmo2_1m": 1e6, "olmo2_30m": 30e6, "olmo2_60m": 60e6, "olmo2_190m": 190e6, "olmo2_1b": 1e9, "olmo2_7b": 7e9,
+    "olmo3_1m": 1e6, "olmo3_14m": 14e6, "olmo3_30m": 30e6, "olmo3_60m": 60e6, "olmo3_100m": 100e6,
+    "olmo3_190m": 190e6, "olmo3_370m": 370e6, "olmo3_600m": 600e6, "olmo3_760m": 760e6, "olmo3_1b": 1e9,
+    "olmo3_3b": 3e9, "olmo3_7b": 7e9, "olmo3_13b": 13e9, "olmo3_32b": 32e9,
+}  # fmt: skip
+
+
+def test_parameter_table_read_from_schema() -> None:
+    assert model_parameters() == {k: int(v) for k, v in NOMINAL.items()}
+
+
+@pytest.mark.parametrize(
+    ("model", "multiple", "tokens"),
+    [("olmo3_14m", 0.5, 140_000_000), ("olmo3_1b", 1.0, 20_000_000_000), ("olmo2_30m", 5.0, 3_000_000_000)],
+)
+def test_requested_tokens(model: str, multiple: float, tokens: int) -> None:
+    assert requested_tokens(model, multiple) == tokens
+
+
+def test_unknown_model_lists_known_ones() -> None:
+    with pytest.raises(Exception, match=r"unknown model id 'olmo9_1m'.*olmo3_14m"):
+        requested_tokens("olmo9_1m", 1.0)
+
+
+@pytest.mark.parametrize(
+    ("have", "need", "suffices"), [(100, 150, 1.5), (100, 151, 1.51), (3, 10, 3.34), (100, 50, 1.0), (0, 5, None)]
+)
+def test_sufficient_cap(have: int, need: int, suffices: float | None) -> None:
+    assert sufficient_cap(have, need) == suffices
+
+
+def test_shortfalls_lists_every_short_leaf() -> None:
+    rows = [("ok", 100, 100, 1.0), ("rep", 100, 150, 1.5), ("short", 100, 151, 1.5), ("empty", 0, 1, 2.0)]
+    got = shortfalls(rows)
+    assert [(s.leaf, s.suffices) for s in got] == [("short", 1.51), ("empty", None)]
+    assert "has 100 tokens, needs 151; cap 1.5 allows 150; a cap of 1.51 would suffice" in str(got[0])
+
+
+def _config(body: str) -> str:
+    return "name: exp\nproxy_model_id: olmo3_1m\nchinchilla_multiple: 0.05\n" + body  # 1,000,000 tokens
+
+
+Write = Callable[[str, str | bytes], Path]
+
+
+@pytest.fixture
+def data(write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    write("d/a/1.npy", b"\0" * 4 * 600_000)
+    write("d/a/2.npy", b"\0" * 4 * 200_000)
+    write("d/b/1.npy", b"\0" * 4 * 300_000)
+    return tmp_path / "d"
+
+
+def test_plan_of_a_feasible_config(write: Write, data: Path) -> None:
+    config = write(
+        "c.yaml",
+        _config(f"sources:\n  - name: a\n    paths: ['{data}/a/*.npy']\n"
+                f"  - name: b\n    paths: ['{data}/b/*.npy']\n    max_repetition_factor: 2\n"),
+    )  # fmt: skip
+    plan = build_plan(config)
+    run = plan.runs[0]
+    assert (run.model, run.parameters, run.requested_tokens, run.dtype) == ("olmo3_1m", 1_000_000, 1_000_000, "uint32")
+    got = [(x.name, x.ratio, x.tokens_available, x.tokens_needed, x.max_repetition_factor) for x in run.leaves]
+    assert got == [("a", 0.5, 800_000, 500_000, 1.0), ("b", 0.5, 300_000, 500_000, 2.0)]
+    assert [f.tokens for f in run.leaves[0].files] == [600_000, 200_000]
+    assert plan.group.startswith("exp-") and len(plan.group) == len("exp-") + 8
+    assert plan.config.sha256.startswith(plan.group[4:])
+
+
+def test_every_problem_is_reported_at_once(write: Write, data: Path) -> None:
+    config = write(
+        "c.yaml",
+        "name: exp\nchinchilla_multiple: 0.05\nvariants: 3\nsources:\n"
+        f"  - name: a\n    paths: ['{data}/a/*.npy', '{data}/a/*.bin']\n"
+        f"  - name: b\n    paths: ['{data}/nowhere/*.npy']\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        build_plan(config)
+    messages = [str(p) for p in info.value.problems]
+    assert len(messages) == 4, messages
+    text = "\n".join(messages)
+    assert "variants: 3 (mixture swarms) is not supported yet" in text
+    assert "proxy_model_id is required" in text
+    assert f"$.sources[0].paths[1]: leaf 'a': pattern '{data}/a/*.bin': matches no file" in text
+    assert f"leaf 'b': pattern '{data}/nowhere/*.npy': no such folder" in text
+
+
+def test_short_leaves_are_all_reported(write: Write, data: Path) -> None:
+    config = write(
+        "c.yaml",
+        _config(f"allow_repetition: false\nsources:\n  - name: a\n    paths: ['{data}/b/*.npy']\n"
+                f"  - name: b\n    paths: ['{data}/b/*.npy']\n    max_repetition_factor: 2\n"),
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        build_plan(config)
+    text = str(info.value)
+    # allow_repetition: false holds every leaf to a cap of 1.0
+    assert "leaf 'a' is short: has 300,000 tokens, needs 500,000; cap 1.0 allows 300,000; a cap of 1.67" in text
+    assert "leaf 'b' is short" in text
+
+
+def test_zero_weight_leaf_is_left_out(write: Write, data: Path) -> None:
+    config = write(
+        "c.yaml",
+        _config(f"sources:\n  - name: a\n    weight: 1\n    paths: ['{data}/a/*.npy']\n    max_repetition_factor: 2\n"
+                f"  - name: b\n    weight: 0\n    paths: ['{data}/b/*.npy']\n"),
+    )  # fmt: skip
+    assert [x.name for x in build_plan(config).runs[0].leaves] == ["a"]
+
+
+def test_plan_round_trips_and_is_validated_on_read(write: Write, data: Path, tmp_path: Path) -> None:
+    config = write(
+        "c.yaml", _config(f"sources:\n  - name: a\n    paths: ['{data}/a/*.npy']\n    max_repetition_factor: 2\n")
+    )
+    plan = build_plan(config, path_map=[("s3://x/", "/y/")])
+    out = tmp_path / "out" / "plan.json"
+    write_plan(plan, out)
+    assert read_plan(out) == plan
+    assert json.loads(out.read_text())["path_map"] == [["s3://x/", "/y/"]]
+    assert [p.name for p in out.parent.iterdir()] == ["plan.json"]  # no temporary file left behind
+
+    broken = json.loads(out.read_text())
+    broken["runs"][0]["leaves"][0]["ratio"] = 1.5
+    del broken["group"]
+    out.write_text(json.dumps(broken, indent=2))
+    with pytest.raises(ConfigError) as info:
+        read_plan(out)
+    paths = sorted(p.path for p in info.value.problems)
+    assert paths == [(), ("runs", 0, "leaves", 0, "ratio")]
+    assert all(p.line > 0 for p in info.value.problems)
+
+
+def test_cache_is_used_and_keyed_by_every_leaf(write: Write, data: Path, tmp_path: Path) -> None:
+    one = write(
+        "one.yaml", _config(f"sources:\n  - name: a\n    paths: ['{data}/a/*.npy']\n    max_repetition_factor: 2\n")
+    )
+    two = write(
+        "two.yaml", _config(f"sources:\n  - name: a\n    paths: ['{data}/a/1.npy']\n    max_repetition_factor: 2\n")
+    )
+    first = build_plan(one)
+    second = build_plan(two)  # same leaf name, other pattern: never the first one's entry
+    assert first.runs[0].leaves[0].tokens_available == 800_000
+    assert second.runs[0].leaves[0].tokens_available == 600_000
+    entries = sorted((tmp_path / "cache" / "olmix" / "resolve").iterdir())
+    assert len(entries) == 2
+
+    (data / "a" / "2.npy").unlink()  # the cache answers without listing; --no-cache sees the change
+    assert build_plan(one).runs[0].leaves[0].tokens_available == 800_000
+    assert build_plan(one, use_cache=False).runs[0].leaves[0].tokens_available == 600_000
+
+
+def test_a_corrupt_cache_entry_is_a_miss(write: Write, data: Path, tmp_path: Path) -> None:
+    config = write(
+        "c.yaml", _config(f"sources:\n  - name: a\n    paths: ['{data}/a/*.npy']\n    max_repetition_factor: 2\n")
+    )
+    build_plan(config)
+    (entry,) = (tmp_path / "cache" / "olmix" / "resolve").iterdir()
+    entry.write_text('{"inputs": {"format": 1}, "files": []}')
+    assert build_plan(config).runs[0].leaves[0].tokens_available == 800_000
+    assert cache.cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/olmix")
