@@ -2,52 +2,52 @@
 
 pydantic's lax mode turns "1" into 1 and "yes" into True, which no JSON Schema
 validator accepts; its strict mode rejects 1.0 for an integer, which every JSON
-Schema validator accepts (JSON has one number type). Strict mode plus a
-conversion of integral floats on integer fields gives the schema's verdict.
+Schema validator accepts (JSON has one number type). So the models are strict,
+and each integer field also accepts a float with no fractional part (as an
+int). The change is made once, in the compiled core schema, so validation
+stays entirely in pydantic-core: a plan with a million files validates fast.
 """
 
 from __future__ import annotations
 
-import types
-import typing
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+_INT_CONSTRAINTS = ("gt", "ge", "lt", "le", "multiple_of")
 
 
-def _accepts_int(annotation: Any) -> bool:
-    if annotation is int:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _accepts_int(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        return any(_accepts_int(arg) for arg in typing.get_args(annotation))
-    return False
+def _integral_float_or_int(schema: dict[str, Any]) -> core_schema.CoreSchema:
+    bounds = {k: schema[k] for k in _INT_CONSTRAINTS if k in schema}
+    exact = core_schema.int_schema(strict=True, **bounds)
+    # strict float accepts ints and floats, never bools or strings; lax int then accepts only integral floats
+    integral = core_schema.chain_schema(
+        [core_schema.float_schema(strict=True), core_schema.int_schema(strict=False, **bounds)]
+    )
+    return core_schema.union_schema(
+        [exact, integral],
+        mode="left_to_right",
+        custom_error_message="Input should be a valid integer",
+    )
+
+
+def _rewrite(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get("type") == "int":
+            return _integral_float_or_int(node)
+        return {key: _rewrite(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_rewrite(item) for item in node]
+    return node
 
 
 class JsonModel(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    _integer_fields: ClassVar[frozenset[str]] = frozenset()
-
     @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        cls._integer_fields = frozenset(
-            name for name, field in cls.model_fields.items() if _accepts_int(field.annotation)
-        )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _integral_floats_are_integers(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not cls._integer_fields:
-            return data
-        # hot path (a plan holds a million files): look up each integer field, build nothing unless needed
-        fix = None
-        for key in cls._integer_fields:
-            value = data.get(key)
-            if type(value) is float and value.is_integer():
-                fix = fix or {}
-                fix[key] = int(value)
-        return {**data, **fix} if fix else data
+    def __get_pydantic_core_schema__(
+        cls, source: type[BaseModel], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        rewritten: core_schema.CoreSchema = _rewrite(handler(source))
+        return rewritten
