@@ -105,7 +105,7 @@ def new_record(
     return {
         "record_version": 1,
         "group": plan["group"],
-        "config": {"path": str(config_path), "sha256": sha256_file(config_path)},
+        "config": dict(plan["config"]),
         "git_commit": git_commit(config_path),
         "olmix_version": __version__,
         "backend": backend.name,
@@ -135,10 +135,13 @@ def prepare_group(group_dir: Path, plan: dict[str, Any], record: dict[str, Any])
     path = group_dir / RECORD
     if path.exists():
         old = read_record(group_dir)
-        if old["config"]["sha256"] != record["config"]["sha256"]:
+        if (old["config"]["sha256"], old["config"].get("overrides", [])) != (
+            record["config"]["sha256"],
+            record["config"].get("overrides", []),
+        ):
             raise LaunchError(
-                f"group {old['group']} was launched from {old['config']['path']} with different content "
-                f"(sha256 {old['config']['sha256'][:12]}…); launch the changed config as a new group"
+                f"group {old['group']} was launched from {old['config']['path']} with different content or "
+                f"overrides (sha256 {old['config']['sha256'][:12]}…); launch the changed config as a new group"
             )
         if old["backend"] != record["backend"]:
             raise LaunchError(

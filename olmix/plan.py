@@ -162,6 +162,7 @@ def build_plan(
     use_cache: bool = True,
     cache_directory: Path | None = None,
     progress: Progress | None = None,
+    overrides: Sequence[str] = (),
 ) -> LaunchPlan:
     """Load, resolve, weigh, budget and check the config at `config_path`; the validated plan.
 
@@ -175,8 +176,10 @@ def build_plan(
     from olmix.config import load_document
 
     config_path = Path(config_path)
-    doc, config = load_document(config_path)
+    doc, config = load_document(config_path, "mixture", overrides)
     digest = hashlib.sha256(config_path.read_bytes()).hexdigest()
+    # the group id names the config's content, and the overrides when there are any
+    identity = hashlib.sha256("\0".join([digest, *overrides]).encode()).hexdigest() if overrides else digest
     problems = _preflight(doc, config)
     where = node_paths(doc.data)
     lvs = leaves(config)
@@ -236,8 +239,8 @@ def build_plan(
     data = {
         "plan_version": PLAN_VERSION,
         "olmix_version": __version__,
-        "group": f"{config.name}-{digest[:8]}",
-        "config": {"path": str(config_path), "sha256": digest},
+        "group": f"{config.name}-{identity[:8]}",
+        "config": {"path": str(config_path), "sha256": digest, "overrides": list(overrides)},
         "path_map": [[prefix, replacement] for prefix, replacement in path_map],
         "runs": [run],
     }

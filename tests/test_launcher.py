@@ -22,8 +22,13 @@ CONFIG = REPO / "config/examples/minimal.yaml"
 RUNS = ["run-a", "run-b", "run-c"]
 
 
-def make_plan(runs: list[str] = RUNS) -> dict[str, Any]:
-    return {"plan_version": 1, "group": "g-0123abcd", "runs": [{"name": name, "leaves": []} for name in runs]}
+def make_plan(runs: list[str] = RUNS, config: Path = CONFIG) -> dict[str, Any]:
+    return {
+        "plan_version": 1,
+        "group": "g-0123abcd",
+        "config": {"path": str(config), "sha256": launcher.sha256_file(config), "overrides": []},
+        "runs": [{"name": name, "leaves": []} for name in runs],
+    }
 
 
 def trainer(tmp_path: Path, body: str) -> list[str]:
@@ -172,10 +177,10 @@ def test_missing_secret_submits_nothing(tmp_path: Path) -> None:
 def test_resuming_with_a_changed_config_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG.read_text())
-    launcher.launch(make_plan(["r"]), config, LocalBackend(), tmp_path / "out", command=["true"])
+    launcher.launch(make_plan(["r"], config), config, LocalBackend(), tmp_path / "out", command=["true"])
     config.write_text(CONFIG.read_text() + "# edited\n")
     with pytest.raises(launcher.LaunchError, match="different content"):
-        launcher.launch(make_plan(["r"]), config, LocalBackend(), tmp_path / "out", command=["true"])
+        launcher.launch(make_plan(["r"], config), config, LocalBackend(), tmp_path / "out", command=["true"])
 
 
 def test_a_trainer_that_fails_is_failed_with_its_exit_code(tmp_path: Path) -> None:

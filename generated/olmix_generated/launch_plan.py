@@ -27,6 +27,10 @@ class ConfigRef(JsonModel):
     """
     Hex SHA-256 of the config file's bytes.
     """
+    overrides: Annotated[list[Override], Field(title="Overrides")] = []
+    """
+    The `--set KEY=VALUE` overrides applied to the config, in order. The group id hashes the config's bytes and these.
+    """
 
 
 class LaunchPlan(JsonModel):
@@ -58,6 +62,9 @@ class LaunchPlan(JsonModel):
     """
     One entry per training run.
     """
+
+
+Override = TypeAliasType("Override", Annotated[str, Field(min_length=1)])
 
 
 PathMapEntry = TypeAliasType(
