@@ -4,6 +4,11 @@ pydantic's lax mode turns "1" into 1 and "yes" into True, which no JSON Schema
 validator accepts; its strict mode rejects 1.0 for an integer, which every JSON
 Schema validator accepts (JSON has one number type). Strict mode plus a
 conversion of integral floats on integer fields gives the schema's verdict.
+
+JSON Schema also tells an absent key from a null value, where a generated
+optional field (`X | None = None`) accepts both. olmix's schemas allow null
+nowhere, so an explicit null for such a field is rejected here, as the schema
+rejects it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class JsonModel(BaseModel):
     model_config = ConfigDict(strict=True)
 
     _integer_fields: ClassVar[frozenset[str]] = frozenset()
+    _absent_means_none: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -37,6 +43,20 @@ class JsonModel(BaseModel):
         cls._integer_fields = frozenset(
             name for name, field in cls.model_fields.items() if _accepts_int(field.annotation)
         )
+        cls._absent_means_none = frozenset(
+            field.alias or name
+            for name, field in cls.model_fields.items()
+            if not field.is_required() and field.default is None
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_not_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in cls._absent_means_none & data.keys():
+                if data[key] is None:
+                    raise ValueError(f"{key} must not be null (leave the key out instead)")
+        return data
 
     @model_validator(mode="before")
     @classmethod
