@@ -12,6 +12,7 @@ the generated models (and, in batch, ajv); the loader raises only ConfigError.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import subprocess
@@ -149,6 +150,8 @@ OTHER_TYPES: list[Any] = ["text", 3, -2, 0, 0.5, 1e300, True, False, None, [], {
 BAD_NUMBERS: list[Any] = [-1, 0, 0.5, -0.0, 1.5, 2.5, 1e-9, 10**12]
 BAD_NAMES: list[Any] = ["", "a:b", ":", "web:code", " ", 7]
 EXACTLY_ONE = ("paths", "topics", "quality")
+# Fresh copies: a mutation must never change a value another example will draw.
+OTHER = st.sampled_from(OTHER_TYPES).map(copy.deepcopy)
 
 
 @st.composite
@@ -159,7 +162,7 @@ def mutate(draw: Any, value: dict[str, Any], root: Schema) -> Any:
         if target and draw(st.booleans()):
             target.pop(draw(st.integers(0, len(target) - 1)))
         else:
-            target.append(draw(st.sampled_from(OTHER_TYPES)))
+            target.append(draw(OTHER))
         return value
     how = draw(st.sampled_from(["drop", "rename", "retype", "number", "name", "exactly-one", "duplicate"]))
     keys = list(target)
@@ -175,7 +178,7 @@ def mutate(draw: Any, value: dict[str, Any], root: Schema) -> Any:
             target[extra] = sample
         return value
     if not keys:
-        target[draw(st.sampled_from(["name", "paths", "x"]))] = draw(st.sampled_from(OTHER_TYPES))
+        target[draw(st.sampled_from(["name", "paths", "x"]))] = draw(OTHER)
         return value
     key = draw(st.sampled_from(keys))
     if how == "drop":
@@ -183,14 +186,14 @@ def mutate(draw: Any, value: dict[str, Any], root: Schema) -> Any:
     elif how == "rename":
         target[_typo(key, draw)] = target.pop(key)
     elif how == "retype":
-        target[key] = draw(st.sampled_from(OTHER_TYPES))
+        target[key] = draw(OTHER)
     elif how == "number":
         target[key] = draw(st.sampled_from(BAD_NUMBERS))
     elif how == "name":
         target["name" if "name" in target else key] = draw(st.sampled_from(BAD_NAMES))
     elif how == "duplicate":
         pairs = Pairs(target.items())
-        pairs.append((key, draw(st.sampled_from([target[key], *OTHER_TYPES]))))
+        pairs.append((key, draw(st.one_of(st.just(copy.deepcopy(target[key])), OTHER))))
         if not path:
             return pairs
         parent = value
