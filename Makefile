@@ -14,7 +14,7 @@ CODEGEN_FLAGS := --input-file-type jsonschema --output-model-type pydantic_v2.Ba
 SCHEMAS := $(wildcard schema/*.schema.json)
 GEN := generated/olmix_generated
 
-.PHONY: install demo generate check-generated check-configs validate lint typecheck test check bench clean
+.PHONY: install demo generate check-generated check-configs validate lint typecheck test check bench fuzz clean
 
 install: $(STAMP)
 
@@ -23,6 +23,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# Node tools for the second validator (ajv) and the language-server tests, from the lockfile.
+ifneq ($(shell command -v npm 2>/dev/null),)
+install: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+endif
 
 # The main job on the embedded default: validate the shipped configs and show what they describe.
 demo: install
@@ -63,5 +70,9 @@ check: lint typecheck check-generated check-configs validate test
 bench: install
 	$(PY) -m olmix.devtools.bench $(BENCH)
 
+# Differential fuzzing: loader, python-jsonschema, generated models and ajv on 10,000 configs.
+fuzz: install
+	$(PY) -m tests.fuzzing 10000
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -4,13 +4,18 @@ pydantic's lax mode turns "1" into 1 and "yes" into True, which no JSON Schema
 validator accepts; its strict mode rejects 1.0 for an integer, which every JSON
 Schema validator accepts (JSON has one number type). So the models are strict,
 and each integer field also accepts a float with no fractional part (as an
-int). The change is made once, in the compiled core schema, so validation
-stays entirely in pydantic-core: a plan with a million files validates fast.
+int). JSON Schema also tells an absent key from a null value, where a
+generated optional field (`X | None = None`) accepts both; an optional field
+whose absence means None rejects an explicit null here, as the schema does
+(a required field that the schema lets be null keeps accepting it).
+
+Both changes are made once, in the compiled core schema, so validation stays
+entirely in pydantic-core: a plan with a million files validates fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
 from pydantic_core import core_schema
@@ -32,10 +37,18 @@ def _integral_float_or_int(schema: dict[str, Any]) -> core_schema.CoreSchema:
     )
 
 
+def _is_nullable(node: Any) -> TypeGuard[dict[str, Any]]:
+    return isinstance(node, dict) and node.get("type") == "nullable"
+
+
 def _rewrite(node: Any) -> Any:
     if isinstance(node, dict):
         if node.get("type") == "int":
             return _integral_float_or_int(node)
+        inner = node.get("schema")
+        # an optional field whose absence means None: null itself is not allowed
+        if node.get("type") == "default" and node.get("default") is None and _is_nullable(inner):
+            return {**node, "schema": _rewrite(inner["schema"])}
         return {key: _rewrite(value) for key, value in node.items()}
     if isinstance(node, list):
         return [_rewrite(item) for item in node]

@@ -78,8 +78,15 @@ class _Explainer:
         value: Any = error.instance
         kind = str(error.validator)
         expected: Any = error.validator_value
-        if kind == "oneOf" and isinstance(value, dict) and (shapes := _shapes(self.root, schema)):
-            yield from self.explain_shapes(error, path, value, shapes)
+        if "propertyNames" in error.relative_schema_path and isinstance(value, str):
+            # The instance is a key of the mapping at `path`: place the problem on that key.
+            yield self.doc.problem((*path, value), f"key {self.message(kind, expected, value, schema)}", at_key=True)
+            return
+        if kind == "oneOf" and (shapes := _shapes(self.root, schema)):
+            if isinstance(value, dict):
+                yield from self.explain_shapes(error, path, value, shapes)
+            else:
+                yield self.doc.problem(path, f"{self.message('type', 'object', value, schema)}")
             return
         if kind == "oneOf" and all("const" in b for b in schema.get("oneOf", [])):
             allowed = [b["const"] for b in schema["oneOf"]]

@@ -154,8 +154,8 @@ def _one(file: str, line: int, col: int, message: str) -> ConfigError:
     return ConfigError([Problem(file, line, col, (), message)])
 
 
-def parse(raw: bytes, file: str) -> Document:
-    """Parse one YAML document; raise ConfigError naming file, line and column."""
+def _root(raw: bytes, file: str) -> yaml.Node | None:
+    """The node of the file's one YAML document (None when there is none); ConfigError if it is not YAML."""
     if b"\x00" in raw:
         raise _one(file, 1, 1, "binary file, not YAML text")
     try:
@@ -173,18 +173,35 @@ def parse(raw: bytes, file: str) -> Document:
         raise _one(file, line, col, f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise _one(file, 1, 1, f"YAML error: {exc}") from None
-    if not nodes or nodes == [None] or _is_empty(nodes[0]):
-        raise _one(file, 1, 1, "empty file: expected a mapping of experiment fields")
     if len(nodes) > 1:
         line, col = _mark(nodes[1])
         raise _one(file, line, col, "more than one YAML document; a config holds exactly one")
-    root = nodes[0]
-    if not isinstance(root, yaml.MappingNode):
-        kind = "a list" if isinstance(root, yaml.SequenceNode) else f"the scalar {root.value!r}"
-        line, col = _mark(root)
-        raise _one(file, line, col, f"the top level must be a mapping of experiment fields, not {kind}")
+    return nodes[0] if nodes else None
+
+
+def _build(root: yaml.Node, file: str) -> Document:
     builder = _Builder(file)
     data = builder.build(root, ())
     if builder.problems:
         raise ConfigError(builder.problems)
     return Document(file, data, builder.positions)
+
+
+def parse_any(raw: bytes, file: str) -> Document:
+    """Like parse, but any top level (an empty file is null): what a schema, not olmix, is to judge."""
+    root = _root(raw, file)
+    if root is None:
+        return Document(file, None, Positions())
+    return _build(root, file)
+
+
+def parse(raw: bytes, file: str) -> Document:
+    """Parse one YAML document holding a mapping; raise ConfigError naming file, line and column."""
+    root = _root(raw, file)
+    if root is None or _is_empty(root):
+        raise _one(file, 1, 1, "empty file: expected a mapping of experiment fields")
+    if not isinstance(root, yaml.MappingNode):
+        kind = "a list" if isinstance(root, yaml.SequenceNode) else f"the scalar {root.value!r}"
+        line, col = _mark(root)
+        raise _one(file, line, col, f"the top level must be a mapping of experiment fields, not {kind}")
+    return _build(root, file)

@@ -11,6 +11,7 @@ into a temporary folder and fails on any difference, naming the files.
 from __future__ import annotations
 
 import filecmp
+import json
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,22 @@ from olmix.devtools import reference
 
 SCHEMA_DIR = Path("schema")
 INIT = '"""Models generated from schema/ by datamodel-code-generator. Do not edit."""\n'
+
+
+def synced_study_schema() -> str:
+    """schema/study.schema.json with its copies of the mixture's fields and definitions brought up to date.
+
+    The study schema is self-contained so that editors and other validators need
+    no cross-file references; these copies are the only part of it not written by hand.
+    """
+    mixture = json.loads((SCHEMA_DIR / "mixture.schema.json").read_text(encoding="utf-8"))
+    study = json.loads((SCHEMA_DIR / "study.schema.json").read_text(encoding="utf-8"))
+    base = study["$defs"]["Experiment"]["properties"]
+    for key in base:
+        if key not in ("name", "description"):
+            base[key] = mixture["properties"][key]
+    study["$defs"].update(mixture["$defs"])
+    return json.dumps(study, indent=2, ensure_ascii=False) + "\n"
 
 
 def render(package: Path, docs: Path, codegen_flags: list[str]) -> None:
@@ -60,10 +77,14 @@ def main(argv: list[str]) -> int:
     sep = argv.index("--") if "--" in argv else len(argv)
     args, flags = argv[:sep], argv[sep + 1 :]
     package, docs = Path(args[0]), Path(args[1])
+    study = SCHEMA_DIR / "study.schema.json"
     if "--check" not in args:
+        study.write_text(synced_study_schema(), encoding="utf-8")
         render(package, docs, flags)
         return 0
     differ = drift(package, docs, flags)
+    if study.read_text(encoding="utf-8") != synced_study_schema():
+        differ.insert(0, f"{study} (its copies of the mixture schema's fields)")
     if differ:
         print("generated files differ from schema/ (run `make generate`):", file=sys.stderr)
         for path in differ:

@@ -38,7 +38,7 @@ def _type(root: Schema, node: Schema) -> str:
     return str(target.get("type", "any"))
 
 
-def _constraints(node: Schema) -> str:
+def _constraints(node: Schema, root: Schema | None = None) -> str:
     parts = []
     for key, text in (
         ("minimum", "≥ {}"),
@@ -55,7 +55,25 @@ def _constraints(node: Schema) -> str:
         parts.append(", ".join(f"`{b['const']}` ({b.get('description', '')})" for b in node["oneOf"]))
     if "enum" in node:
         parts.append(", ".join(f"`{v}`" for v in node["enum"]))
+    if node.get("type") == "array" and isinstance(node.get("items"), dict) and root is not None:
+        items = _resolve(root, node["items"])
+        if items.get("type") != "object" and (inner := _constraints(items, root)):
+            parts.append(f"each item: {inner}")
     return "; ".join(parts)
+
+
+def _exactly_one(root: Schema, node: Schema) -> list[str] | None:
+    """The keys that pick a shape of a oneOf of object shapes: each shape requires one of them, none allows two."""
+    shapes = [_resolve(root, b) for b in node.get("oneOf", [])]
+    if not shapes or not all(s.get("type") == "object" for s in shapes):
+        return None
+    required = [set(s.get("required", [])) for s in shapes]
+    common = set.intersection(*required)
+    keys = [k for r in required for k in sorted(r - common)]
+    allowed = [set(s.get("properties", {})) for s in shapes]
+    if any(len(set(keys) & a) != 1 for a in allowed) or any(s.get("additionalProperties") is not False for s in shapes):
+        return None
+    return keys
 
 
 def _cell(text: str) -> str:
@@ -73,7 +91,7 @@ def _table(root: Schema, obj: Schema) -> list[str]:
             "| "
             + " | ".join(
                 _cell(c)
-                for c in (field, _type(root, prop), default, _constraints(target), target.get("description", ""))
+                for c in (field, _type(root, prop), default, _constraints(target, root), target.get("description", ""))
             )
             + " |"
         )
@@ -95,6 +113,15 @@ def render(schema: Schema) -> str:
         *_table(schema, schema),
         "",
     ]
+    rules = [(name, keys) for name, node in schema.get("$defs", {}).items() if (keys := _exactly_one(schema, node))]
+    if rules:
+        out += ["## Exactly-one rules", ""]
+        for name, keys in rules:
+            listed = ", ".join(f"`{k}`" for k in keys)
+            out.append(
+                f"- A [{name}](#{name.lower()}) has exactly one of {listed}: with none or with two, it is invalid."
+            )
+        out.append("")
     for name, node in schema.get("$defs", {}).items():
         if node.get("type") != "object" and "oneOf" not in node:
             continue
@@ -104,6 +131,11 @@ def render(schema: Schema) -> str:
         if "oneOf" in node:
             alts = [f"[{_ref_name(b)}](#{str(_ref_name(b)).lower()})" for b in node["oneOf"]]
             out += ["Exactly one of these shapes:", "", *[f"- {a}" for a in alts], ""]
+        elif "properties" not in node and isinstance(node.get("additionalProperties"), dict):
+            values = node["additionalProperties"]
+            key_rule = _constraints(node.get("propertyNames", {}), schema) or "any name"
+            value_rule = "; ".join(filter(None, [_type(schema, values), _constraints(values, schema)]))
+            out += [f"A mapping. Keys: {key_rule}. Values: {value_rule}.", ""]
         else:
             out += [*_table(schema, node), ""]
     return "\n".join(out).rstrip() + "\n"
