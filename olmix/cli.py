@@ -42,6 +42,18 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def set_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--set KEY=VALUE` (repeatable): override a config field before validation."""
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config field before validation, e.g. --set chinchilla_multiple=0.002 "
+        "or --set sources[0].weight=2 (repeatable; VALUE is YAML).",
+    )(func)
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)

@@ -175,7 +175,7 @@ def launch(
     secrets = secrets or []
     if absent := missing_secrets(secrets):
         raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
-    group_dir = output / plan["group"]
+    group_dir = output.resolve() / plan["group"]
     template = command or DEFAULT_COMMAND
     with group_lock(group_dir):
         record = new_record(plan, config_path, backend, options or {}, template, env or {}, secrets)
@@ -196,7 +196,9 @@ def launch(
                 secrets=record["secrets"],
             )
             if entry["state"] == "submitted":
-                results.append(Submitted(entry["name"], entry["job_id"], new=False))
+                result = Submitted(entry["name"], entry["job_id"], new=False)
+                on_submit(result)
+                results.append(result)
                 continue
             job_id = backend.find(spec) if entry["state"] == "submitting" else None
             new = job_id is None

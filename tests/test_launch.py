@@ -115,7 +115,7 @@ def test_infeasible_config_exits_1_listing_every_problem(write, tmp_path: Path) 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["launch", "run", "--config", "c.yaml"], "only --dry-run is available"),
+        (["launch", "run", "--config", "c.yaml"], "proxy_model_id is required to plan a run"),
         (["launch", "preview", "--config", "c.yaml", "--path-map", "nonsense"], "PREFIX=REPLACEMENT"),
         (["launch", "preview", "--config", "missing.yaml"], "no such file"),
     ],

@@ -1,15 +1,23 @@
-"""`olmix launch run --dry-run` and `olmix launch preview`: the plan a launch would submit."""
+"""`olmix launch run | preview | status | cancel | list`.
+
+`run` and `preview` share one builder (olmix.plan.build_plan): what a dry run
+shows is what a launch submits. Nothing is submitted before every run of the
+group has planned cleanly and the launch was confirmed.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
-from olmix.cli import reports_errors
+from olmix.cli import reports_errors, set_option
+from olmix.commands import launch_ops
 
 PATH_MAP_HELP = (
     "Point a URL prefix at a mirror: PREFIX=REPLACEMENT, e.g. s3://ai2-llm/=/data/ai2-llm/. "
@@ -90,16 +98,21 @@ def render_plan(plan: Any, echo: Callable[[str], None] = click.echo) -> None:
         echo(line(total))
 
 
-def _plan(config: str, path_map: tuple[str, ...], no_cache: bool, plan_out: str | None, as_json: bool) -> None:
-    from olmix.plan import build_plan, plan_json, write_plan
+def _build(config: str, path_map: tuple[str, ...], no_cache: bool, overrides: tuple[str, ...]) -> Any:
+    from olmix.plan import build_plan
     from olmix.resolve import parse_path_map, path_map_from_env
 
     mapping = [*parse_path_map(path_map), *path_map_from_env()]
     bar = ProgressBar()
     try:
-        plan = build_plan(config, path_map=mapping, use_cache=not no_cache, progress=bar)
+        return build_plan(config, path_map=mapping, use_cache=not no_cache, progress=bar, overrides=overrides)
     finally:
         bar.close()
+
+
+def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
+    from olmix.plan import plan_json, write_plan
+
     if plan_out:
         write_plan(plan, plan_out)
     if as_json:
@@ -111,15 +124,15 @@ def _plan(config: str, path_map: tuple[str, ...], no_cache: bool, plan_out: str 
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(
-        [
-            click.option("--config", "config", required=True, type=click.Path(dir_okay=False), help="Mixture config."),
-            click.option("--path-map", "path_map", multiple=True, metavar="PREFIX=REPLACEMENT", help=PATH_MAP_HELP),
-            click.option("--no-cache", is_flag=True, help="Re-list the data store instead of using cached listings."),
-            click.option("--plan-out", type=click.Path(dir_okay=False), help="Write the plan (JSON) to this file."),
-            click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON instead of a table."),
-        ]
-    ):
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+        click.option("--config", "config", required=True, type=click.Path(dir_okay=False), help="Mixture config."),
+        click.option("--path-map", "path_map", multiple=True, metavar="PREFIX=REPLACEMENT", help=PATH_MAP_HELP),
+        click.option("--no-cache", is_flag=True, help="Re-list the data store instead of using cached listings."),
+        click.option("--plan-out", type=click.Path(dir_okay=False), help="Write the plan (JSON) to this file."),
+        click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON instead of a table."),
+        set_option,
+    ]
+    for option in reversed(options):
         func = option(func)
     return func
 
@@ -132,23 +145,124 @@ def launch() -> None:
 @launch.command()
 @_options
 @click.option("--dry-run", is_flag=True, help="Resolve, plan and show the runs; submit nothing.")
+@click.option("--backend", default="local", show_default=True, help="Where runs go: local (this machine).")
+@click.option(
+    "--max-parallel",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Local backend: runs of the group training at once.",
+)
+@launch_ops.runs_dir_option
+@click.option("--group", "group", help="Resume this group: submit its runs not yet submitted.")
+@click.option("--trainer-command", help="Command each run executes (placeholders {python} {plan} {run_dir} {run}).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @reports_errors
 def run(
-    config: str, path_map: tuple[str, ...], no_cache: bool, plan_out: str | None, as_json: bool, dry_run: bool
+    config: str,
+    path_map: tuple[str, ...],
+    no_cache: bool,
+    plan_out: str | None,
+    as_json: bool,
+    overrides: tuple[str, ...],
+    dry_run: bool,
+    backend: str,
+    max_parallel: int,
+    output: Path,
+    group: str | None,
+    trainer_command: str | None,
+    yes: bool,
 ) -> None:
     """Resolve every leaf, plan the runs and launch them (with --dry-run: only show the plan).
 
-    Exit status 1 with every problem listed when the config is invalid or a
-    leaf cannot be resolved or is short of tokens.
+    Asks `Launch N run(s) of group G on BACKEND? [y/N]` on stdin (`yes | olmix
+    launch run ...` works; an empty or closed stdin submits nothing). Launching
+    a group again submits only its runs not yet submitted. Exit status 1 with
+    every problem listed when the config is invalid or a leaf cannot be
+    resolved or is short of tokens.
     """
-    if not dry_run:
-        raise click.UsageError("only --dry-run is available: launching is not implemented yet")
-    _plan(config, path_map, no_cache, plan_out, as_json)
+    plan = _build(config, path_map, no_cache, overrides)
+    if dry_run:
+        _show(plan, plan_out, as_json)
+        return
+    import shlex
+
+    from olmix import backends, launcher
+    from olmix.config import load_config
+
+    settings = load_config(config, overrides)
+    engine = backends.get(backend, **({"max_parallel": max_parallel} if backend == "local" else {}))
+    notes = engine.check(settings)
+    if group is not None and group != plan.group:
+        raise launcher.LaunchError(
+            f"group {group} is not the group of this config: it plans as {plan.group} "
+            "(a changed config or different --set overrides make a new group)"
+        )
+    secrets = list(settings.secrets or [])
+    if absent := launcher.missing_secrets(secrets):
+        raise launcher.LaunchError(
+            f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted"
+        )
+    command = shlex.split(trainer_command) if trainer_command else settings.trainer_command
+    if plan_out:
+        from olmix.plan import write_plan
+
+        write_plan(plan, plan_out)
+    echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
+    render_plan(plan, echo)
+    echo("")
+    for note in notes:
+        echo(f"note: {note}")
+    count = len(plan.runs)
+    if not yes:
+        click.confirm(f"Launch {count} run(s) of group {plan.group} on {backend}?", default=False, abort=True, err=True)
+    results = launcher.launch(
+        plan.model_dump(mode="json"),
+        Path(config),
+        engine,
+        output,
+        options={"max_parallel": max_parallel} if backend == "local" else {},
+        command=command,
+        env=dict(settings.env or {}),
+        secrets=secrets,
+        on_submit=lambda s: echo(
+            f"submitted {s.run}: job {s.job_id}" if s.new else f"already submitted {s.run}: job {s.job_id}"
+        ),
+    )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "group": plan.group,
+                    "output": str(output / plan.group),
+                    "runs": [{"run": r.run, "job_id": r.job_id, "new": r.new} for r in results],
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(f"group {plan.group}: {sum(r.new for r in results)} submitted now, {count} in all")
+        click.echo(
+            f"watch it:  olmix launch status --group {plan.group}"
+            + ("" if str(output) == "runs" else f" --output {output}")
+        )
 
 
 @launch.command()
 @_options
 @reports_errors
-def preview(config: str, path_map: tuple[str, ...], no_cache: bool, plan_out: str | None, as_json: bool) -> None:
+def preview(
+    config: str,
+    path_map: tuple[str, ...],
+    no_cache: bool,
+    plan_out: str | None,
+    as_json: bool,
+    overrides: tuple[str, ...],
+) -> None:
     """Show the plan a launch would submit (the same as `launch run --dry-run`)."""
-    _plan(config, path_map, no_cache, plan_out, as_json)
+    _show(_build(config, path_map, no_cache, overrides), plan_out, as_json)
+
+
+launch.add_command(launch_ops.status)
+launch.add_command(launch_ops.cancel)
+launch.add_command(launch_ops.list_groups)

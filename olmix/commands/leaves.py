@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from olmix.cli import reports_errors
+from olmix.cli import reports_errors, set_option
 
 if TYPE_CHECKING:
     from olmix.leaves import Node
@@ -20,8 +20,9 @@ def _weights(ancestry: tuple[Node, ...]) -> str:
 @click.command()
 @click.argument("config_file", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts.")
+@set_option
 @reports_errors
-def leaves(config_file: str, as_json: bool) -> None:
+def leaves(config_file: str, as_json: bool, overrides: tuple[str, ...]) -> None:
     """The leaves of CONFIG in config order: name, repetition cap, weights along the ancestry, paths.
 
     A weight of "-" is unset: shares then follow the planned defaults (equal among
@@ -30,7 +31,7 @@ def leaves(config_file: str, as_json: bool) -> None:
     from olmix.config import load_config
     from olmix.leaves import leaves as flatten
 
-    found = flatten(load_config(config_file))
+    found = flatten(load_config(config_file, overrides))
     if as_json:
         rows = [
             {

@@ -1,0 +1,144 @@
+"""`olmix launch run` end to end, as a user runs it: a real process, real stdin, the local backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from olmix.devtools.mirror import make_mirror
+
+OLMIX = str(Path(sys.executable).with_name("olmix"))
+CONFIG = """\
+name: tiny
+proxy_model_id: olmo3_1m
+chinchilla_multiple: 0.001
+cluster: ai2/jupiter
+secrets: [OLMIX_TEST_SECRET]
+sources:
+  - name: web
+    quality:
+      - {name: high, paths: ['s3://bucket/web/high/*.npy']}
+      - {name: low, paths: ['s3://bucket/web/low/*.npy']}
+  - name: code
+    paths: ['s3://bucket/code/*.npy']
+"""
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, list[str]]:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(CONFIG)
+    path_map = make_mirror(config, tmp_path / "mirror", files_per_pattern=2, tokens_per_file=1_000_000)
+    marker = tmp_path / "trained"
+    trainer = (
+        f"{sys.executable} -c \"import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\\\n')\" {marker} {{plan}}"
+    )
+    args = [
+        "launch",
+        "run",
+        "--config",
+        str(config),
+        "--output",
+        str(tmp_path / "runs"),
+        "--no-cache",
+        "--trainer-command",
+        trainer,
+        *[f"--path-map={p}={r}" for p, r in path_map],
+    ]
+    return tmp_path, args
+
+
+def olmix(args: list[str], stdin: bytes | None = None, env_secret: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run olmix; stdin is closed (as in CI or cron) unless given."""
+    import os
+
+    env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache"}
+    env.pop("OLMIX_TEST_SECRET", None)
+    if env_secret:
+        env["OLMIX_TEST_SECRET"] = "hunter2-planted"
+    proc = subprocess.run(
+        [OLMIX, *args],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        env=env,
+    )
+    return _decoded(proc)
+
+
+def _decoded(proc: subprocess.CompletedProcess[bytes]) -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+def wait_for(path: Path, lines: int, timeout: float = 20) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(found := path.read_text().splitlines()) >= lines:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{path} did not get {lines} line(s)")
+
+
+def test_closed_stdin_aborts_with_nothing_submitted(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    proc = olmix(args)
+    assert proc.returncode == 1
+    assert "Launch 1 run(s) of group tiny-" in proc.stderr and "on local? [y/N]" in proc.stderr
+    assert not (tmp / "runs").exists() and not (tmp / "trained").exists()
+
+
+def test_piped_yes_launches_and_a_rerun_submits_nothing_again(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    proc = olmix(args, stdin=b"y\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "note: the local backend ignores cluster" in proc.stdout
+    (group,) = [p.name for p in (tmp / "runs").iterdir()]
+    assert group.startswith("tiny-")
+    plan_file = tmp / "runs" / group / "tiny" / "plan.json"
+    assert wait_for(tmp / "trained", 1) == [str(plan_file)]
+    plan = json.loads(plan_file.read_text())
+    assert [leaf["name"] for leaf in plan["runs"][0]["leaves"]] == ["web:high", "web:low", "code"]
+    record_text = (tmp / "runs" / group / "launch.json").read_text()
+    assert "OLMIX_TEST_SECRET" in record_text and "hunter2-planted" not in record_text
+
+    again = olmix([*args, "--yes", "--group", group])
+    assert again.returncode == 0, again.stderr
+    assert "already submitted tiny" in again.stdout and "0 submitted now, 1 in all" in again.stdout
+    status = olmix(["launch", "status", "--group", group, "--output", str(tmp / "runs"), "--json"])
+    assert json.loads(status.stdout)["runs"][0]["run"] == "tiny"
+    time.sleep(0.5)
+    assert wait_for(tmp / "trained", 1) == [str(plan_file)]
+
+
+def test_dry_run_plans_what_a_launch_submits(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    dry = olmix([*args, "--dry-run", "--json"])
+    assert dry.returncode == 0, dry.stderr
+    launched = olmix([*args, "--yes", "--json"])
+    assert launched.returncode == 0, launched.stderr
+    group = json.loads(launched.stdout)["group"]
+    submitted = json.loads((tmp / "runs" / group / "plan.json").read_text())
+    assert json.loads(dry.stdout) == submitted
+
+
+def test_missing_secret_or_wrong_group_submits_nothing(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    proc = olmix([*args, "--yes"], env_secret=False)
+    assert proc.returncode == 1
+    assert "secret environment variable(s) not set: OLMIX_TEST_SECRET" in proc.stderr
+    wrong = olmix([*args, "--yes", "--group", "tiny-00000000"])
+    assert wrong.returncode == 1 and "is not the group of this config" in wrong.stderr
+    assert not (tmp / "runs").exists()
+
+
+def test_invalid_override_is_a_config_error(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    proc = olmix([*args, "--yes", "--set", "chinchilla_multiple=-1"])
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "--set chinchilla_multiple=-1: $.chinchilla_multiple: must be greater than 0, not -1"
+    assert "Traceback" not in proc.stderr and not (tmp / "runs").exists()
