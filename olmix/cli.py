@@ -18,6 +18,8 @@ import click
 COMMANDS = {
     "validate": "olmix.commands.validate:validate",
     "schema": "olmix.commands.validate:schema",
+    "demo-data": "olmix.commands.demo_data:demo_data",
+    "results": "olmix.commands.results:results",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
