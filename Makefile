@@ -21,7 +21,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,train,plot]'
 	touch $(STAMP)
 
 # The main job on the embedded default: validate the shipped configs and show what they describe.
@@ -53,6 +53,7 @@ check: lint typecheck check-generated validate test
 
 bench: install
 	$(PY) -m olmix.devtools.bench
+	$(PY) -m olmix.devtools.bench_train
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
