@@ -24,13 +24,16 @@ from typing import Any
 STEPS = 40
 
 
-def demo_plan(root: Path, requested_tokens: int) -> dict[str, Any]:
+def demo_plan(
+    root: Path, requested_tokens: int, *, buckets: tuple[int, ...] = (19, 20), model: str = "olmo3_1m"
+) -> dict[str, Any]:
+    """A plan of one run over the demo corpus keeping `buckets` of every topic, plus arxiv and wikipedia."""
     from olmix import demodata
 
     folders = [
         (f"all_dressed:{topic}:vigintile_{bucket:04d}", f"{demodata.ALL_DRESSED}/{topic}/vigintile_{bucket:04d}")
         for topic in demodata.TOPICS
-        for bucket in (19, 20)
+        for bucket in buckets
     ]
     folders += [("arxiv", demodata.ARXIV), ("wikipedia", demodata.WIKIPEDIA)]
     leaves = []
@@ -51,8 +54,8 @@ def demo_plan(root: Path, requested_tokens: int) -> dict[str, Any]:
             }
         )
     run = {
-        "name": "quality-top10pct",
-        "model": "olmo3_1m",
+        "name": f"quality-top{5 * len(buckets)}pct",
+        "model": model,
         "parameters": 1_000_000,
         "chinchilla_multiple": requested_tokens / 20_000_000,
         "requested_tokens": requested_tokens,
