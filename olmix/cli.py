@@ -21,6 +21,8 @@ COMMANDS = {
     "leaves": "olmix.commands.leaves:leaves",
     "generate": "olmix.commands.generate:generate",
     "launch": "olmix.commands.launch:launch",
+    "demo-data": "olmix.commands.demo_data:demo_data",
+    "results": "olmix.commands.results:results",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -74,4 +74,4 @@ def write_json_atomic(path: str | Path, data: object) -> None:
     """Write `data` as indented JSON, atomically."""
     import json
 
-    write_atomic(Path(path), (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    write_atomic(Path(path), (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8"))

@@ -22,3 +22,15 @@ def write(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
         return path
 
     return _write
+
+
+def _has_train_extra() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "olmo_core", "numpy"))
+
+
+HAS_TRAIN_EXTRA = _has_train_extra()
+needs_train = pytest.mark.skipif(
+    not HAS_TRAIN_EXTRA, reason="needs the olmix[train] extra (torch, ai2-olmo-core): pip install 'olmix[train]'"
+)

@@ -1,0 +1,33 @@
+"""`olmix demo-data`: write the synthetic demo corpus."""
+
+from __future__ import annotations
+
+import click
+
+from olmix.cli import reports_errors
+
+
+@click.command("demo-data")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same corpus, byte for byte.")
+@click.option(
+    "--tokens-per-bucket",
+    type=click.IntRange(min=1024),
+    default=16_384,
+    show_default=True,
+    help="Training tokens per quality bucket (arxiv and wikipedia get four times as many).",
+)
+@reports_errors
+def demo_data(directory: str, seed: int, tokens_per_bucket: int) -> None:
+    """Write a small synthetic corpus in the layout of s3://ai2-llm/preprocessed/ under DIRECTORY.
+
+    Six all_dressed topics × 20 vigintiles, arxiv and wikipedia; headerless
+    uint32 dolma2 token files, every document ending with EOS; higher
+    vigintiles are more learnable. Each training folder has a `heldout/`
+    folder beside its files that a `*.npy` glob does not match. Point a
+    config at it with --path-map s3://ai2-llm/preprocessed/=DIRECTORY/.
+    """
+    from olmix.demodata import write_corpus
+
+    written = write_corpus(directory, seed=seed, tokens_per_bucket=tokens_per_bucket)
+    click.echo(f"wrote {len(written)} training folders, {sum(written.values()):,} training tokens, under {directory}")

@@ -1,0 +1,196 @@
+"""Collect a group's metrics into one table: held-out loss against quality threshold.
+
+Runs live at `<runs-dir>/<group>/<run>/metrics.json`, each with its plan
+beside it as `plan.json`. A run's threshold is the fraction of data kept: read
+from its name (`quality-top30pct` → 0.30), else from its plan's leaves (the
+share of the 20 vigintiles it keeps).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from olmix.errors import OlmixError
+from olmix.metrics import METRICS_FILE
+
+PLAN_FILE = "plan.json"
+VIGINTILES = 20
+_TOP = re.compile(r"top[-_]?(\d+(?:\.\d+)?)\s*pct", re.IGNORECASE)
+_VIGINTILE = re.compile(r"(?:^|:)vigintile_(\d{4})$")
+
+
+class ResultsError(OlmixError):
+    """No runs to show, or a metrics file that cannot be read."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run: str
+    threshold: float | None
+    tokens_trained: int
+    steps: int
+    final_train_loss: float | None
+    heldout: dict[str, float | None]
+    change_vs_widest: dict[str, float | None] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "threshold": self.threshold,
+            "tokens_trained": self.tokens_trained,
+            "steps": self.steps,
+            "final_train_loss": self.final_train_loss,
+            "heldout_loss": self.heldout,
+            "change_vs_widest": self.change_vs_widest,
+        }
+
+
+def threshold_from_name(name: str) -> float | None:
+    """`quality-top30pct` → 0.3."""
+    match = _TOP.search(name)
+    return float(match.group(1)) / 100 if match else None
+
+
+def threshold_from_leaves(leaf_names: Iterable[str]) -> float | None:
+    """Share of the vigintiles kept, when the leaves are vigintile buckets."""
+    kept = {m.group(1) for name in leaf_names if (m := _VIGINTILE.search(name))}
+    return len(kept) / VIGINTILES if kept else None
+
+
+def _plan_leaf_names(plan: Any, run: str) -> list[str]:
+    runs = plan.get("runs", [plan]) if isinstance(plan, dict) else []
+    runs = [entry for entry in runs if isinstance(entry, dict)]
+    chosen = [entry for entry in runs if entry.get("name") == run] or (runs if len(runs) == 1 else [])
+    return [str(leaf.get("name", "")) for entry in chosen for leaf in entry.get("leaves", [])]
+
+
+def read_run(folder: Path) -> RunResult:
+    """One run's result from its folder."""
+    path = folder / METRICS_FILE
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: cannot read metrics: {exc}") from None
+    name = str(metrics.get("run") or folder.name)
+    threshold = threshold_from_name(name)
+    if threshold is None and (folder / PLAN_FILE).is_file():
+        try:
+            plan = json.loads((folder / PLAN_FILE).read_text())
+        except (OSError, ValueError):
+            plan = {}
+        threshold = threshold_from_leaves(_plan_leaf_names(plan, name))
+    sources = metrics.get("heldout", {}).get("sources", {})
+    return RunResult(
+        run=name,
+        threshold=threshold,
+        tokens_trained=int(metrics.get("tokens_trained", 0)),
+        steps=int(metrics.get("steps", 0)),
+        final_train_loss=metrics.get("final_train_loss"),
+        heldout={source: value.get("loss") for source, value in sources.items()},
+    )
+
+
+def with_changes(results: Sequence[RunResult]) -> list[RunResult]:
+    """Sorted by threshold (widest last), each with its held-out change against the widest threshold's run."""
+    ordered = sorted(results, key=lambda r: (r.threshold is None, r.threshold or 0.0, r.run))
+    known = [r for r in ordered if r.threshold is not None]
+    if not known:
+        return ordered
+    widest = max(known, key=lambda r: r.threshold or 0.0)
+    out = []
+    for result in ordered:
+        change = {source: _difference(loss, widest.heldout.get(source)) for source, loss in result.heldout.items()}
+        out.append(
+            RunResult(
+                result.run,
+                result.threshold,
+                result.tokens_trained,
+                result.steps,
+                result.final_train_loss,
+                result.heldout,
+                change,
+            )
+        )
+    return out
+
+
+def _difference(value: float | None, base: float | None) -> float | None:
+    return None if value is None or base is None else value - base
+
+
+def collect(runs_dir: str | Path, group: str) -> list[RunResult]:
+    """Every finished run of the group (those with a metrics.json), widest threshold last."""
+    folder = Path(runs_dir) / group
+    if not folder.is_dir():
+        raise ResultsError(f"no group {group!r} under {runs_dir}")
+    results = [read_run(run) for run in sorted(folder.iterdir()) if (run / METRICS_FILE).is_file()]
+    if not results:
+        raise ResultsError(f"no run of group {group!r} has a {METRICS_FILE} yet (looked in {folder})")
+    return with_changes(results)
+
+
+def sources(results: Sequence[RunResult]) -> list[str]:
+    """Sources with a held-out loss in any run, in first-seen order."""
+    seen: dict[str, None] = {}
+    for result in results:
+        seen.update(dict.fromkeys(result.heldout))
+    return list(seen)
+
+
+def rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
+    """Flat rows for CSV: one column per source's held-out loss and its change."""
+    names = sources(results)
+    out = []
+    for r in results:
+        row: dict[str, Any] = {
+            "run": r.run,
+            "threshold": r.threshold,
+            "tokens_trained": r.tokens_trained,
+            "steps": r.steps,
+            "final_train_loss": r.final_train_loss,
+        }
+        for source in names:
+            row[f"heldout_{source}"] = r.heldout.get(source)
+            row[f"change_{source}"] = r.change_vs_widest.get(source)
+        out.append(row)
+    return out
+
+
+def table(results: Sequence[RunResult]) -> list[list[str]]:
+    """Header and rows of text cells: held-out loss per source, its change against the widest threshold in brackets."""
+    names = sources(results)
+    header = ["run", "threshold", "tokens", "final loss", *(f"held-out {s}" for s in names)]
+    body = []
+    for r in results:
+        cells = [
+            r.run,
+            "?" if r.threshold is None else f"{r.threshold:.0%}",
+            f"{r.tokens_trained:,}",
+            _num(r.final_train_loss),
+        ]
+        for source in names:
+            loss, change = r.heldout.get(source), r.change_vs_widest.get(source)
+            cells.append(_num(loss) + ("" if change is None else f" ({change:+.3f})"))
+        body.append(cells)
+    return [header, *body]
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def series(results: Sequence[RunResult]) -> Mapping[str, list[tuple[float, float]]]:
+    """Per source, (threshold, held-out loss) points for a plot."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for r in results:
+        if r.threshold is None:
+            continue
+        for source, loss in r.heldout.items():
+            if loss is not None:
+                out.setdefault(source, []).append((r.threshold, loss))
+    return {source: sorted(points) for source, points in out.items()}

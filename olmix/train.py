@@ -1,0 +1,320 @@
+"""Train one run of a launch plan with OLMo-core: `python -m olmix.train --plan RUN_PLAN`.
+
+The run's leaves become OLMo-core's source mixture (see `olmix.olmocore`),
+its `model` one of OLMo-core's presets, and OLMo-core's own `Trainer` trains
+it, on the GPU when there is one and on the CPU otherwise. Afterwards the
+model's loss is measured on each leaf's held-out tokens (see
+`olmix.heldout`), and `metrics.json` is written atomically into the output
+folder (default: the plan's folder).
+
+Defaults (each has a flag):
+
+| setting | CPU | GPU |
+| --- | --- | --- |
+| `--sequence-length` | 128 | 1024 |
+| `--device-batch-size` (instances) | 4 | the plan's `device_batch_size`, else 8 |
+| `--global-batch-size` (instances) | the plan's `global_batch_size`, else one device batch | same |
+| `--learning-rate` (AdamW, cosine to 10% after 10% warm-up) | 4e-3 | 4e-3 |
+| `--max-steps` | none: the plan's `requested_tokens` decide | same |
+| `--heldout-tokens` (per leaf) | 4096 | 65536 |
+
+Steps = ceil(requested_tokens / (global batch × sequence length)); OLMo-core
+apportions exactly that many instances over the leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from olmix.errors import OlmixError
+from olmix.fileio import write_json_atomic
+from olmix.metrics import METRICS_FILE
+
+CPU_DEFAULTS = {"sequence_length": 128, "device_batch_size": 4, "heldout_tokens": 4096}
+GPU_DEFAULTS = {"sequence_length": 1024, "device_batch_size": 8, "heldout_tokens": 65536}
+LEARNING_RATE = 4e-3
+
+
+class PlanFileError(OlmixError):
+    """A plan file that cannot be read, or a run it does not hold."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to train a run; batch sizes in instances of `sequence_length` tokens."""
+
+    device: str
+    sequence_length: int
+    device_batch_size: int
+    global_batch_size: int
+    learning_rate: float
+    max_steps: int | None
+    heldout_tokens: int
+    seed: int
+
+    @property
+    def global_batch_tokens(self) -> int:
+        return self.global_batch_size * self.sequence_length
+
+
+def load_run(plan_path: str | os.PathLike[str], run_name: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The plan document and the run to train: the one named, else the plan's only run.
+
+    A file holding a bare run (an object with `leaves`) is accepted as a plan of one.
+    """
+    try:
+        with open(plan_path) as f:
+            plan = json.load(f)
+    except OSError as exc:
+        raise PlanFileError(f"{plan_path}: cannot read the plan: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise PlanFileError(f"{plan_path}: not a JSON plan: {exc}") from None
+    if isinstance(plan, dict) and "leaves" in plan and "runs" not in plan:
+        plan = {"runs": [plan]}
+    runs = plan.get("runs") if isinstance(plan, dict) else None
+    if not isinstance(runs, list) or not runs:
+        raise PlanFileError(f"{plan_path}: the plan has no runs")
+    names = [str(r.get("name")) for r in runs]
+    if run_name is None:
+        if len(runs) > 1:
+            raise PlanFileError(
+                f"{plan_path}: the plan has {len(runs)} runs; choose one with --run ({', '.join(names)})"
+            )
+        return plan, runs[0]
+    for run in runs:
+        if run.get("name") == run_name:
+            return plan, run
+    raise PlanFileError(f"{plan_path}: no run named {run_name!r} (runs: {', '.join(names)})")
+
+
+def default_settings(run: Mapping[str, Any], device: str) -> Settings:
+    """The documented defaults for a run on `device` ("cpu" or "cuda")."""
+    defaults = CPU_DEFAULTS if device == "cpu" else GPU_DEFAULTS
+    device_batch = defaults["device_batch_size"]
+    if device != "cpu" and run.get("device_batch_size"):
+        device_batch = int(run["device_batch_size"])
+    global_batch = int(run.get("global_batch_size") or device_batch)
+    return Settings(
+        device=device,
+        sequence_length=defaults["sequence_length"],
+        device_batch_size=min(device_batch, global_batch),
+        global_batch_size=global_batch,
+        learning_rate=LEARNING_RATE,
+        max_steps=None,
+        heldout_tokens=defaults["heldout_tokens"],
+        seed=int(run.get("seed", 42)),
+    )
+
+
+def planned_steps(run: Mapping[str, Any], settings: Settings) -> int:
+    """Steps that consume the run's requested tokens once."""
+    return max(1, math.ceil(int(run["requested_tokens"]) / settings.global_batch_tokens))
+
+
+def _peak_rss_bytes() -> int:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) * 1024  # kilobytes on Linux
+
+
+def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Train the run and measure it; the metrics (not yet written)."""
+    from olmix import olmocore
+
+    olmocore.require_train_extra()
+    started = time.perf_counter()
+
+    import torch
+    from olmo_core.data import NumpyDataLoaderConfig
+    from olmo_core.optim import AdamWConfig, CosWithWarmup
+    from olmo_core.train import Duration, TrainerConfig, prepare_training_environment, teardown_training_environment
+    from olmo_core.train.callbacks import Callback
+    from olmo_core.train.train_module import TransformerTrainModuleConfig
+
+    from olmix import heldout
+
+    if settings.global_batch_size % settings.device_batch_size:
+        raise olmocore.PlanError(
+            f"global batch size {settings.global_batch_size} is not a multiple of "
+            f"device batch size {settings.device_batch_size}"
+        )
+    out = Path(out_dir)
+    work_dir = out / "work"
+    tokenizer = olmocore.tokenizer_config(str(run.get("tokenizer", "dolma2")))
+    olmocore.check_token_files(run, eos_token_id=tokenizer.eos_token_id)
+    leaves = olmocore.run_leaves(run)
+    selections = olmocore.build_mixture(
+        run, sequence_length=settings.sequence_length, global_batch_size=settings.global_batch_tokens
+    )
+    steps = planned_steps(run, settings)
+    if settings.max_steps is not None:
+        steps = min(steps, settings.max_steps)
+
+    losses: dict[int, float] = {}
+
+    class RecordLoss(Callback):
+        def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+            if "train/CE loss" in metrics:
+                losses[step] = float(metrics["train/CE loss"])
+
+    # OLMo-core asks for 8 OpenMP threads and one index-preparing process per file; on a small
+    # machine both oversubscribe the cores. Explicit settings in the environment win.
+    cores = os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(cores))
+    os.environ.setdefault("OLMO_DATA_PREP_WORKERS", str(min(cores, 4)))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    prepare_training_environment(seed=settings.seed, backend=None)
+    try:
+        device = torch.device(settings.device)
+        dataset = olmocore.dataset_config(
+            run,
+            sequence_length=settings.sequence_length,
+            global_batch_size=settings.global_batch_tokens,
+            work_dir=work_dir,
+        ).build()
+        model = olmocore.model_config(str(run["model"]), vocab_size=tokenizer.padded_vocab_size()).build(
+            init_device="cpu"
+        )
+        train_module = TransformerTrainModuleConfig(
+            rank_microbatch_size=settings.device_batch_size * settings.sequence_length,
+            max_sequence_length=settings.sequence_length,
+            optim=AdamWConfig(lr=settings.learning_rate, weight_decay=0.1),
+            scheduler=CosWithWarmup(warmup=max(1, steps // 10), alpha_f=0.1),
+            max_grad_norm=1.0,
+            compile_model=False,
+        ).build(model, device=device)
+        loader = NumpyDataLoaderConfig(
+            global_batch_size=settings.global_batch_tokens, seed=settings.seed, num_workers=0, work_dir=str(work_dir)
+        ).build(dataset)
+        trainer = (
+            TrainerConfig(
+                save_folder=str(out / "checkpoints"),
+                work_dir=str(work_dir),
+                device=settings.device,
+                save_overwrite=True,
+                max_duration=Duration.steps(steps),
+                metrics_collect_interval=1,
+                cancel_check_interval=1000,
+                no_checkpoints=True,
+                no_evals=True,
+            )
+            .with_callback("olmix_loss", RecordLoss())
+            .build(train_module, loader)
+        )
+        checkpointer = trainer.callbacks.get("checkpointer")
+        if checkpointer is not None:  # a proxy run keeps no checkpoints
+            checkpointer.enabled = False  # type: ignore[attr-defined]
+        train_started = time.perf_counter()
+        trainer.fit()  # type: ignore[no-untyped-call]
+        train_seconds = time.perf_counter() - train_started
+        tokens_trained = int(trainer.global_train_tokens_seen)
+        steps_done = int(trainer.global_step)
+
+        per_leaf: dict[str, heldout.HeldoutLoss] = {}
+        missing: list[str] = []
+        for leaf in leaves:
+            files = heldout.heldout_files(str(entry["path"]) for entry in leaf["files"])
+            if not files:
+                missing.append(str(leaf["name"]))
+                continue
+            per_leaf[str(leaf["name"])] = heldout.evaluate(
+                model,
+                files,
+                dtype=str(run.get("dtype", "uint32")),
+                sequence_length=settings.sequence_length,
+                max_tokens=settings.heldout_tokens,
+                device=device,
+            )
+    finally:
+        teardown_training_environment()  # type: ignore[no-untyped-call]
+
+    curve = sorted(losses.items())
+    return {
+        "metrics_version": 1,
+        "run": run.get("name"),
+        "model": run.get("model"),
+        "device": settings.device,
+        "settings": asdict(settings),
+        "requested_tokens": int(run["requested_tokens"]),
+        "steps": steps_done,
+        "tokens_trained": tokens_trained,
+        "final_train_loss": curve[-1][1] if curve else None,
+        "train_loss": [[step, loss] for step, loss in curve],
+        "mixture": {s.leaf: {"target_ratio": s.target_ratio, "selected_tokens": s.tokens} for s in selections},
+        "heldout": {
+            "sources": {name: r.as_dict() for name, r in heldout.by_source(per_leaf).items()},
+            "leaves": {name: r.as_dict() for name, r in per_leaf.items()},
+            "missing": missing,
+        },
+        "wall_seconds": time.perf_counter() - started,
+        "train_seconds": train_seconds,
+        "tokens_per_second": tokens_trained / train_seconds if train_seconds > 0 else None,
+        "peak_rss_bytes": _peak_rss_bytes(),
+    }
+
+
+def _detect_device() -> str:
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False), help="Launch plan (JSON).")
+@click.option("--run", "run_name", help="Which run of the plan (needed when it has several).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder [default: the plan's folder].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--sequence-length", type=click.IntRange(min=2), help="Tokens per instance [CPU 128, GPU 1024].")
+@click.option("--device-batch-size", type=click.IntRange(min=1), help="Instances per forward pass.")
+@click.option("--global-batch-size", type=click.IntRange(min=1), help="Instances per optimizer step.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), help="Peak AdamW learning rate [4e-3].")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many steps.")
+@click.option("--heldout-tokens", type=click.IntRange(min=1), help="Held-out tokens evaluated per leaf.")
+@click.option("--seed", type=int, help="[default: the run's seed]")
+def main(
+    plan_path: str,
+    run_name: str | None,
+    out_dir: str | None,
+    device: str,
+    **overrides: Any,
+) -> None:
+    """Train one run of a launch plan with OLMo-core and write its metrics.json."""
+    try:
+        _, run = load_run(plan_path, run_name)
+        chosen = _detect_device() if device == "auto" else device
+        settings = default_settings(run, chosen)
+        given = {key: value for key, value in overrides.items() if value is not None}
+        if "device_batch_size" in given and "global_batch_size" not in given:
+            given["global_batch_size"] = max(given["device_batch_size"], settings.global_batch_size)
+        if "global_batch_size" in given and "device_batch_size" not in given:
+            given["device_batch_size"] = min(settings.device_batch_size, given["global_batch_size"])
+        settings = replace(settings, **given)
+        out = Path(out_dir) if out_dir else Path(plan_path).resolve().parent
+        out.mkdir(parents=True, exist_ok=True)
+        metrics = train(run, settings, out)
+        path = out / METRICS_FILE
+        write_json_atomic(path, metrics)
+    except OlmixError as exc:
+        click.echo(f"olmix.train: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"trained {metrics['steps']} steps, {metrics['tokens_trained']} tokens, "
+        f"final loss {metrics['final_train_loss']:.4f}; wrote {path}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import pytest
+
+from olmix import olmocore
+from tests.conftest import needs_train
+from tests.tokenfiles import run_plan, write_tokens
+
+MIXTURES = [
+    # (description, leaves (name, ratio, tokens per file), requested tokens, repetition cap)
+    (
+        "equal shares, one file each",
+        [("a", 0.25, [200_000]), ("b", 0.25, [200_000]), ("c:x", 0.25, [200_000]), ("c:y", 0.25, [200_000])],
+        400_000,
+        1.0,
+    ),
+    (
+        "uneven shares over several files",
+        [
+            ("all_dressed:science:vigintile_0020", 0.5, [120_000, 90_000, 60_000]),
+            ("all_dressed:science:vigintile_0019", 0.3, [100_000, 80_000]),
+            ("arxiv", 0.15, [70_000, 50_000]),
+            ("wikipedia", 0.05, [40_000]),
+        ],
+        300_000,
+        1.0,
+    ),
+    (
+        "a leaf repeated within its cap",
+        [("small", 0.4, [60_000, 40_000]), ("large", 0.6, [400_000])],
+        250_000,
+        2.0,
+    ),
+]
+
+
+@needs_train
+@pytest.mark.parametrize(("description", "leaves", "requested", "cap"), MIXTURES, ids=[m[0] for m in MIXTURES])
+def test_olmo_core_selects_every_leaf_within_one_percent_of_the_plan(tmp_path, description, leaves, requested, cap):
+    run = run_plan(tmp_path, leaves, requested_tokens=requested, cap=cap)["runs"][0]
+    selections = olmocore.build_mixture(run, sequence_length=128, global_batch_size=128 * 8)
+    planned = {leaf["name"]: leaf["tokens_needed"] for leaf in run["leaves"]}
+    assert sorted(s.leaf for s in selections) == sorted(planned)
+    for selection in selections:
+        need = planned[selection.leaf]
+        assert abs(selection.tokens - need) <= 0.01 * need, (selection.leaf, selection.tokens, need)
+
+
+@needs_train
+def test_the_mixture_config_carries_the_plan_field_for_field(tmp_path):
+    leaves = [("web:vigintile_0020", 0.7, [10_000, 5_000]), ("arxiv", 0.3, [8_000])]
+    run = run_plan(tmp_path, leaves, requested_tokens=6_000, cap=1.5)["runs"][0]
+    config = olmocore.source_mixture_config(run, global_batch_size=1024)
+    assert config.requested_tokens == 6_000
+    assert config.global_batch_size == 1024
+    assert config.seed == 42
+    got = [(s.source_name, s.target_ratio, s.paths, s.max_repetition_ratio) for s in config.source_list.sources]
+    want = [(leaf["name"], leaf["ratio"], [f["path"] for f in leaf["files"]], 1.5) for leaf in run["leaves"]]
+    assert got == want
+
+
+@needs_train
+def test_a_leaf_short_of_tokens_is_an_infeasible_mixture(tmp_path):
+    run = run_plan(tmp_path, [("short", 0.5, [10_000]), ("long", 0.5, [500_000])], requested_tokens=100_000)["runs"][0]
+    with pytest.raises(olmocore.InfeasibleMixture, match="short"):
+        olmocore.build_mixture(run, sequence_length=128, global_batch_size=1024)
+
+
+@needs_train
+@pytest.mark.parametrize("model_id", sorted(olmocore.MODEL_CONSTRUCTORS))
+def test_every_model_id_names_an_olmo_core_preset(model_id):
+    from olmo_core.nn.transformer import TransformerConfig
+
+    config = olmocore.model_config(model_id, vocab_size=100_352)
+    assert isinstance(config, TransformerConfig)
+    assert config.vocab_size == 100_352
+
+
+@needs_train
+def test_model_sizes_grow_with_the_id():
+    small = olmocore.model_config("olmo3_1m", vocab_size=100_352).num_non_embedding_params
+    large = olmocore.model_config("olmo3_14m", vocab_size=100_352).num_non_embedding_params
+    assert small < large
+
+
+@pytest.mark.parametrize(
+    ("model_id", "message"),
+    [("olmo3_14M", "did you mean 'olmo3_14m'"), ("gpt2", "known: olmo2_190m"), ("", "unknown model ''")],
+)
+def test_an_unknown_model_id_is_a_clear_error(model_id, message):
+    with pytest.raises(olmocore.UnknownModel, match=message):
+        olmocore.model_constructor(model_id)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "No such file"),
+        (b"", "empty file"),
+        (b"\x01\x02\x03\x04\x05", "not a whole number of 4-byte tokens"),
+        ("no-eos", "does not end with the end-of-document token 100257"),
+    ],
+)
+def test_bad_token_files_are_data_errors(tmp_path, content, message):
+    run = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)["runs"][0]
+    path = tmp_path / "bad.npy"
+    if content == "no-eos":
+        write_tokens(path, 1000, end_with_eos=False)
+    elif content is not None:
+        path.write_bytes(content)
+    run["leaves"][0]["files"].append({"path": str(path), "tokens": 0})
+    with pytest.raises(olmocore.DataError, match=message):
+        olmocore.check_token_files(run, eos_token_id=100257)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda run: run.update(leaves=[]), "has no leaves"),
+        (lambda run: run["leaves"][0].update(ratio=0.5), "sum to 0.5"),
+        (lambda run: run["leaves"][0].update(files=[]), "lists no files"),
+    ],
+)
+def test_plans_a_trainer_cannot_use_are_plan_errors(tmp_path, change, message):
+    run = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)["runs"][0]
+    change(run)
+    with pytest.raises(olmocore.PlanError, match=message):
+        olmocore.run_leaves(run)

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from olmix import results
+from olmix.cli import main
+
+# run name, held-out loss per source, leaves in its plan
+RUNS = [
+    ("quality-top10pct", {"all_dressed": 6.0, "arxiv": 5.0}),
+    ("quality-top50pct", {"all_dressed": 6.5, "arxiv": 5.4}),
+    ("quality-top30pct", {"all_dressed": 6.2, "arxiv": 5.1}),
+]
+
+
+def write_group(root, runs=RUNS, group="study"):
+    for index, (name, losses) in enumerate(runs):
+        folder = root / group / name
+        folder.mkdir(parents=True)
+        metrics = {
+            "run": name,
+            "steps": 10 + index,
+            "tokens_trained": 1000 * (index + 1),
+            "final_train_loss": 7.0 + index,
+            "heldout": {"sources": {s: {"loss": v, "tokens": 100} for s, v in losses.items()}},
+        }
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("name", "threshold"),
+    [("quality-top30pct", 0.3), ("quality_top5pct", 0.05), ("top12.5pct", 0.125), ("baseline", None)],
+)
+def test_threshold_from_name(name, threshold):
+    assert results.threshold_from_name(name) == threshold
+
+
+@pytest.mark.parametrize(
+    ("leaves", "threshold"),
+    [
+        (["a:t:vigintile_0020", "a:t:vigintile_0019", "a:u:vigintile_0020", "arxiv"], 0.1),
+        ([f"a:t:vigintile_{i:04d}" for i in range(15, 21)], 0.3),
+        (["arxiv", "wikipedia"], None),
+    ],
+)
+def test_threshold_from_leaves_is_the_share_of_vigintiles_kept(leaves, threshold):
+    assert results.threshold_from_leaves(leaves) == threshold
+
+
+def test_threshold_comes_from_the_plan_when_the_name_has_none(tmp_path):
+    write_group(tmp_path, [("baseline", {"arxiv": 5.0})])
+    plan = {"runs": [{"name": "baseline", "leaves": [{"name": f"a:t:vigintile_{i:04d}"} for i in range(11, 21)]}]}
+    (tmp_path / "study" / "baseline" / "plan.json").write_text(json.dumps(plan))
+    assert results.collect(tmp_path, "study")[0].threshold == 0.5
+
+
+def test_runs_are_ordered_by_threshold_with_changes_against_the_widest(tmp_path):
+    found = results.collect(write_group(tmp_path), "study")
+    assert [r.threshold for r in found] == [0.1, 0.3, 0.5]
+    assert found[0].change_vs_widest == pytest.approx({"all_dressed": -0.5, "arxiv": -0.4})
+    assert found[2].change_vs_widest == {"all_dressed": 0.0, "arxiv": 0.0}
+
+
+def test_the_table_shows_threshold_tokens_loss_and_changes(tmp_path):
+    write_group(tmp_path)
+    out = CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0].split() == [
+        "run",
+        "threshold",
+        "tokens",
+        "final",
+        "loss",
+        "held-out",
+        "all_dressed",
+        "held-out",
+        "arxiv",
+    ]
+    assert lines[2].split() == ["quality-top10pct", "10%", "1,000", "7.000", "6.000", "(-0.500)", "5.000", "(-0.400)"]
+
+
+def test_json_and_csv(tmp_path):
+    write_group(tmp_path)
+    runner = CliRunner()
+    as_json = json.loads(
+        runner.invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path), "--json"]).output
+    )
+    assert [r["run"] for r in as_json["runs"]] == ["quality-top10pct", "quality-top30pct", "quality-top50pct"]
+    assert as_json["runs"][1]["heldout_loss"] == {"all_dressed": 6.2, "arxiv": 5.1}
+    text = runner.invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path), "--csv"]).output
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0]["threshold"] == "0.1"
+    assert float(rows[0]["change_arxiv"]) == pytest.approx(-0.4)
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [("nothing", "no group 'study'"), ("empty", "no run of group 'study' has a metrics.json")],
+)
+def test_nothing_to_show_is_a_clear_error(tmp_path, setup, message):
+    if setup == "empty":
+        (tmp_path / "study" / "run").mkdir(parents=True)
+    out = CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path)])
+    assert out.exit_code == 1
+    assert message in out.output
+
+
+def test_the_plot_is_a_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="needs the olmix[plot] extra (matplotlib)")
+    write_group(tmp_path)
+    png = tmp_path / "loss.png"
+    out = CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path), "--plot", str(png)])
+    assert out.exit_code == 0, out.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
