@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,31 +156,19 @@ def _preflight(doc: Document, config: Any) -> list[Problem]:
     return problems
 
 
-def build_plan(
-    config_path: str | Path,
+def plan_run(
+    config_path: Path,
     *,
     path_map: PathMap = (),
     use_cache: bool = True,
     cache_directory: Path | None = None,
     progress: Progress | None = None,
     overrides: Sequence[str] = (),
-) -> LaunchPlan:
-    """Load, resolve, weigh, budget and check the config at `config_path`; the validated plan.
-
-    Raises ConfigError listing every problem (invalid config, unresolvable
-    patterns, weights that cannot be met, short leaves), StorageError when the
-    data store cannot be read.
-    """
-    from olmix_generated.launch_plan import LaunchPlan
-
-    from olmix import __version__
+) -> tuple[str, dict[str, Any]]:
+    """One config's run: its name and the run's plan (JSON data); ConfigError lists every problem."""
     from olmix.config import load_document
 
-    config_path = Path(config_path)
     doc, config = load_document(config_path, "mixture", overrides)
-    digest = hashlib.sha256(config_path.read_bytes()).hexdigest()
-    # the group id names the config's content, and the overrides when there are any
-    identity = hashlib.sha256("\0".join([digest, *overrides]).encode()).hexdigest() if overrides else digest
     problems = _preflight(doc, config)
     where = node_paths(doc.data)
     lvs = leaves(config)
@@ -214,6 +203,7 @@ def build_plan(
 
     run = {
         "name": config.name,
+        "config": {"path": str(config_path), "sha256": hashlib.sha256(config_path.read_bytes()).hexdigest()},
         "model": config.proxy_model_id,
         "parameters": parameters(config.proxy_model_id),
         "chinchilla_multiple": config.chinchilla_multiple,
@@ -236,13 +226,102 @@ def build_plan(
             for leaf, res, ratio, cap, need in rows
         ],
     }
+    return config.name, run
+
+
+def config_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Config files named, and the *.yaml / *.yml directly in folders named, in a stable order."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        else:
+            out.append(path)
+    return out
+
+
+def group_name(paths: Sequence[str | Path], run_names: Sequence[str]) -> str:
+    """A folder given alone names the group after itself; one config after its experiment;
+    several after what their experiment names share."""
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        return Path(paths[0]).resolve().name
+    if len(run_names) == 1:
+        return run_names[0]
+    shared = os.path.commonprefix(list(run_names)).rstrip("-_.")  # noqa: RUF071 - a name, not a path
+    return shared or "group"
+
+
+def build_plan(
+    config_path: str | Path | Sequence[str | Path],
+    *,
+    path_map: PathMap = (),
+    use_cache: bool = True,
+    cache_directory: Path | None = None,
+    progress: Progress | None = None,
+    overrides: Sequence[str] = (),
+) -> LaunchPlan:
+    """Load, resolve, weigh, budget and check each config (files, or folders of them); one run each.
+
+    Every config is planned before anything is reported: ConfigError lists
+    every problem of every config (invalid config, unresolvable patterns,
+    weights that cannot be met, short leaves); StorageError when the data
+    store cannot be read. The overrides apply to every config.
+    """
+    from olmix_generated.launch_plan import LaunchPlan
+
+    from olmix import __version__
+
+    given = [config_path] if isinstance(config_path, str | Path) else list(config_path)
+    files = config_files(given)
+    if not files:
+        raise ConfigError([Problem(", ".join(map(str, given)), 0, 0, (), "no config files (*.yaml, *.yml) here")])
+    runs: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    for path in files:
+        try:
+            runs.append(
+                plan_run(
+                    path,
+                    path_map=path_map,
+                    use_cache=use_cache,
+                    cache_directory=cache_directory,
+                    progress=progress,
+                    overrides=overrides,
+                )[1]
+            )
+        except ConfigError as exc:
+            problems += exc.problems
+    seen: dict[str, str] = {}
+    for run in runs:
+        if run["name"] in seen:
+            problems.append(
+                Problem(
+                    run["config"]["path"],
+                    0,
+                    0,
+                    ("name",),
+                    f"run name '{run['name']}' is also the name in {seen[run['name']]}",
+                )
+            )
+        seen.setdefault(run["name"], run["config"]["path"])
+    if problems:
+        raise ConfigError(problems)
+
+    if len(runs) == 1:
+        digest, where = runs[0]["config"]["sha256"], runs[0]["config"]["path"]
+    else:
+        digest = hashlib.sha256("\0".join(r["config"]["sha256"] for r in runs).encode()).hexdigest()
+        where = ", ".join(map(str, given))
+    # the group id names the configs' content, and the overrides when there are any
+    identity = hashlib.sha256("\0".join([digest, *overrides]).encode()).hexdigest() if overrides else digest
     data = {
         "plan_version": PLAN_VERSION,
         "olmix_version": __version__,
-        "group": f"{config.name}-{identity[:8]}",
-        "config": {"path": str(config_path), "sha256": digest, "overrides": list(overrides)},
+        "group": f"{group_name(given, [r['name'] for r in runs])}-{identity[:8]}",
+        "config": {"path": where, "sha256": digest, "overrides": list(overrides)},
         "path_map": [[prefix, replacement] for prefix, replacement in path_map],
-        "runs": [run],
+        "runs": runs,
     }
     return LaunchPlan.model_validate(data)
 

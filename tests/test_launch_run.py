@@ -132,7 +132,7 @@ def test_missing_secret_or_wrong_group_submits_nothing(setup: tuple[Path, list[s
     assert proc.returncode == 1
     assert "secret environment variable(s) not set: OLMIX_TEST_SECRET" in proc.stderr
     wrong = olmix([*args, "--yes", "--group", "tiny-00000000"])
-    assert wrong.returncode == 1 and "is not the group of this config" in wrong.stderr
+    assert wrong.returncode == 1 and "is not the group of these configs" in wrong.stderr
     assert not (tmp / "runs").exists()
 
 
@@ -142,3 +142,25 @@ def test_invalid_override_is_a_config_error(setup: tuple[Path, list[str]]) -> No
     assert proc.returncode == 1
     assert proc.stderr.strip() == "--set chinchilla_multiple=-1: $.chinchilla_multiple: must be greater than 0, not -1"
     assert "Traceback" not in proc.stderr and not (tmp / "runs").exists()
+
+
+def test_a_folder_of_configs_is_one_group_of_runs(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    study = tmp / "study"
+    study.mkdir()
+    (study / "b.yaml").write_text(CONFIG.replace("name: tiny", "name: tiny-b"))
+    (study / "a.yaml").write_text(CONFIG.replace("name: tiny", "name: tiny-a"))
+    args = [str(study) if a == str(tmp / "tiny.yaml") else a for a in args]
+    dry = olmix([*args, "--dry-run", "--json"])
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["group"].startswith("study-")
+    assert [(r["name"], Path(r["config"]["path"]).name) for r in plan["runs"]] == [
+        ("tiny-a", "a.yaml"),
+        ("tiny-b", "b.yaml"),
+    ]
+    (study / "c.yaml").write_text(CONFIG)
+    (study / "d.yaml").write_text(CONFIG)
+    clash = olmix([*args, "--dry-run"])
+    assert clash.returncode == 1
+    assert f"{study / 'd.yaml'}: $.name: run name 'tiny' is also the name in {study / 'c.yaml'}" in clash.stderr

@@ -11,9 +11,9 @@ from pydantic import ConfigDict, Field
 from typing_extensions import TypeAliasType
 
 
-class ConfigRef(JsonModel):
+class Config(JsonModel):
     """
-    The config file the plan was made from.
+    The config file this run was planned from (absent in plans written by hand).
     """
 
     model_config = ConfigDict(
@@ -26,6 +26,24 @@ class ConfigRef(JsonModel):
     sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$", title="SHA-256")]
     """
     Hex SHA-256 of the config file's bytes.
+    """
+
+
+class ConfigRef(JsonModel):
+    """
+    The config file(s) the plan was made from.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    path: Annotated[str, Field(min_length=1, title="Path")]
+    """
+    Path of the config file as given, or the paths given (comma-separated) when the plan has several configs.
+    """
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$", title="SHA-256")]
+    """
+    Hex SHA-256 of the config file's bytes; with several configs, of their SHA-256s joined by NUL bytes, in run order.
     """
     overrides: Annotated[list[Override], Field(title="Overrides")] = []
     """
@@ -148,6 +166,10 @@ class Run(JsonModel):
     name: Annotated[str, Field(min_length=1, title="Run name")]
     """
     Name of the run.
+    """
+    config: Annotated[Config | None, Field(title="Config")] = None
+    """
+    The config file this run was planned from (absent in plans written by hand).
     """
     model: Annotated[str, Field(examples=["olmo3_14m"], min_length=1, title="Model")]
     """

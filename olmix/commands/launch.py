@@ -98,7 +98,7 @@ def render_plan(plan: Any, echo: Callable[[str], None] = click.echo) -> None:
         echo(line(total))
 
 
-def _build(config: str, path_map: tuple[str, ...], no_cache: bool, overrides: tuple[str, ...]) -> Any:
+def _build(config: tuple[str, ...], path_map: tuple[str, ...], no_cache: bool, overrides: tuple[str, ...]) -> Any:
     from olmix.plan import build_plan
     from olmix.resolve import parse_path_map, path_map_from_env
 
@@ -125,7 +125,14 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
     options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-        click.option("--config", "config", required=True, type=click.Path(dir_okay=False), help="Mixture config."),
+        click.option(
+            "--config",
+            "config",
+            required=True,
+            multiple=True,
+            type=click.Path(),
+            help="Mixture config, or a folder of them (repeatable): one run each, in one group.",
+        ),
         click.option("--path-map", "path_map", multiple=True, metavar="PREFIX=REPLACEMENT", help=PATH_MAP_HELP),
         click.option("--no-cache", is_flag=True, help="Re-list the data store instead of using cached listings."),
         click.option("--plan-out", type=click.Path(dir_okay=False), help="Write the plan (JSON) to this file."),
@@ -159,7 +166,7 @@ def launch() -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @reports_errors
 def run(
-    config: str,
+    config: tuple[str, ...],
     path_map: tuple[str, ...],
     no_cache: bool,
     plan_out: str | None,
@@ -190,12 +197,18 @@ def run(
     from olmix import backends, launcher
     from olmix.config import load_config
 
-    settings = load_config(config, overrides)
+    configs = [Path(r.config.path) for r in plan.runs if r.config is not None]
+    every = [load_config(path, overrides) for path in configs]
+    settings = every[0]
+    for path, other in zip(configs[1:], every[1:], strict=True):
+        for key in ("trainer_command", "env", "secrets"):
+            if getattr(other, key) != getattr(settings, key):
+                raise launcher.LaunchError(f"{path}: {key} differs from {configs[0]}'s; the runs of one group share it")
     engine = backends.get(backend, **({"max_parallel": max_parallel} if backend == "local" else {}))
-    notes = engine.check(settings)
+    notes = sorted({note for one in every for note in engine.check(one)})
     if group is not None and group != plan.group:
         raise launcher.LaunchError(
-            f"group {group} is not the group of this config: it plans as {plan.group} "
+            f"group {group} is not the group of these configs: they plan as {plan.group} "
             "(a changed config or different --set overrides make a new group)"
         )
     secrets = list(settings.secrets or [])
@@ -218,7 +231,7 @@ def run(
         click.confirm(f"Launch {count} run(s) of group {plan.group} on {backend}?", default=False, abort=True, err=True)
     results = launcher.launch(
         plan.model_dump(mode="json"),
-        Path(config),
+        configs[0],
         engine,
         output,
         options={"max_parallel": max_parallel} if backend == "local" else {},
@@ -252,7 +265,7 @@ def run(
 @_options
 @reports_errors
 def preview(
-    config: str,
+    config: tuple[str, ...],
     path_map: tuple[str, ...],
     no_cache: bool,
     plan_out: str | None,
