@@ -31,10 +31,25 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 endif
 
-# The main job on the embedded default: validate the shipped configs and show what they describe.
+# The main job on the embedded default (this machine, no cloud account, no cluster): a synthetic corpus in
+# the real layout, the five quality-threshold experiments launched on the local backend against it (shrunk
+# to a 1M-parameter proxy with --set), trained with OLMo-core, and the results table.
+DEMO := demo
+DEMO_DATA := $(abspath $(DEMO))/data
+DEMO_WEB := $(DEMO_DATA)/cc_all_dressed/all_dressed_v3/dclm_plus2_vigilantes/allenai/dolma2-tokenizer
+DEMO_TRAINER := {python} -m olmix.train --plan {plan} --out {run_dir} --heldout-tokens 128 --eval-tokens 4096 \
+	--eval best_web=$(DEMO_WEB)/*/vigintile_0020/heldout/*.npy \
+	--eval all_web=$(DEMO_WEB)/*/vigintile_*/heldout/*.npy \
+	--eval wikipedia=$(DEMO_DATA)/wikipedia-dolma-0823/allenai/dolma2-tokenizer/heldout/*.npy
+DEMO_SETTINGS := --set proxy_model_id=olmo3_1m --set chinchilla_multiple=0.0015 --max-parallel 2
+
 demo: install
 	$(BIN)/olmix validate config/
-	$(BIN)/olmix leaves config/examples/launch/quality_thresholds/quality_top30pct.yaml
+	$(BIN)/olmix demo-data $(DEMO_DATA)
+	$(BIN)/olmix launch run --config config/examples/launch/quality_thresholds/ \
+	  --path-map s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ $(DEMO_SETTINGS) \
+	  --output $(DEMO)/runs --trainer-command "$(DEMO_TRAINER)" --yes --wait
+	$(BIN)/olmix results --runs-dir $(DEMO)/runs --plot $(DEMO)/results.png
 
 generate: install
 	$(PY) -m olmix.devtools.generate $(GEN) docs -- $(CODEGEN_FLAGS)

@@ -145,3 +145,20 @@ def by_source(leaves: Mapping[str, HeldoutLoss], separator: str = ":") -> dict[s
         if result.tokens:
             groups.setdefault(name.split(separator, 1)[0], []).append(result)
     return {source: combine(parts) for source, parts in groups.items()}
+
+
+def evaluate_set(
+    model: Any, pattern: str, *, dtype: str, sequence_length: int, max_tokens: int, device: Any
+) -> HeldoutLoss:
+    """The loss on the files matching `pattern` (`**` recurses), `max_tokens` spread evenly over them."""
+    import glob
+
+    files = sorted(glob.glob(pattern, recursive=True))
+    if not files:
+        return HeldoutLoss(0, math.nan, None, ())
+    share = max(sequence_length, max_tokens // len(files))
+    parts = [
+        evaluate(model, [path], dtype=dtype, sequence_length=sequence_length, max_tokens=share, device=device)
+        for path in files
+    ]
+    return combine(parts)

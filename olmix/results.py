@@ -84,7 +84,8 @@ def read_run(folder: Path) -> RunResult:
         except (OSError, ValueError):
             plan = {}
         threshold = threshold_from_leaves(_plan_leaf_names(plan, name))
-    sources = metrics.get("heldout", {}).get("sources", {})
+    # fixed evaluation sets (the same for every run) when the runs had them, else each run's own held-out data
+    sources = metrics.get("eval") or metrics.get("heldout", {}).get("sources", {})
     return RunResult(
         run=name,
         threshold=threshold,
@@ -121,6 +122,14 @@ def with_changes(results: Sequence[RunResult]) -> list[RunResult]:
 
 def _difference(value: float | None, base: float | None) -> float | None:
     return None if value is None or base is None else value - base
+
+
+def latest_group(runs_dir: str | Path) -> str:
+    """The most recently launched group under runs_dir (by its launch record)."""
+    records = sorted(Path(runs_dir).glob("*/launch.json"), key=lambda p: p.stat().st_mtime)
+    if not records:
+        raise ResultsError(f"no launched groups under {runs_dir}; name one with --group")
+    return records[-1].parent.name
 
 
 def collect(runs_dir: str | Path, group: str) -> list[RunResult]:

@@ -62,6 +62,8 @@ class Settings:
     max_steps: int | None
     heldout_tokens: int
     seed: int
+    eval_sets: tuple[tuple[str, str], ...] = ()  # (name, glob): fixed evaluation sets, the same for every run
+    eval_tokens: int = 8192  # per evaluation set
 
     @property
     def global_batch_tokens(self) -> int:
@@ -132,6 +134,11 @@ def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike
     """Train the run and measure it; the metrics (not yet written)."""
     from olmix import olmocore
 
+    # OLMo-core sets 8 OpenMP threads when it is imported and starts one index-preparing process per
+    # file; on a small machine both oversubscribe the cores. So set both first; the environment wins.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(cores))
+    os.environ.setdefault("OLMO_DATA_PREP_WORKERS", str(min(cores, 4)))
     olmocore.require_train_extra()
     started = time.perf_counter()
 
@@ -168,11 +175,6 @@ def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike
             if "train/CE loss" in metrics:
                 losses[step] = float(metrics["train/CE loss"])
 
-    # OLMo-core asks for 8 OpenMP threads and one index-preparing process per file; on a small
-    # machine both oversubscribe the cores. Explicit settings in the environment win.
-    cores = os.cpu_count() or 1
-    os.environ.setdefault("OMP_NUM_THREADS", str(cores))
-    os.environ.setdefault("OLMO_DATA_PREP_WORKERS", str(min(cores, 4)))
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     prepare_training_environment(seed=settings.seed, backend=None)
     try:
@@ -236,6 +238,17 @@ def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike
                 max_tokens=settings.heldout_tokens,
                 device=device,
             )
+        fixed = {
+            name: heldout.evaluate_set(
+                model,
+                pattern,
+                dtype=str(run.get("dtype", "uint32")),
+                sequence_length=settings.sequence_length,
+                max_tokens=settings.eval_tokens,
+                device=device,
+            )
+            for name, pattern in settings.eval_sets
+        }
     finally:
         teardown_training_environment()  # type: ignore[no-untyped-call]
 
@@ -257,11 +270,19 @@ def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike
             "leaves": {name: r.as_dict() for name, r in per_leaf.items()},
             "missing": missing,
         },
+        "eval": {name: r.as_dict() for name, r in fixed.items()},
         "wall_seconds": time.perf_counter() - started,
         "train_seconds": train_seconds,
         "tokens_per_second": tokens_trained / train_seconds if train_seconds > 0 else None,
         "peak_rss_bytes": _peak_rss_bytes(),
     }
+
+
+def _eval_set(text: str) -> tuple[str, str]:
+    name, sep, pattern = text.partition("=")
+    if not sep or not name or not pattern:
+        raise click.BadParameter(f"{text!r} is not NAME=GLOB", param_hint="--eval")
+    return name, pattern
 
 
 def _detect_device() -> str:
@@ -284,6 +305,15 @@ def _detect_device() -> str:
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many steps.")
 @click.option("--heldout-tokens", type=click.IntRange(min=1), help="Held-out tokens evaluated per leaf.")
 @click.option("--seed", type=int, help="[default: the run's seed]")
+@click.option(
+    "--eval",
+    "eval_sets",
+    multiple=True,
+    metavar="NAME=GLOB",
+    help="A fixed evaluation set (repeatable), the same for every run of a study; its loss is reported "
+    "under `eval` in metrics.json and preferred by `olmix results`.",
+)
+@click.option("--eval-tokens", type=click.IntRange(min=1), help="Tokens per --eval set, spread over its files [8192].")
 def main(
     plan_path: str,
     run_name: str | None,
@@ -296,7 +326,9 @@ def main(
         _, run = load_run(plan_path, run_name)
         chosen = _detect_device() if device == "auto" else device
         settings = default_settings(run, chosen)
-        given = {key: value for key, value in overrides.items() if value is not None}
+        given = {key: value for key, value in overrides.items() if value is not None and value != ()}
+        if "eval_sets" in given:
+            given["eval_sets"] = tuple(_eval_set(text) for text in given["eval_sets"])
         if "device_batch_size" in given and "global_batch_size" not in given:
             given["global_batch_size"] = max(given["device_batch_size"], settings.global_batch_size)
         if "global_batch_size" in given and "device_batch_size" not in given:

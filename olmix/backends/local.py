@@ -84,6 +84,9 @@ class LocalBackend:
         for name in spec.secrets:
             runner += ["--secret", name]
         env = {**os.environ, **spec.env}
+        # runs sharing the machine share its cores, unless the user or the config said otherwise
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        env.setdefault("OMP_NUM_THREADS", str(max(1, cores // self.max_parallel)))
         with open(os.devnull, "rb") as stdin, open(spec.run_dir / "runner.log", "ab") as log:
             proc = subprocess.Popen(
                 [*runner, "--", *spec.command], stdin=stdin, stdout=log, stderr=log, env=env, start_new_session=True

@@ -164,6 +164,7 @@ def launch() -> None:
 @click.option("--group", "group", help="Resume this group: submit its runs not yet submitted.")
 @click.option("--trainer-command", help="Command each run executes (placeholders {python} {plan} {run_dir} {run}).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--wait", is_flag=True, help="After submitting, wait until every run has finished and show their states.")
 @reports_errors
 def run(
     config: tuple[str, ...],
@@ -179,6 +180,7 @@ def run(
     group: str | None,
     trainer_command: str | None,
     yes: bool,
+    wait: bool,
 ) -> None:
     """Resolve every leaf, plan the runs and launch them (with --dry-run: only show the plan).
 
@@ -255,6 +257,8 @@ def run(
         )
     else:
         click.echo(f"group {plan.group}: {sum(r.new for r in results)} submitted now, {count} in all")
+    if wait:
+        launch_ops.wait_and_show(output / plan.group, engine, as_json)
         click.echo(
             f"watch it:  olmix launch status --group {plan.group}"
             + ("" if str(output) == "runs" else f" --output {output}")

@@ -40,18 +40,53 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Block until every submitted run of the group has finished, saying on stderr how the runs move."""
+    from olmix import launcher
+
+    shown = ""
+    while True:
+        record, found = launcher.statuses(group_dir, backend)
+        states = [st.state.value if st else "not submitted" for st in found.values()]
+        line = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
+        if line != shown:
+            click.echo(f"{time.strftime('%H:%M:%S')} {group_dir.name}: {line}", err=True)
+            shown = line
+        if all(st is None or st.state.finished for st in found.values()):
+            return record, found
+        time.sleep(poll_s)
+
+
+def wait_and_show(group_dir: Path, backend: Any, as_json: bool = False) -> None:
+    """Wait for the group, show its runs, and exit 1 unless every submitted run succeeded."""
+    record, found = wait_for(group_dir, backend)
+    _show_status(group_dir, record, found, as_json)
+    if any(st is not None and st.state.value != "succeeded" for st in found.values()):
+        raise SystemExit(1)
+
+
 @click.command()
 @click.option("--group", "group", required=True, help="Group id, as printed by `olmix launch run`.")
 @runs_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option("--wait", is_flag=True, help="Wait until every run has finished (exit 1 if one did not succeed).")
 @reports_errors
-def status(group: str, output: Path, as_json: bool) -> None:
+def status(group: str, output: Path, as_json: bool, wait: bool) -> None:
     """Each run's state, exit code, duration and log of a launched group."""
     from olmix import launcher
 
     group_dir = output / group
     record = launcher.read_record(group_dir)
-    record, found = launcher.statuses(group_dir, launcher.backend_for(record))
+    backend = launcher.backend_for(record)
+    if wait:
+        wait_and_show(group_dir, backend, as_json)
+        return
+    record, found = launcher.statuses(group_dir, backend)
+    _show_status(group_dir, record, found, as_json)
+
+
+def _show_status(group_dir: Path, record: dict[str, Any], found: dict[str, Any], as_json: bool) -> None:
+    group = group_dir.name
     runs = []
     for entry in record["runs"]:
         st = found[entry["name"]]

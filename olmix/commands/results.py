@@ -15,7 +15,7 @@ from olmix.errors import OlmixError
 
 
 @click.command()
-@click.option("--group", required=True, help="Launch group whose runs to collect.")
+@click.option("--group", help="Launch group whose runs to collect [default: the latest under --runs-dir].")
 @click.option(
     "--runs-dir",
     type=click.Path(file_okay=False),
@@ -29,13 +29,16 @@ from olmix.errors import OlmixError
     "--plot", type=click.Path(dir_okay=False), help="Also draw held-out loss against threshold into this PNG."
 )
 @reports_errors
-def results(group: str, runs_dir: str, as_json: bool, as_csv: bool, plot: str | None) -> None:
+def results(group: str | None, runs_dir: str, as_json: bool, as_csv: bool, plot: str | None) -> None:
     """Held-out loss per source against quality threshold, for every finished run of a group.
 
     The change in brackets is against the run with the widest threshold.
     """
     from olmix import results as collected
 
+    if group is None:
+        group = collected.latest_group(runs_dir)
+        click.echo(f"group {group} (the latest under {runs_dir})", err=True)
     found = collected.collect(runs_dir, group)
     if as_json:
         click.echo(json.dumps({"group": group, "runs": [r.as_dict() for r in found]}, indent=2))
