@@ -150,8 +150,7 @@ def check_token_files(run: Mapping[str, Any], *, eos_token_id: int) -> None:
         raise PlanError(f"unknown dtype {run.get('dtype')!r} (known: {', '.join(ITEMSIZE)})")
     problems = []
     for leaf in run_leaves(run):
-        for entry in leaf["files"]:
-            path = str(entry["path"])
+        for path in leaf["files"]:
             problem = _token_file_problem(path, itemsize, eos_token_id)
             if problem:
                 problems.append(f"leaf {leaf['name']}: {path}: {problem}")
@@ -194,7 +193,7 @@ def source_mixture_config(
         SourceMixtureConfig(
             source_name=str(leaf["name"]),
             target_ratio=float(leaf["ratio"]),
-            paths=[str(entry["path"]) for entry in leaf["files"]],
+            paths=list(leaf["files"]),
             max_repetition_ratio=float(leaf.get("max_repetition_factor", 1.0)),
         )
         for leaf in run_leaves(run)

@@ -221,7 +221,7 @@ def plan_run(
                 "tokens_available": res.tokens,
                 "tokens_needed": need,
                 "repetition": need / res.tokens,
-                "files": [{"path": p, "tokens": n} for p, n in res.files],
+                "files": dict(res.files),
             }
             for leaf, res, ratio, cap, need in rows
         ],

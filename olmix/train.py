@@ -226,7 +226,7 @@ def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike
         per_leaf: dict[str, heldout.HeldoutLoss] = {}
         missing: list[str] = []
         for leaf in leaves:
-            files = heldout.heldout_files(str(entry["path"]) for entry in leaf["files"])
+            files = heldout.heldout_files(leaf["files"])
             if not files:
                 missing.append(str(leaf["name"]))
                 continue

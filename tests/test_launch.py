@@ -60,7 +60,7 @@ def test_quality_threshold_configs_plan_against_a_local_mirror(pct: int, tmp_pat
         total = sum(x.tokens_available for x in buckets)
         for x in buckets:
             assert x.ratio == pytest.approx(x.tokens_available / total / 18)
-    files = [f.path for x in run.leaves for f in x.files]
+    files = [path for x in run.leaves for path in x.files]
     assert all(f.startswith(str(tmp_path / "mirror")) for f in files)  # resolved paths, after the path map
     assert f"vigintile_{FIRST_KEPT[pct]:04d}" in stdout and "total" in stdout
 

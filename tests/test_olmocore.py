@@ -55,7 +55,7 @@ def test_the_mixture_config_carries_the_plan_field_for_field(tmp_path):
     assert config.global_batch_size == 1024
     assert config.seed == 42
     got = [(s.source_name, s.target_ratio, s.paths, s.max_repetition_ratio) for s in config.source_list.sources]
-    want = [(leaf["name"], leaf["ratio"], [f["path"] for f in leaf["files"]], 1.5) for leaf in run["leaves"]]
+    want = [(leaf["name"], leaf["ratio"], list(leaf["files"]), 1.5) for leaf in run["leaves"]]
     assert got == want
 
 
@@ -108,7 +108,7 @@ def test_bad_token_files_are_data_errors(tmp_path, content, message):
         write_tokens(path, 1000, end_with_eos=False)
     elif content is not None:
         path.write_bytes(content)
-    run["leaves"][0]["files"].append({"path": str(path), "tokens": 0})
+    run["leaves"][0]["files"][str(path)] = 0
     with pytest.raises(olmocore.DataError, match=message):
         olmocore.check_token_files(run, eos_token_id=100257)
 

@@ -85,7 +85,7 @@ def test_plan_of_a_feasible_config(write: Write, data: Path) -> None:
     assert (run.model, run.parameters, run.requested_tokens, run.dtype) == ("olmo3_1m", 1_000_000, 1_000_000, "uint32")
     got = [(x.name, x.ratio, x.tokens_available, x.tokens_needed, x.max_repetition_factor) for x in run.leaves]
     assert got == [("a", 0.5, 800_000, 500_000, 1.0), ("b", 0.5, 300_000, 500_000, 2.0)]
-    assert [f.tokens for f in run.leaves[0].files] == [600_000, 200_000]
+    assert list(run.leaves[0].files.values()) == [600_000, 200_000]
     assert plan.group.startswith("exp-") and len(plan.group) == len("exp-") + 8
     assert plan.config.sha256.startswith(plan.group[4:])
 

@@ -77,7 +77,7 @@ def test_an_infeasible_mixture_or_bad_data_fails_fast_with_a_message(tmp_path, l
     plan = write_plan(tmp_path, leaves, requested_tokens=requested)
     if message is None:
         data = json.loads(plan.read_text())
-        path = data["runs"][0]["leaves"][0]["files"][0]["path"]
+        path = next(iter(data["runs"][0]["leaves"][0]["files"]))
         with open(path, "r+b") as f:
             f.seek(-4, 2)
             f.write((5).to_bytes(4, "little"))

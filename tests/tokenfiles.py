@@ -44,10 +44,10 @@ def run_plan(
     plan_leaves = []
     for index, (leaf, ratio, sizes) in enumerate(leaves):
         folder = root / leaf.replace(":", "/")
-        files = [
-            {"path": str(write_tokens(folder / f"part-{i:05d}.npy", size, seed=index * 100 + i)), "tokens": size}
+        files = {
+            str(write_tokens(folder / f"part-{i:05d}.npy", size, seed=index * 100 + i)): size
             for i, size in enumerate(sizes)
-        ]
+        }
         if heldout_tokens:
             write_tokens(folder / "heldout" / "part-00000.npy", heldout_tokens, seed=10_000 + index)
         needed = math.ceil(requested_tokens * ratio)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from olmix.jsonmodel import JsonModel
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
 
@@ -49,6 +49,9 @@ class ConfigRef(JsonModel):
     """
     The `--set KEY=VALUE` overrides applied to the config, in order. The group id hashes the config's bytes and these.
     """
+
+
+FilesAdditionalProperty = TypeAliasType("FilesAdditionalProperty", Annotated[int, Field(ge=0)])
 
 
 class LaunchPlan(JsonModel):
@@ -97,24 +100,6 @@ PathMapEntry = TypeAliasType(
 """
 
 
-class PlanFile(JsonModel):
-    """
-    One token file: bytes // item size of the dtype tokens.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    path: Annotated[str, Field(min_length=1, title="Path")]
-    """
-    Local path or URL of the file.
-    """
-    tokens: Annotated[int, Field(ge=0, title="Tokens")]
-    """
-    Tokens in the file.
-    """
-
-
 class PlanLeaf(JsonModel):
     """
     A leaf of the mixture as a trainer consumes it.
@@ -149,9 +134,16 @@ class PlanLeaf(JsonModel):
     """
     tokens_needed / tokens_available: how many times the leaf's tokens are used; at most max_repetition_factor.
     """
-    files: Annotated[list[PlanFile], Field(min_length=1, title="Files")]
+    files: Annotated[
+        dict[Annotated[str, StringConstraints(min_length=1)], FilesAdditionalProperty],
+        Field(
+            examples=[{"/data/ai2-llm/preprocessed/wikipedia-dolma-0823/allenai/dolma2-tokenizer/part-0-00000.npy": 1048576}],
+            min_length=1,
+            title="Files",
+        ),
+    ]
     """
-    Resolved files (after the path map), sorted within each pattern, with their token counts.
+    Resolved files (after the path map), sorted within each pattern: path → its token count (bytes // item size of the dtype). A file is listed once.
     """
 
 

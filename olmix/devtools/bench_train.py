@@ -50,7 +50,7 @@ def demo_plan(
                 "tokens_available": tokens,
                 "tokens_needed": needed,
                 "repetition": needed / tokens,
-                "files": [{"path": str(path), "tokens": tokens}],
+                "files": {str(path): tokens},
             }
         )
     run = {
