@@ -126,3 +126,57 @@ def test_plans_a_trainer_cannot_use_are_plan_errors(tmp_path, change, message):
     change(run)
     with pytest.raises(olmocore.PlanError, match=message):
         olmocore.run_leaves(run)
+
+
+PLANNED_CONFIG = """\
+name: planned
+proxy_model_id: olmo3_1m
+chinchilla_multiple: 0.02
+sources:
+  - name: web
+    topics:
+      - name: science
+        quality:
+          - {name: vigintile_0020, paths: ['{root}/web/science/v20/*.npy']}
+          - {name: vigintile_0019, paths: ['{root}/web/science/v19/*.npy']}
+      - name: code
+        paths: ['{root}/web/code/*.npy']
+    max_repetition_factor: 1.0
+  - name: arxiv
+    max_repetition_factor: 2.0
+    paths: ['{root}/arxiv/**/*.npy']
+"""
+
+
+@needs_train
+def test_a_plan_from_the_planner_is_what_olmo_core_selects(tmp_path):
+    """Config → olmix's planner (resolve, weights, budget) → OLMo-core: every leaf within 1% of the plan."""
+    from olmix.plan import build_plan
+
+    root = tmp_path / "data"
+    sizes = {
+        "web/science/v20": [90_000, 70_000],
+        "web/science/v19": [60_000],
+        "web/code": [120_000],
+        "arxiv/2023": [60_000],
+        "arxiv/2024/q1": [50_000],
+    }
+    for i, (folder, tokens) in enumerate(sizes.items()):
+        for j, n in enumerate(tokens):
+            write_tokens(root / folder / f"part-{j:05d}.npy", n, seed=10 * i + j)
+    config = tmp_path / "planned.yaml"
+    config.write_text(PLANNED_CONFIG.replace("{root}", str(root)))
+    run = build_plan(config, use_cache=False).model_dump(mode="json")["runs"][0]
+    assert run["requested_tokens"] == 400_000  # 20 × 1M × 0.02
+    assert {leaf["name"] for leaf in run["leaves"]} == {
+        "web:science:vigintile_0020",
+        "web:science:vigintile_0019",
+        "web:code",
+        "arxiv",
+    }
+    selections = olmocore.build_mixture(run, sequence_length=128, global_batch_size=128 * 8)
+    planned = {leaf["name"]: leaf["tokens_needed"] for leaf in run["leaves"]}
+    assert sorted(s.leaf for s in selections) == sorted(planned)
+    for selection in selections:
+        need = planned[selection.leaf]
+        assert abs(selection.tokens - need) <= 0.01 * need, (selection.leaf, selection.tokens, need)
