@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from olmix.cli import main
-from olmix.devtools.mirror import FIRST_KEPT, TOPICS, make_mirror, quality_threshold_config
+from olmix.demodata import TOPICS
+from olmix.devtools.mirror import make_mirror
 from olmix.plan import read_plan
 from tests.conftest import REPO
 
@@ -22,14 +23,12 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OLMIX_PATH_MAP", raising=False)
 
 
+FIRST_KEPT = {10: 19, 30: 15, 50: 11, 70: 7, 100: 1}  # top pct -> first vigintile kept (through 20)
+
+
 def quality_config(pct: int, tmp_path: Path) -> Path:
-    """The shipped config when present, else the same experiment written here."""
-    shipped = SHIPPED / f"quality_top{pct}pct.yaml"
-    if shipped.exists():
-        return shipped
-    path = tmp_path / f"quality_top{pct}pct.yaml"
-    path.write_text(quality_threshold_config(pct))
-    return path
+    """The shipped quality-threshold experiment."""
+    return SHIPPED / f"quality_top{pct}pct.yaml"
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from olmix import schemas, study
+from olmix import demodata, schemas, study
 from olmix.cli import main
 from olmix.config import load_config, load_document
 from olmix.errors import ConfigError
@@ -18,14 +18,7 @@ from .conftest import REPO
 
 SHIPPED = REPO / "config/studies/quality_thresholds.yaml"
 SHIPPED_OUT = REPO / "config/examples/launch/quality_thresholds"
-TOPICS = [
-    "science_math_and_technology",
-    "software_development",
-    "education_and_jobs",
-    "news_and_politics",
-    "adult_content",
-    "art_and_design",
-]
+TOPICS = list(demodata.TOPICS)  # the study's topics are the demo corpus's
 TEMPLATE = (
     "s3://ai2-llm/preprocessed/cc_all_dressed/all_dressed_v3/dclm_plus2_vigilantes/allenai/dolma2-tokenizer/"
     "{topic}/vigintile_{k:04d}/*.npy"

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from olmix.devtools.mirror import make_mirror, quality_threshold_config
+from olmix.devtools.mirror import make_mirror
 
 SHIPPED = Path("config/examples/launch/quality_thresholds/quality_top30pct.yaml")
 RUNS = 5
@@ -33,9 +33,6 @@ def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = SHIPPED
-        if not config.exists():
-            config = Path(tmp) / "quality_top30pct.yaml"
-            config.write_text(quality_threshold_config(30))
         path_map = make_mirror(config, Path(tmp) / "mirror")
         olmix = str(Path(sys.executable).with_name("olmix"))
         flags = [f"--path-map={p}={r}" for p, r in path_map]

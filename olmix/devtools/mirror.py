@@ -4,9 +4,6 @@
 few files that the pattern matches, under `root/<bucket>/...`, and returns the
 path map (`s3://bucket/` → `root/bucket/`) that points the config at them.
 Files are sparse: their size (all that planning reads) costs no disk space.
-
-`quality_threshold_config(pct)` writes the quality-threshold experiment
-(all_dressed topics × the top vigintiles, arxiv, wikipedia) as YAML text.
 """
 
 from __future__ import annotations
@@ -17,54 +14,6 @@ from pathlib import Path
 from olmix.config import load_config
 from olmix.leaves import leaves
 from olmix.resolve import ITEMSIZE, _glob_regex, split_pattern
-
-TOPICS = (
-    "science_math_and_technology",
-    "software_development",
-    "education_and_jobs",
-    "news_and_politics",
-    "adult_content",
-    "art_and_design",
-)
-ALL_DRESSED = (
-    "s3://ai2-llm/preprocessed/cc_all_dressed/all_dressed_v3/dclm_plus2_vigilantes/allenai/dolma2-tokenizer/"
-    "{topic}/vigintile_{n:04d}/*.npy"
-)
-ARXIV = (
-    "s3://ai2-llm/preprocessed/proof-pile-2/v0_decontaminated-0625_tokenized/arxiv/train/allenai/dolma2-tokenizer/*.npy"
-)
-WIKIPEDIA = "s3://ai2-llm/preprocessed/wikipedia-dolma-0823/allenai/dolma2-tokenizer/*.npy"
-FIRST_KEPT = {10: 19, 30: 15, 50: 11, 70: 7, 100: 1}  # top pct -> first vigintile kept (through 20)
-
-
-def quality_threshold_config(pct: int) -> str:
-    """YAML of the quality_top{pct}pct experiment."""
-    lines = [
-        "# yaml-language-server: $schema=../../../../schema/mixture.schema.json",
-        f"name: quality-top{pct}pct",
-        f"description: Quality threshold experiment - top {pct}% quality data",
-        "proxy_model_id: olmo3_14m",
-        "chinchilla_multiple: 0.5",
-        "sources:",
-        "  - name: all_dressed",
-        "    topics:",
-    ]
-    for topic in TOPICS:
-        lines += [f"      - name: {topic}", "        quality:"]
-        for n in range(FIRST_KEPT[pct], 21):
-            lines += [
-                f"          - name: vigintile_{n:04d}",
-                f'            paths: ["{ALL_DRESSED.format(topic=topic, n=n)}"]',
-            ]
-    lines += [
-        "  - name: arxiv",
-        f'    paths: ["{ARXIV}"]',
-        "    max_repetition_factor: 1.5",
-        "  - name: wikipedia",
-        f'    paths: ["{WIKIPEDIA}"]',
-        "    max_repetition_factor: 2.0",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def concrete(rest: str, i: int) -> str:
