@@ -177,8 +177,35 @@ def filesystem(protocol: str) -> Any:
 Listing = dict[str, int] | Exception  # relative path -> bytes, or why the folder cannot be listed
 
 
+def _list_local(root: str, recursive: bool) -> Listing:
+    """A local folder's files and sizes, by os.scandir: no fsspec (and its import) for local data."""
+    out: dict[str, int] = {}
+    base = root.rstrip("/") + "/" if root != "/" else "/"
+    pending = [root]
+    seen = {os.path.realpath(root)}  # folders reached through symlinks are listed once: no cycles
+    try:
+        while pending:
+            folder = pending.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir():
+                        real = os.path.realpath(entry.path)
+                        if recursive and real not in seen:
+                            seen.add(real)
+                            pending.append(entry.path)
+                    elif entry.is_file():
+                        out[entry.path[len(base) :]] = entry.stat().st_size
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        return exc
+    except OSError as exc:
+        return StorageError(f"cannot list {root}: {exc.strerror or exc}")
+    return out
+
+
 def _list(fs: Any, protocol: str, prefix: str, recursive: bool) -> Listing:
     root = prefix.rstrip("/") or "/"
+    if protocol == "file":
+        return _list_local(root, recursive)
     try:
         if recursive:
             entries = fs.find(root, detail=True).values()
@@ -227,11 +254,11 @@ def resolve(
             key = (protocol, prefix)
             wanted[key] = wanted.get(key, False) or _recursive(rest)
 
-    systems = {protocol: filesystem(protocol) for protocol in sorted({p for p, _ in wanted})}
+    systems = {protocol: filesystem(protocol) for protocol in sorted({p for p, _ in wanted}) if protocol != "file"}
     listings: dict[tuple[str, str], Listing] = {}
     total = len(wanted)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, total))) as pool:
-        futures = {pool.submit(_list, systems[k[0]], k[0], k[1], rec): k for k, rec in wanted.items()}
+        futures = {pool.submit(_list, systems.get(k[0]), k[0], k[1], rec): k for k, rec in wanted.items()}
         for done, future in enumerate(as_completed(futures), 1):
             listings[futures[future]] = future.result()
             if progress is not None:

@@ -158,3 +158,12 @@ def test_missing_extra_names_it() -> None:
         pytest.skip("gcsfs is installed here")
     with pytest.raises(Exception, match=r"pip install 'olmix\[gcs\]'"):
         resolve([_leaf("x", "gs://b/*.npy")], "uint32")
+
+
+def test_a_symlink_cycle_is_listed_once(tmp_path: Path) -> None:
+    from olmix.resolve import _list_local
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x.npy").write_bytes(b"\0" * 8)
+    (tmp_path / "a" / "b" / "loop").symlink_to(tmp_path / "a")
+    assert _list_local(str(tmp_path / "a"), recursive=True) == {"b/x.npy": 8}

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 import click
 
 from olmix.cli import reports_errors
-from olmix.errors import OlmixError
 
 
 @click.command()
@@ -43,6 +39,9 @@ def results(group: str | None, runs_dir: str, as_json: bool, as_csv: bool, plot:
     if as_json:
         click.echo(json.dumps({"group": group, "runs": [r.as_dict() for r in found]}, indent=2))
     elif as_csv:
+        import csv
+        import io
+
         rows = collected.rows(found)
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
@@ -52,6 +51,8 @@ def results(group: str | None, runs_dir: str, as_json: bool, as_csv: bool, plot:
     else:
         click.echo(render_table(collected.table(found)))
     if plot:
+        from olmix.plot import draw
+
         draw(collected.series(found), Path(plot), title=f"{group}: held-out loss against quality threshold")
         click.echo(f"wrote {plot}", err=as_json or as_csv)
 
@@ -61,42 +62,3 @@ def render_table(cells: list[list[str]]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
-
-
-class PlotExtraMissing(OlmixError):
-    """matplotlib is not installed."""
-
-
-def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: str) -> None:
-    """Held-out loss (y) against the share of data kept (x), one line per source; written atomically."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise PlotExtraMissing("--plot needs matplotlib; install it with: pip install 'olmix[plot]'") from None
-    import os
-    import tempfile
-
-    if not series:
-        raise OlmixError("nothing to plot: no run has both a threshold and a held-out loss")
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for source, points in sorted(series.items()):
-        xs = [100 * x for x, _ in points]
-        ys = [y for _, y in points]
-        ax.plot(xs, ys, marker="o", label=source)
-    ax.set_xlabel("quality threshold: % of data kept (top buckets)")
-    ax.set_ylabel("held-out loss (nats/token)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend(title="source")
-    fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)

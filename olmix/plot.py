@@ -1,0 +1,47 @@
+"""The results plot: held-out loss against quality threshold (matplotlib, the `plot` extra)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from olmix.errors import OlmixError
+
+
+class PlotExtraMissing(OlmixError):
+    """matplotlib is not installed."""
+
+
+def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: str) -> None:
+    """Held-out loss (y) against the share of data kept (x), one line per source; written atomically."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PlotExtraMissing("--plot needs matplotlib; install it with: pip install 'olmix[plot]'") from None
+    import os
+    import tempfile
+
+    if not series:
+        raise OlmixError("nothing to plot: no run has both a threshold and a held-out loss")
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for source, points in sorted(series.items()):
+        xs = [100 * x for x, _ in points]
+        ys = [y for _, y in points]
+        ax.plot(xs, ys, marker="o", label=source)
+    ax.set_xlabel("quality threshold: % of data kept (top buckets)")
+    ax.set_ylabel("held-out loss (nats/token)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(title="source")
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
