@@ -34,16 +34,21 @@ MIXTURES = [
 ]
 
 
-@needs_train
-@pytest.mark.parametrize(("description", "leaves", "requested", "cap"), MIXTURES, ids=[m[0] for m in MIXTURES])
-def test_olmo_core_selects_every_leaf_within_one_percent_of_the_plan(tmp_path, description, leaves, requested, cap):
-    run = run_plan(tmp_path, leaves, requested_tokens=requested, cap=cap)["runs"][0]
+def assert_selected_as_planned(run):
+    """OLMo-core selects every leaf of the run, each within 1% of the tokens the plan needs from it."""
     selections = olmocore.build_mixture(run, sequence_length=128, global_batch_size=128 * 8)
     planned = {leaf["name"]: leaf["tokens_needed"] for leaf in run["leaves"]}
     assert sorted(s.leaf for s in selections) == sorted(planned)
     for selection in selections:
         need = planned[selection.leaf]
         assert abs(selection.tokens - need) <= 0.01 * need, (selection.leaf, selection.tokens, need)
+
+
+@needs_train
+@pytest.mark.parametrize(("description", "leaves", "requested", "cap"), MIXTURES, ids=[m[0] for m in MIXTURES])
+def test_olmo_core_selects_every_leaf_within_one_percent_of_the_plan(tmp_path, description, leaves, requested, cap):
+    run = run_plan(tmp_path, leaves, requested_tokens=requested, cap=cap)["runs"][0]
+    assert_selected_as_planned(run)
 
 
 @needs_train
@@ -174,9 +179,4 @@ def test_a_plan_from_the_planner_is_what_olmo_core_selects(tmp_path):
         "web:code",
         "arxiv",
     }
-    selections = olmocore.build_mixture(run, sequence_length=128, global_batch_size=128 * 8)
-    planned = {leaf["name"]: leaf["tokens_needed"] for leaf in run["leaves"]}
-    assert sorted(s.leaf for s in selections) == sorted(planned)
-    for selection in selections:
-        need = planned[selection.leaf]
-        assert abs(selection.tokens - need) <= 0.01 * need, (selection.leaf, selection.tokens, need)
+    assert_selected_as_planned(run)
