@@ -1,9 +1,9 @@
 """Benchmark: one small demo run through `python -m olmix.train` on this machine.
 
-Writes the demo corpus into a temporary folder, plans one quality-threshold
-run over it by hand (top 10%: vigintiles 19 and 20 of the six topics, plus
-arxiv and wikipedia, olmo3_1m), trains it in a child process, and prints wall
-time, peak memory and tokens per second. Skipped with a note when the
+Writes the demo corpus into a temporary folder, plans the shipped top-10%
+quality-threshold config over it with olmix's planner (shrunk to olmo3_1m and
+40 steps of 4 × 128 tokens with --set overrides, as `make demo` does), trains
+it in a child process, and prints wall time, peak memory and tokens per second. Skipped with a note when the
 `olmix[train]` extra is missing.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import os
 import resource
 import subprocess
@@ -19,54 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 STEPS = 40
-
-
-def demo_plan(
-    root: Path, requested_tokens: int, *, buckets: tuple[int, ...] = (19, 20), model: str = "olmo3_1m"
-) -> dict[str, Any]:
-    """A plan of one run over the demo corpus keeping `buckets` of every topic, plus arxiv and wikipedia."""
-    from olmix import demodata
-
-    folders = [
-        (f"all_dressed:{topic}:vigintile_{bucket:04d}", f"{demodata.ALL_DRESSED}/{topic}/vigintile_{bucket:04d}")
-        for topic in demodata.TOPICS
-        for bucket in buckets
-    ]
-    folders += [("arxiv", demodata.ARXIV), ("wikipedia", demodata.WIKIPEDIA)]
-    leaves = []
-    for name, folder in folders:
-        path = root / folder / demodata.FILE
-        tokens = path.stat().st_size // 4
-        ratio = 1 / len(folders)
-        needed = math.ceil(requested_tokens * ratio)
-        leaves.append(
-            {
-                "name": name,
-                "ratio": ratio,
-                "max_repetition_factor": 1.0,
-                "tokens_available": tokens,
-                "tokens_needed": needed,
-                "repetition": needed / tokens,
-                "files": {str(path): tokens},
-            }
-        )
-    run = {
-        "name": f"quality-top{5 * len(buckets)}pct",
-        "model": model,
-        "parameters": 1_000_000,
-        "chinchilla_multiple": requested_tokens / 20_000_000,
-        "requested_tokens": requested_tokens,
-        "seed": 42,
-        "dtype": "uint32",
-        "tokenizer": "dolma2",
-        "global_batch_size": None,
-        "device_batch_size": 4,
-        "leaves": leaves,
-    }
-    return {"plan_version": 1, "olmix_version": "0.1.0", "group": "bench", "runs": [run]}
 
 
 def main() -> None:
@@ -74,6 +27,7 @@ def main() -> None:
         print("bench_train: skipped, the olmix[train] extra is not installed")
         return
     from olmix.demodata import write_corpus
+    from olmix.plan import TOKENS_PER_PARAMETER, build_plan, write_plan
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "corpus"
@@ -82,7 +36,15 @@ def main() -> None:
         corpus_seconds = time.perf_counter() - started
         run_dir = Path(tmp) / "runs" / "bench" / "quality-top10pct"
         run_dir.mkdir(parents=True)
-        (run_dir / "plan.json").write_text(json.dumps(demo_plan(root, STEPS * 4 * 128)))
+        config = Path(__file__).resolve().parents[2] / "config/examples/launch/quality_thresholds/quality_top10pct.yaml"
+        multiple = STEPS * 4 * 128 / (TOKENS_PER_PARAMETER * 1_000_000)  # olmo3_1m: 1M nominal parameters
+        plan = build_plan(
+            config,
+            path_map=[("s3://ai2-llm/preprocessed/", f"{root}/")],
+            use_cache=False,
+            overrides=["proxy_model_id=olmo3_1m", f"chinchilla_multiple={multiple}"],
+        )
+        write_plan(plan, run_dir / "plan.json")
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "olmix.train", "--plan", str(run_dir / "plan.json"), "--device", "cpu"],
