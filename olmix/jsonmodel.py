@@ -15,23 +15,33 @@ entirely in pydantic-core: a plan with a million files validates fast.
 
 from __future__ import annotations
 
+import os
 from typing import Any, TypeGuard
 
+# olmix uses no pydantic plugins, and looking for them reads the entry points of
+# every installed distribution (tens of ms in an environment with torch) each
+# time a process builds its first model. A value the user set is kept.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 
 _INT_CONSTRAINTS = ("gt", "ge", "lt", "le", "multiple_of")
+
+
+def _float_to_int(value: float) -> int:
+    if not value.is_integer():
+        raise PydanticCustomError("int_from_float", "Input should be a valid integer")
+    return int(value)  # exact at any size: 1e300 is an integer to every JSON Schema validator
 
 
 def _integral_float_or_int(schema: dict[str, Any]) -> core_schema.CoreSchema:
     bounds = {k: schema[k] for k in _INT_CONSTRAINTS if k in schema}
     exact = core_schema.int_schema(strict=True, **bounds)
-    # strict float accepts ints and floats, never bools or strings; lax int then accepts only integral floats
-    integral = core_schema.chain_schema(
-        [core_schema.float_schema(strict=True), core_schema.int_schema(strict=False, **bounds)]
-    )
+    # strict float accepts ints and floats, never bools or strings; only integral floats become ints
+    integral = core_schema.no_info_after_validator_function(_float_to_int, core_schema.float_schema(strict=True))
     return core_schema.union_schema(
-        [exact, integral],
+        [exact, core_schema.chain_schema([integral, exact])],
         mode="left_to_right",
         custom_error_message="Input should be a valid integer",
     )
