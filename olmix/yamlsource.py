@@ -11,32 +11,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 
 from olmix.errors import ConfigError, JsonPath, Problem
 
-_Base: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
-
-
-class _Loader(_Base):  # type: ignore[misc]
-    """Composes nodes only; scalars are resolved by YAML 1.2 rules in _Builder.scalar."""
-
-    _DEFAULTS: ClassVar[dict[type[Any], str]] = {
-        yaml.ScalarNode: "?",  # not yet resolved
-        yaml.SequenceNode: "tag:yaml.org,2002:seq",
-        yaml.MappingNode: "tag:yaml.org,2002:map",
-    }
-
-    def resolve(self, kind: type[Any], value: Any, implicit: Any) -> str:
-        return self._DEFAULTS[kind]
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
+# libyaml's parser when available. Only its events are used: building data and
+# positions from events is several times faster than composing PyYAML nodes.
+_Parser: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
@@ -47,7 +30,8 @@ _HEX = re.compile(r"^0x[0-9a-fA-F]+$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 _SPECIAL_FLOAT = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 _STR_TAG = "tag:yaml.org,2002:str"
-_CORE_TAGS = {"?", *(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))}
+_CORE_TAGS = {None, "!", *(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))}
+_MAX_EXPANDED = 100_000  # events that aliases may replay: a few anchors must not expand without bound
 
 
 @dataclass
@@ -81,50 +65,180 @@ class Document:
         return Problem(self.file, line, col, path, message)
 
 
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+def _mark(event: Any) -> tuple[int, int]:
+    return event.start_mark.line + 1, event.start_mark.column + 1
+
+
+def _one(file: str, line: int, col: int, message: str) -> ConfigError:
+    return ConfigError([Problem(file, line, col, (), message)])
+
+
+_SCALAR, _ALIAS = yaml.ScalarEvent, yaml.AliasEvent
+_SEQ_START, _MAP_START = yaml.SequenceStartEvent, yaml.MappingStartEvent
+_STARTS = (_SEQ_START, _MAP_START)
+_ENDS = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+@dataclass
+class _Frame:
+    container: Any  # the dict or list being filled
+    path: JsonPath
+    key: str | None = None  # in a mapping: the key whose value comes next
+
+
+@dataclass
+class _Recording:
+    """The events of an anchored collection, aliases already expanded, until it closes."""
+
+    anchor: str
+    events: list[Any]
+    depth: int = 0
 
 
 class _Builder:
+    """Data and positions from the parser's events, one event at a time.
+
+    Aliases are expanded by replaying the events recorded for their anchor, so
+    an aliased value is a fresh copy whose positions are the anchor's.
+    """
+
     def __init__(self, file: str) -> None:
         self.file = file
         self.positions = Positions()
         self.problems: list[Problem] = []
+        self.anchors: dict[str, tuple[list[Any], tuple[int, int]]] = {}  # events, and where the anchor is
+        self.recordings: list[_Recording] = []
+        self.replayed = 0
+        self.stack: list[_Frame] = []
+        self.roots: list[tuple[Any, Any]] = []  # (value, first event) of each document
+        self.skip_nodes = 0  # whole nodes still to pass over without building (after a bad key)
+        self.skip_depth = 0
 
-    def fail(self, node: yaml.Node, path: JsonPath, message: str) -> None:
-        line, col = _mark(node)
+    def fail(self, event: Any, path: JsonPath, message: str) -> None:
+        line, col = _mark(event)
         self.problems.append(Problem(self.file, line, col, path, message))
 
-    def build(self, node: yaml.Node, path: JsonPath) -> Any:
-        self.positions.values[path] = _mark(node)
-        if isinstance(node, yaml.MappingNode):
-            return self.mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        assert isinstance(node, yaml.ScalarNode)  # the only other node kind
-        return self.scalar(node, path)
+    # -- anchors and aliases ------------------------------------------------------------------------------
 
-    def mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.fail(key_node, path, "a key must be a plain name, not a list or mapping")
-                continue
-            key = key_node.value
-            if key in out:
-                first = self.positions.keys[(*path, key)]
-                self.fail(key_node, (*path, key), f"duplicate key '{key}' (first given at line {first[0]})")
-                continue
-            self.positions.keys[(*path, key)] = _mark(key_node)
-            out[key] = self.build(value_node, (*path, key))
-        return out
+    def feed(self, event: Any) -> None:
+        if type(event) is _ALIAS:
+            self.alias(event)
+            return
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self.define(anchor, event)
+        self.take(event)
 
-    def scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
-        text = node.value
-        if node.tag not in _CORE_TAGS:
-            self.fail(node, path, f"unsupported YAML tag {node.tag}")
+    def define(self, anchor: str, event: Any) -> None:
+        first = self.anchors.get(anchor)
+        if first is not None or any(r.anchor == anchor for r in self.recordings):
+            where = f" (first at line {first[1][0]})" if first else ""
+            line, col = _mark(event)
+            raise _one(self.file, line, col, f"YAML anchor &{anchor} is defined twice{where}")
+        if type(event) is _SCALAR:
+            self.anchors[anchor] = ([event], _mark(event))
+        else:
+            self.recordings.append(_Recording(anchor, []))
+
+    def alias(self, event: Any) -> None:
+        name = event.anchor
+        line, col = _mark(event)
+        if any(r.anchor == name for r in self.recordings):
+            raise _one(self.file, line, col, f"YAML alias *{name} is inside the value it refers to")
+        if name not in self.anchors:
+            raise _one(self.file, line, col, f"YAML alias *{name} has no anchor &{name} before it")
+        events = self.anchors[name][0]
+        self.replayed += len(events)
+        if self.replayed > _MAX_EXPANDED:
+            raise _one(self.file, line, col, f"YAML aliases expand to more than {_MAX_EXPANDED:,} values")
+        for replayed in events:  # recorded with aliases expanded; anchors inside are not defined again
+            self.take(replayed)
+
+    def take(self, event: Any) -> None:
+        if self.recordings:
+            kind = type(event)
+            step = 1 if kind in _STARTS else -1 if kind in _ENDS else 0
+            for recording in self.recordings:
+                recording.events.append(event)
+                recording.depth += step
+            if step < 0 and self.recordings[-1].depth == 0:
+                done = self.recordings.pop()
+                self.anchors[done.anchor] = (done.events, _mark(done.events[0]))
+        self.node(event)
+
+    # -- data and positions -------------------------------------------------------------------------------
+
+    def node(self, event: Any) -> None:
+        kind = type(event)
+        if self.skip_nodes:
+            if kind in _STARTS:
+                self.skip_depth += 1
+                return
+            if kind in _ENDS:
+                self.skip_depth -= 1
+            if self.skip_depth == 0 and (kind is _SCALAR or kind in _ENDS):
+                self.skip_nodes -= 1
+            return
+        if kind in _ENDS:
+            frame = self.stack.pop()
+            self.place(frame.container)
+            return
+        if kind is not _SCALAR and kind not in _STARTS:
+            return  # stream and document boundaries
+        stack = self.stack
+        if not stack:
+            if self.roots:
+                line, col = _mark(event)
+                raise _one(self.file, line, col, "more than one YAML document; a config holds exactly one")
+            path: JsonPath = ()
+            self.roots.append((None, event))
+        else:
+            top = stack[-1]
+            if type(top.container) is dict:
+                if top.key is None:
+                    self.key(top, event, kind)
+                    return
+                path = (*top.path, top.key)
+            else:
+                path = (*top.path, len(top.container))
+        self.positions.values[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+        if kind is _SCALAR:
+            self.place(self.scalar(event, path))
+        else:
+            stack.append(_Frame({} if kind is _MAP_START else [], path))
+
+    def key(self, frame: _Frame, event: Any, kind: type[Any]) -> None:
+        if kind is not _SCALAR:
+            self.fail(event, frame.path, "a key must be a plain name, not a list or mapping")
+            self.skip_nodes, self.skip_depth = 2, 1  # the rest of this key, then its value
+            return
+        key = event.value
+        if key in frame.container:
+            first = self.positions.keys[(*frame.path, key)]
+            self.fail(event, (*frame.path, key), f"duplicate key '{key}' (first given at line {first[0]})")
+            self.skip_nodes = 1  # its value
+            return
+        self.positions.keys[(*frame.path, key)] = _mark(event)
+        frame.key = key
+
+    def place(self, value: Any) -> None:
+        if not self.stack:
+            self.roots[-1] = (value, self.roots[-1][1])
+            return
+        top = self.stack[-1]
+        if top.key is None:
+            top.container.append(value)
+        else:
+            top.container[top.key] = value
+            top.key = None
+
+    def scalar(self, event: Any, path: JsonPath) -> Any:
+        text = event.value
+        tag = event.tag
+        if tag not in _CORE_TAGS:
+            self.fail(event, path, f"unsupported YAML tag {tag}")
             return None
-        if node.style or node.tag == _STR_TAG:  # quoted, block or !!str (plain style: None or "")
+        if event.style or tag == _STR_TAG:  # quoted, block or !!str (plain style: None or "")
             return text
         if _NULL.match(text):
             return None
@@ -141,21 +255,13 @@ class _Builder:
             if math.isfinite(value):
                 return value
         if _FLOAT.match(text) or _SPECIAL_FLOAT.match(text):
-            self.fail(node, path, f"{text} is not a finite number")
+            self.fail(event, path, f"{text} is not a finite number")
             return None
         return text
 
 
-def _is_empty(node: yaml.Node | None) -> bool:
-    return node is None or (isinstance(node, yaml.ScalarNode) and node.value == "" and not node.style)
-
-
-def _one(file: str, line: int, col: int, message: str) -> ConfigError:
-    return ConfigError([Problem(file, line, col, (), message)])
-
-
-def _root(raw: bytes, file: str) -> yaml.Node | None:
-    """The node of the file's one YAML document (None when there is none); ConfigError if it is not YAML."""
+def _built(raw: bytes, file: str) -> _Builder:
+    """The builder after the whole file; ConfigError if it is not YAML text."""
     if b"\x00" in raw:
         raise _one(file, 1, 1, "binary file, not YAML text")
     try:
@@ -164,8 +270,12 @@ def _root(raw: bytes, file: str) -> yaml.Node | None:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise _one(file, line, col, f"not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+    builder = _Builder(file)
+    parser = _Parser(text)
     try:
-        nodes = list(yaml.compose_all(text, Loader=_Loader))
+        feed = builder.feed
+        while (event := parser.get_event()) is not None:
+            feed(event)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -173,35 +283,32 @@ def _root(raw: bytes, file: str) -> yaml.Node | None:
         raise _one(file, line, col, f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise _one(file, 1, 1, f"YAML error: {exc}") from None
-    if len(nodes) > 1:
-        line, col = _mark(nodes[1])
-        raise _one(file, line, col, "more than one YAML document; a config holds exactly one")
-    return nodes[0] if nodes else None
+    finally:
+        parser.dispose()
+    return builder
 
 
-def _build(root: yaml.Node, file: str) -> Document:
-    builder = _Builder(file)
-    data = builder.build(root, ())
+def _document(builder: _Builder) -> Document:
     if builder.problems:
         raise ConfigError(builder.problems)
-    return Document(file, data, builder.positions)
+    return Document(builder.file, builder.roots[0][0] if builder.roots else None, builder.positions)
 
 
 def parse_any(raw: bytes, file: str) -> Document:
     """Like parse, but any top level (an empty file is null): what a schema, not olmix, is to judge."""
-    root = _root(raw, file)
-    if root is None:
-        return Document(file, None, Positions())
-    return _build(root, file)
+    return _document(_built(raw, file))
 
 
 def parse(raw: bytes, file: str) -> Document:
     """Parse one YAML document holding a mapping; raise ConfigError naming file, line and column."""
-    root = _root(raw, file)
-    if root is None or _is_empty(root):
+    builder = _built(raw, file)
+    if not builder.roots:
         raise _one(file, 1, 1, "empty file: expected a mapping of experiment fields")
-    if not isinstance(root, yaml.MappingNode):
-        kind = "a list" if isinstance(root, yaml.SequenceNode) else f"the scalar {root.value!r}"
-        line, col = _mark(root)
+    first = builder.roots[0][1]
+    if type(first) is _SCALAR and first.value == "" and not first.style:
+        raise _one(file, 1, 1, "empty file: expected a mapping of experiment fields")
+    if type(first) is not _MAP_START:
+        kind = "a list" if type(first) is _SEQ_START else f"the scalar {first.value!r}"
+        line, col = _mark(first)
         raise _one(file, line, col, f"the top level must be a mapping of experiment fields, not {kind}")
-    return _build(root, file)
+    return _document(builder)

@@ -51,6 +51,10 @@ ERRORS = [
     (b"a: !!binary aGk=\n", "f.yaml:1:4: $.a: unsupported YAML tag tag:yaml.org,2002:binary"),
     (b"a: 1\n---\nb: 2\n", "f.yaml:3:1: $: more than one YAML document; a config holds exactly one"),
     (b"? [a]\n: 1\n", "f.yaml:1:3: $: a key must be a plain name, not a list or mapping"),
+    (b"a: &x [1, *x]\n", "f.yaml:1:11: $: YAML alias *x is inside the value it refers to"),
+    (b"a: &x 1\nb: &x 2\n", "f.yaml:2:4: $: YAML anchor &x is defined twice (first at line 1)"),
+    (b"a: *y\n", "f.yaml:1:4: $: YAML alias *y has no anchor &y before it"),
+    (b"a: " + b"[" * 2000 + b"]" * 2000 + b"\n", "f.yaml:1:1003: $: YAML syntax error: exceeded maximum nesting depth"),
 ]
 
 
@@ -59,3 +63,31 @@ def test_bad_input_is_one_clear_located_error(raw: bytes, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse(raw, "f.yaml")
     assert [str(p) for p in info.value.problems] == [message]
+
+
+def test_an_alias_is_a_copy_located_at_its_anchor() -> None:
+    doc = parse(b"base: &b\n  k: [1, 2]\nother: *b\n", "f.yaml")
+    assert doc.data == {"base": {"k": [1, 2]}, "other": {"k": [1, 2]}}
+    assert doc.data["other"] is not doc.data["base"]  # editing one must not change the other
+    assert doc.positions.values[("other", "k", 1)] == doc.positions.values[("base", "k", 1)] == (2, 10)
+    assert doc.positions.keys[("other",)] == (3, 1)
+
+
+def test_a_value_after_a_bad_key_is_skipped_with_its_anchors_kept() -> None:
+    # the duplicate's value is not built, but an anchor in it is still defined, as YAML says
+    doc_text = b"a: 1\na: &x {k: [2]}\nb: *x\n"
+    with pytest.raises(ConfigError) as info:
+        parse(doc_text, "f.yaml")
+    assert [str(p) for p in info.value.problems] == ["f.yaml:2:1: $.a: duplicate key 'a' (first given at line 1)"]
+    assert parse(b"a: &x {k: [2]}\nb: *x\n", "f.yaml").data == {"a": {"k": [2]}, "b": {"k": [2]}}
+
+
+def test_aliases_cannot_expand_without_bound() -> None:
+    lines = ["a: &a [" + ", ".join(["1"] * 10) + "]"]
+    for prev, name in zip("abcde", "bcdef", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    with pytest.raises(ConfigError) as info:
+        parse(("\n".join(lines) + "\n").encode(), "f.yaml")
+    [problem] = info.value.problems
+    # *d is 12,222 events (a: 12; each level 10 × the last + 2): the 9th *d on line 5 passes 100,000
+    assert problem.line == 5 and "YAML aliases expand to more than 100,000 values" in problem.message
