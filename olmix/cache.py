@@ -21,7 +21,7 @@ from olmix.fileio import write_atomic
 from olmix.leaves import Leaf
 from olmix.resolve import PathMap, ResolvedLeaf, apply_path_map
 
-FORMAT = 2  # per leaf: [common prefix, [names], [tokens]]
+FORMAT = 3  # per leaf: [[paths], [tokens]]
 
 
 def cache_dir(environ: dict[str, str] | None = None) -> Path:
@@ -58,25 +58,16 @@ def load(
         if data["inputs"] != inputs:
             return None
         out = []
-        for (name, patterns), (prefix, names, tokens) in zip(inputs["leaves"], data["files"], strict=True):
-            if len(names) != len(tokens):
-                return None
-            leaf = ResolvedLeaf(name, tuple(patterns), tuple(zip(map(prefix.__add__, names), tokens, strict=True)))
+        for (name, patterns), (paths, tokens) in zip(inputs["leaves"], data["files"], strict=True):
+            files = dict(zip(paths, tokens, strict=True))
+            if len(files) != len(paths):
+                return None  # a path twice: not an entry olmix wrote
+            leaf = ResolvedLeaf(name, tuple(patterns), files)
             leaf.__dict__["tokens"] = sum(tokens)  # fills the cached property at C speed (a million files)
             out.append(leaf)
         return out
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _common_prefix(paths: list[str]) -> str:
-    if not paths:
-        return ""
-    first, last = min(paths), max(paths)  # the common prefix of all is that of the extremes
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    return first[: first.rfind("/", 0, n) + 1]
 
 
 def store(
@@ -88,10 +79,7 @@ def store(
 ) -> Path:
     """Write the entry for this resolution; its path."""
     inputs = key_inputs(leaves, dtype, path_map)
-    files = []
-    for leaf in resolved:
-        prefix = _common_prefix([path for path, _ in leaf.files])
-        files.append([prefix, [path[len(prefix) :] for path, _ in leaf.files], [n for _, n in leaf.files]])
+    files = [[list(leaf.files), list(leaf.files.values())] for leaf in resolved]
     path = entry_path(inputs, directory)
     write_atomic(path, json.dumps({"inputs": inputs, "files": files}, separators=(",", ":")).encode())
     return path

@@ -14,15 +14,17 @@ allow_repetition: false) must cover that; every short leaf is reported at once.
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import hashlib
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from olmix import cache as resolve_cache
 from olmix.errors import ConfigError, JsonPath, OlmixError, Problem
@@ -37,6 +39,31 @@ if TYPE_CHECKING:
 
 PLAN_VERSION = 1
 TOKENS_PER_PARAMETER = 20
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _without_gc_pauses(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run `function` with Python's cycle collector paused.
+
+    A plan of a million files is millions of new objects, and the collector
+    would scan them again and again while they are made (a quarter of the
+    time); reference counting still frees everything, and cycles are
+    collected as usual once the function returns.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if not gc.isenabled():
+            return function(*args, **kwargs)
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return wrapper
 
 
 class UnknownModelError(OlmixError):
@@ -221,7 +248,7 @@ def plan_run(
                 "tokens_available": res.tokens,
                 "tokens_needed": need,
                 "repetition": need / res.tokens,
-                "files": dict(res.files),
+                "files": res.files,
             }
             for leaf, res, ratio, cap, need in rows
         ],
@@ -252,6 +279,7 @@ def group_name(paths: Sequence[str | Path], run_names: Sequence[str]) -> str:
     return shared or "group"
 
 
+@_without_gc_pauses
 def build_plan(
     config_path: str | Path | Sequence[str | Path],
     *,
@@ -355,6 +383,7 @@ def _validated(text: str | bytes, name: str) -> LaunchPlan:
         raise PlanError(problems or [doc.problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()]) from None
 
 
+@_without_gc_pauses
 def write_plan(plan: LaunchPlan, path: str | Path) -> None:
     """Validate `plan` against the plan schema and write it atomically."""
     text = plan_json(plan)
@@ -362,6 +391,7 @@ def write_plan(plan: LaunchPlan, path: str | Path) -> None:
     write_atomic(path, text.encode() + b"\n")
 
 
+@_without_gc_pauses
 def read_plan(path: str | Path) -> LaunchPlan:
     """The validated plan at `path`; PlanError lists every problem."""
     try:

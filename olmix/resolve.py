@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
@@ -68,11 +67,11 @@ class ResolveError(OlmixError):
 class ResolvedLeaf:
     name: str
     patterns: tuple[str, ...]  # after the path map
-    files: tuple[tuple[str, int], ...]  # (path, tokens)
+    files: Mapping[str, int]  # path -> tokens, in the order listed
 
     @cached_property
     def tokens(self) -> int:
-        return sum(tokens for _, tokens in self.files)
+        return sum(self.files.values())
 
 
 # -- path map ----------------------------------------------------------------------------------------------
@@ -257,6 +256,8 @@ def resolve(
     systems = {protocol: filesystem(protocol) for protocol in sorted({p for p, _ in wanted}) if protocol != "file"}
     listings: dict[tuple[str, str], Listing] = {}
     total = len(wanted)
+    from concurrent.futures import ThreadPoolExecutor, as_completed  # only a listing needs threads
+
     with ThreadPoolExecutor(max_workers=max(1, min(workers, total))) as pool:
         futures = {pool.submit(_list, systems.get(k[0]), k[0], k[1], rec): k for k, rec in wanted.items()}
         for done, future in enumerate(as_completed(futures), 1):
@@ -298,7 +299,7 @@ def resolve(
                         )
                     )
                 files.setdefault(full, size // itemsize)
-        resolved.append(ResolvedLeaf(leaf.name, tuple(patterns), tuple(files.items())))
+        resolved.append(ResolvedLeaf(leaf.name, tuple(patterns), files))
     if issues:
         raise ResolveError(issues)
     return resolved

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import gc
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,6 +110,41 @@ def test_every_problem_is_reported_at_once(write: Write, data: Path) -> None:
     assert f"leaf 'b': pattern '{data}/nowhere/*.npy': no such folder" in text
 
 
+def _planning() -> bool:
+    """Whether build_plan's own body is running, somewhere up the stack."""
+    code = getattr(build_plan, "__wrapped__", build_plan).__code__
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code is not code:
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame is not None
+
+
+def test_the_cycle_collector_is_paused_only_while_planning(write: Write, data: Path) -> None:
+    body = "sources:\n  - name: a\n    paths: ['{}']\n    max_repetition_factor: 2\n"
+    good = write("good.yaml", _config(body.format(f"{data}/a/*.npy")))
+    bad = write("bad.yaml", _config(body.format(f"{data}/none/*.npy")))
+    collections: list[bool] = []  # for each collection: did it run while planning?
+    threshold = gc.get_threshold()
+    gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(_planning()))
+    gc.set_threshold(1)  # a collection at (nearly) every allocation, unless paused
+    try:
+        build_plan(good)  # the first plan also builds the plan model: plenty of allocation
+        with pytest.raises(ConfigError):
+            build_plan(bad)
+        enabled = gc.isenabled()  # back on after success and after failure
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.pop()
+    # collections ran (the threshold saw to that), but none while a plan was being built
+    assert enabled and collections and not any(collections), collections
+    gc.disable()
+    try:  # a caller that paused the collector itself finds it still paused
+        build_plan(good)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_short_leaves_are_all_reported(write: Write, data: Path) -> None:
     config = write(
         "c.yaml",
@@ -180,4 +217,11 @@ def test_a_corrupt_cache_entry_is_a_miss(write: Write, data: Path, tmp_path: Pat
     (entry,) = (tmp_path / "cache" / "olmix" / "resolve").iterdir()
     entry.write_text('{"inputs": {"format": 1}, "files": []}')
     assert build_plan(config).runs[0].leaves[0].tokens_available == 800_000
+    # the right inputs, but one file named twice with made-up counts: a miss, never 2 tokens from 1 file
+    data = json.loads(entry.read_text())
+    paths, _ = data["files"][0]
+    data["files"][0] = [[paths[0], paths[0]], [1, 1]]
+    entry.write_text(json.dumps(data))
+    leaf = build_plan(config).runs[0].leaves[0]
+    assert (leaf.tokens_available, len(leaf.files)) == (800_000, 2)
     assert cache.cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/olmix")

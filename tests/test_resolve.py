@@ -102,7 +102,7 @@ def test_resolves_local_tree_with_token_counts(tmp_path: Path) -> None:
         ],
         "uint32",
     )
-    assert [(r.name, r.files) for r in got] == [
+    assert [(r.name, tuple(r.files.items())) for r in got] == [
         ("flat", ((f"{tmp_path}/a/1.npy", 10), (f"{tmp_path}/a/2.npy", 2))),
         ("deep", ((f"{tmp_path}/a/1.npy", 10), (f"{tmp_path}/a/2.npy", 2), (f"{tmp_path}/a/sub/3.npy", 3))),
         ("mid", ((f"{tmp_path}/b/x/y/4.npy", 4),)),
@@ -120,7 +120,7 @@ def test_tokens_are_bytes_over_itemsize(tmp_path: Path, dtype: str, tokens: int)
 def test_path_map_points_at_local_mirror(tmp_path: Path) -> None:
     _tree(tmp_path, {"ai2-llm/p/x.npy": 8})
     got = resolve([_leaf("x", "s3://ai2-llm/p/*.npy")], "uint32", [("s3://ai2-llm/", f"{tmp_path}/ai2-llm/")])
-    assert got[0].files == ((f"{tmp_path}/ai2-llm/p/x.npy", 2),)
+    assert got[0].files == {f"{tmp_path}/ai2-llm/p/x.npy": 2}
 
 
 def test_every_problem_of_every_leaf_is_reported(tmp_path: Path) -> None:

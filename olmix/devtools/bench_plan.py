@@ -41,7 +41,7 @@ def main() -> None:
         resolved = []
         for leaf in lvs:
             folder = apply_path_map(leaf.paths[0], path_map).removesuffix("*.npy")
-            files = tuple((f"{folder}part-{i:05d}.npy", 10_000_000) for i in range(FILES))
+            files = {f"{folder}part-{i:05d}.npy": 10_000_000 for i in range(FILES)}
             resolved.append(ResolvedLeaf(leaf.name, (apply_path_map(leaf.paths[0], path_map),), files))
         directory = Path(tmp) / "cache"
         entry = cache.store(lvs, "uint32", path_map, resolved, directory)
