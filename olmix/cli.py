@@ -56,9 +56,29 @@ def set_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+# The first sentence of each command's help: `olmix --help` lists these without importing any
+# command module (a test keeps them equal to the commands' own).
+SHORT_HELP = {
+    "demo-data": "Write a small synthetic corpus in the layout of s3://ai2-llm/preprocessed/ under DIRECTORY.",
+    "generate": "Write experiment configs from a study file.",
+    "launch": "Plan and launch the runs of a mixture config.",
+    "leaves": "The leaves of CONFIG in config order: name, repetition cap, weights along the ancestry, paths.",
+    "results": "Held-out loss per source against quality threshold, for every finished run of a group.",
+    "schema": "Print the path of a JSON Schema olmix ships (for editor set-up).",
+    "validate": "Check config files, or folders of them, against their schema and olmix's rules.",
+}
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))  # as click.Group lays it out
+        rows = [(name, click.Command(name, help=SHORT_HELP[name]).get_short_help_str(limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)

@@ -15,22 +15,26 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
-from olmix import rules, study, yamlsource
+from olmix import yamlsource
 from olmix.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
     from olmix_generated.mixture import ExperimentConfig
 
-# schema name -> (generated model, rules beyond the schema)
-KINDS: dict[str, tuple[str, Callable[[yamlsource.Document], list[Problem]] | None]] = {
-    "mixture": ("olmix_generated.mixture:ExperimentConfig", rules.check),
-    "study": ("olmix_generated.study:QualityThresholdStudy", study.check),
+# schema name -> (generated model, rules beyond the schema), imported when first needed
+KINDS: dict[str, tuple[str, str]] = {
+    "mixture": ("olmix_generated.mixture:ExperimentConfig", "olmix.rules:check"),
+    "study": ("olmix_generated.study:QualityThresholdStudy", "olmix.study:check"),
 }
 
 
+def _load(target: str) -> Any:
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def model_class(schema: str) -> type[BaseModel]:
-    module, attr = KINDS[schema][0].split(":")
-    cls: type[BaseModel] = getattr(importlib.import_module(module), attr)
+    cls: type[BaseModel] = _load(KINDS[schema][0])
     return cls
 
 
@@ -62,8 +66,8 @@ def check(doc: yamlsource.Document, schema: str = "mixture") -> tuple[Any, list[
         from olmix import schemacheck  # python-jsonschema is slow to import; only an invalid file needs it
 
         return None, schemacheck.check(doc, schema) or _model_problems(doc, exc)
-    rule_check = KINDS[schema][1]
-    problems = rule_check(doc) if rule_check else []
+    rule_check: Callable[[yamlsource.Document], list[Problem]] = _load(KINDS[schema][1])
+    problems = rule_check(doc)
     return (None if problems else instance), problems
 
 
