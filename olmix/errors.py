@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 JsonPath = tuple[str | int, ...]
 
@@ -45,6 +46,17 @@ class Problem:
 
 class OlmixError(Exception):
     """Base of every error olmix raises for a user's input or environment."""
+
+
+IssueT = TypeVar("IssueT")
+
+
+class IssuesError(OlmixError, Generic[IssueT]):
+    """Several issues found at once, each printed on its own line; `.issues` keeps them."""
+
+    def __init__(self, issues: Iterable[IssueT]) -> None:
+        self.issues: list[IssueT] = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
 
 
 class ConfigError(OlmixError):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
-from olmix.errors import OlmixError
+from olmix.errors import IssuesError, OlmixError
 from olmix.leaves import Leaf
 
 ITEMSIZE = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
@@ -57,10 +57,8 @@ class Issue:
         return f"leaf '{self.leaf}': pattern '{self.pattern}': {self.message}"
 
 
-class ResolveError(OlmixError):
-    def __init__(self, issues: Iterable[Issue]) -> None:
-        self.issues = list(issues)
-        super().__init__("\n".join(str(i) for i in self.issues))
+class ResolveError(IssuesError[Issue]):
+    pass
 
 
 @dataclass(frozen=True)  # frozen still lets cached_property fill __dict__

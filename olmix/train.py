@@ -225,28 +225,19 @@ def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike
 
         per_leaf: dict[str, heldout.HeldoutLoss] = {}
         missing: list[str] = []
+        scoring: dict[str, Any] = {
+            "dtype": str(run.get("dtype", "uint32")),
+            "sequence_length": settings.sequence_length,
+            "device": device,
+        }
         for leaf in leaves:
             files = heldout.heldout_files(leaf["files"])
             if not files:
                 missing.append(str(leaf["name"]))
                 continue
-            per_leaf[str(leaf["name"])] = heldout.evaluate(
-                model,
-                files,
-                dtype=str(run.get("dtype", "uint32")),
-                sequence_length=settings.sequence_length,
-                max_tokens=settings.heldout_tokens,
-                device=device,
-            )
+            per_leaf[str(leaf["name"])] = heldout.evaluate(model, files, max_tokens=settings.heldout_tokens, **scoring)
         fixed = {
-            name: heldout.evaluate_set(
-                model,
-                pattern,
-                dtype=str(run.get("dtype", "uint32")),
-                sequence_length=settings.sequence_length,
-                max_tokens=settings.eval_tokens,
-                device=device,
-            )
+            name: heldout.evaluate_set(model, pattern, max_tokens=settings.eval_tokens, **scoring)
             for name, pattern in settings.eval_sets
         }
     finally:

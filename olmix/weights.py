@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from olmix.errors import OlmixError
+from olmix.errors import IssuesError
 from olmix.leaves import SEPARATOR, Leaf, Node
 
 EPS = 1e-12
@@ -34,10 +34,8 @@ class WeightIssue:
         return f"{self.node or 'sources'}: {self.message}"
 
 
-class WeightError(OlmixError):
-    def __init__(self, issues: Sequence[WeightIssue]) -> None:
-        self.issues = list(issues)
-        super().__init__("\n".join(str(i) for i in self.issues))
+class WeightError(IssuesError[WeightIssue]):
+    pass
 
 
 def capped(shares: Sequence[float], caps: Sequence[float | None]) -> list[float] | None:
