@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 PLAN_VERSION = 1
 TOKENS_PER_PARAMETER = 20
+MAX_TOKENS = 2**63 - 1  # a trainer counts tokens in a signed 64-bit integer
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -70,6 +71,10 @@ class UnknownModelError(OlmixError):
     pass
 
 
+class BudgetError(OlmixError):
+    """A token budget no trainer can count."""
+
+
 @cache
 def model_parameters() -> dict[str, int]:
     """Model id -> nominal parameter count, from the mixture schema's ModelId descriptions."""
@@ -92,7 +97,20 @@ def parameters(model_id: str) -> int:
 
 
 def requested_tokens(model_id: str, chinchilla_multiple: float) -> int:
-    return round(TOKENS_PER_PARAMETER * parameters(model_id) * chinchilla_multiple)
+    tokens = TOKENS_PER_PARAMETER * parameters(model_id) * chinchilla_multiple
+    per_multiple = TOKENS_PER_PARAMETER * parameters(model_id)
+    if not tokens <= MAX_TOKENS:  # also catches an infinite product
+        raise BudgetError(
+            f"chinchilla_multiple {chinchilla_multiple:g} asks {model_id} for {tokens:.3g} tokens; "
+            f"a trainer counts at most {MAX_TOKENS:.3g} (2^63 - 1), so at most {MAX_TOKENS / per_multiple:.4g} "
+            "for this model"
+        )
+    if round(tokens) < 1:
+        raise BudgetError(
+            f"chinchilla_multiple {chinchilla_multiple:g} asks {model_id} for less than one token; "
+            f"at least {1 / per_multiple:.3g} for this model"
+        )
+    return round(tokens)
 
 
 def tokens_needed(requested: int, ratio: float) -> int:
@@ -180,6 +198,11 @@ def _preflight(doc: Document, config: Any) -> list[Problem]:
     if config.proxy_model_id is None:
         known = ", ".join(model_parameters())
         problems.append(doc.problem((), f"proxy_model_id is required to plan a run (known: {known})"))
+    else:
+        try:
+            requested_tokens(config.proxy_model_id, config.chinchilla_multiple)
+        except BudgetError as exc:
+            problems.append(doc.problem(("chinchilla_multiple",), str(exc)))
     return problems
 
 
@@ -247,7 +270,7 @@ def plan_run(
                 "max_repetition_factor": cap,
                 "tokens_available": res.tokens,
                 "tokens_needed": need,
-                "repetition": need / res.tokens,
+                "repetition": need / res.tokens if res.tokens else 0.0,  # no tokens: need is 0, or it was short
                 "files": res.files,
             }
             for leaf, res, ratio, cap, need in rows

@@ -85,12 +85,14 @@ def ratios(leaves: Sequence[Leaf], tokens: Mapping[str, int]) -> dict[str, float
             raw = [float(under[k]) for k in kids]
         else:
             raw = [1.0] * len(kids)
-        total = sum(raw)
-        if total <= 0:
+        top = max(raw)
+        if top <= 0:
             what = "quality buckets hold no tokens" if nodes[0].level == "quality" else "all weights are 0"
             issues.append(WeightIssue(parent_name, f"cannot share among children: {what}"))
             continue
-        shares = [r / total for r in raw]
+        scaled = [r / top for r in raw]  # at most 1 each: weights near the float limit still sum finitely
+        total = sum(scaled)
+        shares = [r / total for r in scaled]
         if nodes[0].level == "topic":
             caps = [topic_cap[k] for k in kids]
             limited = capped(shares, caps)
