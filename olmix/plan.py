@@ -20,6 +20,7 @@ import hashlib
 import math
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -30,7 +31,7 @@ from olmix import cache as resolve_cache
 from olmix.errors import ConfigError, JsonPath, OlmixError, Problem
 from olmix.fileio import write_atomic
 from olmix.leaves import SEPARATOR, Leaf, leaves
-from olmix.resolve import PathMap, Progress, ResolvedLeaf, ResolveError, resolve
+from olmix.resolve import Listings, PathMap, Progress, ResolvedLeaf, ResolveError, resolve
 from olmix.weights import WeightError, ratios
 from olmix.yamlsource import Document
 
@@ -176,17 +177,45 @@ def resolve_leaves(
     use_cache: bool = True,
     cache_directory: Path | None = None,
     progress: Progress | None = None,
-) -> list[ResolvedLeaf]:
-    """resolve() behind the on-disk cache."""
+    listed: Listings | None = None,
+    now: float | None = None,
+) -> tuple[list[ResolvedLeaf], float]:
+    """resolve() behind the on-disk cache: the leaves, and when their files were listed (epoch seconds).
+
+    With `use_cache` a cached listing stands in for the store; without, every folder is listed now
+    (once, with `listed` shared by the configs of one launch) and the entry is replaced. `now` is
+    when this listing began.
+    """
     if use_cache:
         hit = resolve_cache.load(lvs, dtype, path_map, cache_directory)
         if hit is not None:
             return hit
-    resolved = resolve(lvs, dtype, path_map, progress=progress)
-    if use_cache:
-        with contextlib.suppress(OSError):  # an unwritable cache costs a re-listing next time, nothing else
-            resolve_cache.store(lvs, dtype, path_map, resolved, cache_directory)
-    return resolved
+    listed_at = time.time() if now is None else now
+    resolved = resolve(lvs, dtype, path_map, progress=progress, listed=listed)
+    with contextlib.suppress(OSError):  # an unwritable cache costs a re-listing next time, nothing else
+        resolve_cache.store(lvs, dtype, path_map, resolved, cache_directory, listed_at=listed_at)
+    return resolved, listed_at
+
+
+def utc_stamp(seconds: float) -> str:
+    """`2026-11-29T02:06:08Z`: a plan's listed_at."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def listing_note(listed_at: str | None, now: float | None = None) -> str | None:
+    """How old a run's listing is, for a person: `files listed 3 h 5 min ago, at ... (--no-cache lists ...)`."""
+    if listed_at is None:
+        return None
+    import calendar
+
+    then = calendar.timegm(time.strptime(listed_at, "%Y-%m-%dT%H:%M:%SZ"))
+    age = max(0, int((time.time() if now is None else now) - then))
+    if age < 60:
+        return f"files listed {age} s ago, at {listed_at}"
+    days, rest = divmod(age, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{rest // 60} min"] * (not days)
+    return f"files listed {' '.join(parts)} ago, at {listed_at} (--no-cache lists them again; a launch always does)"
 
 
 def _preflight(doc: Document, config: Any) -> list[Problem]:
@@ -214,8 +243,12 @@ def plan_run(
     cache_directory: Path | None = None,
     progress: Progress | None = None,
     overrides: Sequence[str] = (),
+    listed: Listings | None = None,
+    now: float | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """One config's run: its name and the run's plan (JSON data); ConfigError lists every problem."""
+    """One config's run: its name and the run's plan (JSON data); ConfigError lists every problem.
+
+    `use_cache`, `listed` and `now` are resolve_leaves'."""
     from olmix.config import load_document
 
     doc, config = load_document(config_path, "mixture", overrides)
@@ -223,9 +256,17 @@ def plan_run(
     where = node_paths(doc.data)
     lvs = leaves(config)
     dtype = config.dtype
+    listed_at = 0.0
     try:
-        resolved = resolve_leaves(
-            lvs, dtype, path_map, use_cache=use_cache, cache_directory=cache_directory, progress=progress
+        resolved, listed_at = resolve_leaves(
+            lvs,
+            dtype,
+            path_map,
+            use_cache=use_cache,
+            cache_directory=cache_directory,
+            progress=progress,
+            listed=listed,
+            now=now,
         )
     except ResolveError as exc:
         problems += [doc.problem((*where[i.leaf], "paths", i.index), str(i)) for i in exc.issues]
@@ -263,6 +304,7 @@ def plan_run(
         "tokenizer": config.tokenizer,
         "global_batch_size": config.global_batch_size,
         "device_batch_size": config.device_batch_size,
+        "listed_at": utc_stamp(listed_at),
         "leaves": [
             {
                 "name": leaf.name,
@@ -318,6 +360,12 @@ def build_plan(
     every problem of every config (invalid config, unresolvable patterns,
     weights that cannot be met, short leaves); StorageError when the data
     store cannot be read. The overrides apply to every config.
+
+    With `use_cache` (a preview's choice) a cached listing may stand in for
+    the store, and each run's `listed_at` says how old it is. `use_cache=False`
+    lists every folder during this call, each once whatever the number of
+    configs sharing it, and replaces the cache entries: the plan a launch
+    submits is built from what the store holds now.
     """
     from olmix_generated.launch_plan import LaunchPlan
 
@@ -329,6 +377,8 @@ def build_plan(
         raise ConfigError([Problem(", ".join(map(str, given)), 0, 0, (), "no config files (*.yaml, *.yml) here")])
     runs: list[dict[str, Any]] = []
     problems: list[Problem] = []
+    listed: Listings = {}
+    now = time.time()
     for path in files:
         try:
             runs.append(
@@ -339,6 +389,8 @@ def build_plan(
                     cache_directory=cache_directory,
                     progress=progress,
                     overrides=overrides,
+                    listed=listed,
+                    now=now,
                 )[1]
             )
         except ConfigError as exc:
