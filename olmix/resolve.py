@@ -200,15 +200,15 @@ def _list_local(root: str, recursive: bool) -> Listing:
             folder = pending.pop()
             with os.scandir(folder) as entries:
                 for entry in entries:
-                    if entry.is_dir():
+                    if entry.is_symlink() and (broken := _broken(entry.path)) is not None:
+                        out[entry.path[len(base) :]] = broken  # an error only if a pattern matches it
+                    elif entry.is_dir():
                         real = os.path.realpath(entry.path)
                         if recursive and real not in seen:
                             seen.add(real)
                             pending.append(entry.path)
                     elif entry.is_file():
                         out[entry.path[len(base) :]] = entry.stat().st_size
-                    elif entry.is_symlink() and (broken := _broken(entry.path)) is not None:
-                        out[entry.path[len(base) :]] = broken  # an error only if a pattern matches it
     except (FileNotFoundError, NotADirectoryError) as exc:
         return exc
     except OSError as exc:
