@@ -140,7 +140,7 @@ def _ways(failures: Sequence[StoreFailure]) -> list[str]:
     return [
         "either " + "; ".join(fixes[k] for k in kinds) + ",",
         f"or read a copy instead: --path-map {root}=/path/to/copy/ "
-        "(`olmix demo-data DIR` writes a synthetic copy of s3://ai2-llm/preprocessed/)",
+        "(`olmix demo-data DIR` writes a synthetic one in the layout of s3://ai2-llm/preprocessed/)",
     ]
 
 
