@@ -208,7 +208,10 @@ def listing_note(listed_at: str | None, now: float | None = None) -> str | None:
         return None
     import calendar
 
-    then = calendar.timegm(time.strptime(listed_at, "%Y-%m-%dT%H:%M:%SZ"))
+    try:
+        then = calendar.timegm(time.strptime(listed_at, "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:  # the schema's pattern admits a 13th month; a plan edited by hand may have one
+        return f"files listed at {listed_at}"
     age = max(0, int((time.time() if now is None else now) - then))
     if age < 60:
         return f"files listed {age} s ago, at {listed_at}"

@@ -131,6 +131,7 @@ def test_listing_note(age: int, note: str) -> None:
     assert utc_stamp(then) == "2026-09-21T14:13:20Z"
     assert listing_note("2026-09-21T14:13:20Z", now=then + age) == note.format(t="2026-09-21T14:13:20Z")
     assert listing_note(None) is None
+    assert listing_note("2026-13-45T99:99:99Z") == "files listed at 2026-13-45T99:99:99Z"
 
 
 def test_a_launch_of_several_configs_lists_each_folder_once(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
