@@ -98,8 +98,8 @@ def parameters(model_id: str) -> int:
 
 
 def requested_tokens(model_id: str, chinchilla_multiple: float) -> int:
-    tokens = TOKENS_PER_PARAMETER * parameters(model_id) * chinchilla_multiple
     per_multiple = TOKENS_PER_PARAMETER * parameters(model_id)
+    tokens = per_multiple * chinchilla_multiple
     if not tokens <= MAX_TOKENS:  # also catches an infinite product
         raise BudgetError(
             f"chinchilla_multiple {chinchilla_multiple:g} asks {model_id} for {tokens:.3g} tokens; "

@@ -8,9 +8,11 @@ leaves share it (a `**` anywhere below it makes that one listing recursive).
 No file is ever asked for its size on its own. Listings run concurrently.
 
 Tokens in a file = bytes // item size of the dtype. A pattern matching no file,
-a missing folder, or a size that is not a multiple of the item size is a
-problem naming the leaf and the pattern; every problem of every leaf is
-reported at once, never a silent zero.
+a missing folder, a dangling or looping symbolic link, or a size that is not a
+multiple of the item size is a problem naming the leaf and the pattern; every
+problem of every leaf is reported at once, never a silent zero. A store that
+will not list a folder (credentials, permissions, bucket, network) is not a
+leaf's problem: its folders make one UnreachableError (olmix.stores).
 """
 
 from __future__ import annotations
@@ -40,9 +42,6 @@ PathMap = Sequence[tuple[str, str]]
 
 class PathMapError(OlmixError):
     """A malformed --path-map entry."""
-
-
-__all__ = ["StorageError", "UnreachableError"]  # raised here, defined with the other store failures
 
 
 @dataclass(frozen=True)
