@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 PLAN_VERSION = 1
 TOKENS_PER_PARAMETER = 20
-MAX_TOKENS = 2**63 - 1  # a trainer counts tokens in a signed 64-bit integer
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -72,10 +71,6 @@ class UnknownModelError(OlmixError):
     pass
 
 
-class BudgetError(OlmixError):
-    """A token budget no trainer can count."""
-
-
 @cache
 def model_parameters() -> dict[str, int]:
     """Model id -> nominal parameter count, from the mixture schema's ModelId descriptions."""
@@ -95,6 +90,13 @@ def parameters(model_id: str) -> int:
     if model_id not in known:
         raise UnknownModelError(f"unknown model id '{model_id}' (known: {', '.join(known)})")
     return known[model_id]
+
+
+MAX_TOKENS = 2**63 - 1  # a trainer counts tokens in a signed 64-bit integer
+
+
+class BudgetError(OlmixError):
+    """A token budget no trainer can count."""
 
 
 def requested_tokens(model_id: str, chinchilla_multiple: float) -> int:
