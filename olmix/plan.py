@@ -20,6 +20,7 @@ import hashlib
 import math
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -30,7 +31,7 @@ from olmix import cache as resolve_cache
 from olmix.errors import ConfigError, JsonPath, OlmixError, Problem
 from olmix.fileio import write_atomic
 from olmix.leaves import SEPARATOR, Leaf, leaves
-from olmix.resolve import PathMap, Progress, ResolvedLeaf, ResolveError, resolve
+from olmix.resolve import Listings, PathMap, Progress, ResolvedLeaf, ResolveError, resolve
 from olmix.weights import WeightError, ratios
 from olmix.yamlsource import Document
 
@@ -91,8 +92,28 @@ def parameters(model_id: str) -> int:
     return known[model_id]
 
 
+MAX_TOKENS = 2**63 - 1  # a trainer counts tokens in a signed 64-bit integer
+
+
+class BudgetError(OlmixError):
+    """A token budget no trainer can count."""
+
+
 def requested_tokens(model_id: str, chinchilla_multiple: float) -> int:
-    return round(TOKENS_PER_PARAMETER * parameters(model_id) * chinchilla_multiple)
+    per_multiple = TOKENS_PER_PARAMETER * parameters(model_id)
+    tokens = per_multiple * chinchilla_multiple
+    if not tokens <= MAX_TOKENS:  # also catches an infinite product
+        raise BudgetError(
+            f"chinchilla_multiple {chinchilla_multiple:g} asks {model_id} for {tokens:.3g} tokens; "
+            f"a trainer counts at most {MAX_TOKENS:.3g} (2^63 - 1), so at most {MAX_TOKENS / per_multiple:.4g} "
+            "for this model"
+        )
+    if round(tokens) < 1:
+        raise BudgetError(
+            f"chinchilla_multiple {chinchilla_multiple:g} asks {model_id} for less than one token; "
+            f"at least {1 / per_multiple:.3g} for this model"
+        )
+    return round(tokens)
 
 
 def tokens_needed(requested: int, ratio: float) -> int:
@@ -158,17 +179,48 @@ def resolve_leaves(
     use_cache: bool = True,
     cache_directory: Path | None = None,
     progress: Progress | None = None,
-) -> list[ResolvedLeaf]:
-    """resolve() behind the on-disk cache."""
+    listed: Listings | None = None,
+    now: float | None = None,
+) -> tuple[list[ResolvedLeaf], float]:
+    """resolve() behind the on-disk cache: the leaves, and when their files were listed (epoch seconds).
+
+    With `use_cache` a cached listing stands in for the store; without, every folder is listed now
+    (once, with `listed` shared by the configs of one launch) and the entry is replaced. `now` is
+    when this listing began.
+    """
     if use_cache:
         hit = resolve_cache.load(lvs, dtype, path_map, cache_directory)
         if hit is not None:
             return hit
-    resolved = resolve(lvs, dtype, path_map, progress=progress)
-    if use_cache:
-        with contextlib.suppress(OSError):  # an unwritable cache costs a re-listing next time, nothing else
-            resolve_cache.store(lvs, dtype, path_map, resolved, cache_directory)
-    return resolved
+    listed_at = time.time() if now is None else now
+    resolved = resolve(lvs, dtype, path_map, progress=progress, listed=listed)
+    with contextlib.suppress(OSError):  # an unwritable cache costs a re-listing next time, nothing else
+        resolve_cache.store(lvs, dtype, path_map, resolved, cache_directory, listed_at=listed_at)
+    return resolved, listed_at
+
+
+def utc_stamp(seconds: float) -> str:
+    """`2026-11-29T02:06:08Z`: a plan's listed_at."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def listing_note(listed_at: str | None, now: float | None = None) -> str | None:
+    """How old a run's listing is, for a person: `files listed 3 h 5 min ago, at ... (--no-cache lists ...)`."""
+    if listed_at is None:
+        return None
+    import calendar
+
+    try:
+        then = calendar.timegm(time.strptime(listed_at, "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:  # the schema's pattern admits a 13th month; a plan edited by hand may have one
+        return f"files listed at {listed_at}"
+    age = max(0, int((time.time() if now is None else now) - then))
+    if age < 60:
+        return f"files listed {age} s ago, at {listed_at}"
+    days, rest = divmod(age, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{rest // 60} min"] * (not days)
+    return f"files listed {' '.join(parts)} ago, at {listed_at} (--no-cache lists them again; a launch always does)"
 
 
 def _preflight(doc: Document, config: Any) -> list[Problem]:
@@ -180,6 +232,11 @@ def _preflight(doc: Document, config: Any) -> list[Problem]:
     if config.proxy_model_id is None:
         known = ", ".join(model_parameters())
         problems.append(doc.problem((), f"proxy_model_id is required to plan a run (known: {known})"))
+    else:
+        try:
+            requested_tokens(config.proxy_model_id, config.chinchilla_multiple)
+        except BudgetError as exc:
+            problems.append(doc.problem(("chinchilla_multiple",), str(exc)))
     return problems
 
 
@@ -191,8 +248,12 @@ def plan_run(
     cache_directory: Path | None = None,
     progress: Progress | None = None,
     overrides: Sequence[str] = (),
+    listed: Listings | None = None,
+    now: float | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """One config's run: its name and the run's plan (JSON data); ConfigError lists every problem."""
+    """One config's run: its name and the run's plan (JSON data); ConfigError lists every problem.
+
+    `use_cache`, `listed` and `now` are resolve_leaves'."""
     from olmix.config import load_document
 
     doc, config = load_document(config_path, "mixture", overrides)
@@ -200,9 +261,17 @@ def plan_run(
     where = node_paths(doc.data)
     lvs = leaves(config)
     dtype = config.dtype
+    listed_at = 0.0
     try:
-        resolved = resolve_leaves(
-            lvs, dtype, path_map, use_cache=use_cache, cache_directory=cache_directory, progress=progress
+        resolved, listed_at = resolve_leaves(
+            lvs,
+            dtype,
+            path_map,
+            use_cache=use_cache,
+            cache_directory=cache_directory,
+            progress=progress,
+            listed=listed,
+            now=now,
         )
     except ResolveError as exc:
         problems += [doc.problem((*where[i.leaf], "paths", i.index), str(i)) for i in exc.issues]
@@ -240,6 +309,7 @@ def plan_run(
         "tokenizer": config.tokenizer,
         "global_batch_size": config.global_batch_size,
         "device_batch_size": config.device_batch_size,
+        "listed_at": utc_stamp(listed_at),
         "leaves": [
             {
                 "name": leaf.name,
@@ -247,7 +317,7 @@ def plan_run(
                 "max_repetition_factor": cap,
                 "tokens_available": res.tokens,
                 "tokens_needed": need,
-                "repetition": need / res.tokens,
+                "repetition": need / res.tokens if res.tokens else 0.0,  # no tokens: need is 0, or it was short
                 "files": res.files,
             }
             for leaf, res, ratio, cap, need in rows
@@ -295,6 +365,12 @@ def build_plan(
     every problem of every config (invalid config, unresolvable patterns,
     weights that cannot be met, short leaves); StorageError when the data
     store cannot be read. The overrides apply to every config.
+
+    With `use_cache` (a preview's choice) a cached listing may stand in for
+    the store, and each run's `listed_at` says how old it is. `use_cache=False`
+    lists every folder during this call, each once whatever the number of
+    configs sharing it, and replaces the cache entries: the plan a launch
+    submits is built from what the store holds now.
     """
     from olmix_generated.launch_plan import LaunchPlan
 
@@ -306,6 +382,8 @@ def build_plan(
         raise ConfigError([Problem(", ".join(map(str, given)), 0, 0, (), "no config files (*.yaml, *.yml) here")])
     runs: list[dict[str, Any]] = []
     problems: list[Problem] = []
+    listed: Listings = {}
+    now = time.time()
     for path in files:
         try:
             runs.append(
@@ -316,6 +394,8 @@ def build_plan(
                     cache_directory=cache_directory,
                     progress=progress,
                     overrides=overrides,
+                    listed=listed,
+                    now=now,
                 )[1]
             )
         except ConfigError as exc:

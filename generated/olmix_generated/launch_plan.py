@@ -199,6 +199,17 @@ class Run(JsonModel):
     """
     Instances per device per forward pass.
     """
+    listed_at: Annotated[
+        str | None,
+        Field(
+            examples=["2026-11-29T02:06:08Z"],
+            pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
+            title="Files listed at",
+        ),
+    ] = None
+    """
+    When the store was listed for the files of this run's leaves (UTC). A launch lists every folder again before it submits; a dry run may use an earlier listing from the cache, whose time this is. Absent in plans written by hand.
+    """
     leaves: Annotated[list[PlanLeaf], Field(min_length=1, title="Leaves")]
     """
     The leaves with a positive ratio, in config order; their ratios sum to 1.

@@ -57,6 +57,8 @@ def _tokens(n: int) -> str:
 
 def render_plan(plan: Any, echo: Callable[[str], None] = click.echo) -> None:
     """A table per run: leaf, ratio, tokens available, tokens needed, repetition (and cap), then totals."""
+    from olmix.plan import listing_note
+
     echo(f"group {plan.group}  (config {plan.config.path}, sha256 {plan.config.sha256[:12]})")
     for run in plan.runs:
         echo("")
@@ -64,6 +66,8 @@ def render_plan(plan: Any, echo: Callable[[str], None] = click.echo) -> None:
             f"run {run.name}: {run.model} ({run.parameters:,} parameters) × {run.chinchilla_multiple} chinchilla "
             f"→ {run.requested_tokens:,} tokens, dtype {run.dtype}, seed {run.seed}"
         )
+        if note := listing_note(run.listed_at):
+            echo(note)
         header = ("leaf", "ratio", "available", "needed", "repetition", "cap")
         rows = [
             (
@@ -134,7 +138,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Mixture config, or a folder of them (repeatable): one run each, in one group.",
         ),
         click.option("--path-map", "path_map", multiple=True, metavar="PREFIX=REPLACEMENT", help=PATH_MAP_HELP),
-        click.option("--no-cache", is_flag=True, help="Re-list the data store instead of using cached listings."),
+        click.option("--no-cache", is_flag=True, help="List the data store again; a launch always does."),
         click.option("--plan-out", type=click.Path(dir_okay=False), help="Write the plan (JSON) to this file."),
         click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON instead of a table."),
         set_option,
@@ -190,7 +194,7 @@ def run(
     every problem listed when the config is invalid or a leaf cannot be
     resolved or is short of tokens.
     """
-    plan = _build(config, path_map, no_cache, overrides)
+    plan = _build(config, path_map, no_cache or not dry_run, overrides)  # a launch lists the store itself
     if dry_run:
         _show(plan, plan_out, as_json)
         return
