@@ -166,6 +166,10 @@ class _Explainer:
             return "must not be empty" if expected == 1 else f"needs at least {expected} items"
         if kind == "minLength":
             return "must not be empty" if expected == 1 else f"needs at least {expected} characters"
+        if kind in ("pattern", "maxLength", "not") and "errorMessage" in schema:
+            # The schema's own words, as an editor shows them; the value is quoted (escaped) and cut short.
+            shown = json.dumps(value[:60] + "…" if isinstance(value, str) and len(value) > 60 else value)
+            return "must not be empty" if value == "" else f"{shown}: {schema['errorMessage']}"
         if kind == "pattern" and expected == "^[^:]+$":
             if value == "":
                 return "must not be empty"

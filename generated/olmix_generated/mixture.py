@@ -21,9 +21,18 @@ class ExperimentConfig(JsonModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    name: Annotated[str, Field(examples=["quality-top30pct"], min_length=1, title="Experiment name")]
+    name: Annotated[
+        str,
+        Field(
+            examples=["quality-top30pct"],
+            max_length=128,
+            min_length=1,
+            pattern="^[A-Za-z0-9][A-Za-z0-9_-]*(\\.[0-9][A-Za-z0-9_-]*)*$",
+            title="Experiment name",
+        ),
+    ]
     """
-    Name of the experiment; runs and groups are named after it.
+    Name of the experiment: its run, and the folder the run writes under the runs folder, are named after it, and so is its group (with a suffix).
     """
     description: Annotated[
         str, Field(examples=["Quality threshold experiment - top 30% quality data"], title="Description")

@@ -46,12 +46,14 @@ class Experiment(JsonModel):
         str,
         Field(
             examples=["quality-top{pct}pct", "quality-top{pct}pct-{profile}"],
+            max_length=100,
             min_length=1,
+            pattern="^[A-Za-z0-9{][A-Za-z0-9_.{}-]*$",
             title="Experiment name pattern",
         ),
     ]
     """
-    Name of each generated experiment, with placeholders: {pct} (the threshold as a percentage, such as 30), {threshold} (as a number, such as 0.3) and {profile} (the topic-weight profile's name). It must contain {pct} or {threshold}, and {profile} when there are profiles, so that every experiment has its own name.
+    Name of each generated experiment, with placeholders: {pct} (the threshold as a percentage, such as 30), {threshold} (as a number, such as 0.3) and {profile} (the topic-weight profile's name). It must contain {pct} or {threshold}, and {profile} when there are profiles, so that every experiment has its own name. Filled in, it must be a run name (letters, digits, '_', '-', and '.' followed by a digit; see RunName).
     """
     description: Annotated[
         str | None,
@@ -373,9 +375,18 @@ class Profile(JsonModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    name: Annotated[str, Field(examples=["heavy_code"], pattern="^[A-Za-z0-9][A-Za-z0-9_.-]*$", title="Profile name")]
+    name: Annotated[
+        str,
+        Field(
+            examples=["heavy_code"],
+            max_length=128,
+            min_length=1,
+            pattern="^[A-Za-z0-9][A-Za-z0-9_-]*(\\.[0-9][A-Za-z0-9_-]*)*$",
+            title="Profile name",
+        ),
+    ]
     """
-    Name of the profile: the folder its experiments go in and the {profile} placeholder. Unique among profiles (checked by olmix after schema validation).
+    Name of the profile: the folder its experiments go in and the {profile} placeholder. Unique among profiles (checked by olmix after schema validation). It fills the {profile} placeholder of run names, so it is a run name itself.
     """
     description: Annotated[str | None, Field(title="Description")] = None
     """
