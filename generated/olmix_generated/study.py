@@ -286,7 +286,7 @@ class Experiment(JsonModel):
     """
     secrets: Annotated[list[Secret] | None, Field(examples=[["WANDB_API_KEY", "HF_TOKEN"]], title="Secrets")] = None
     """
-    Names of environment variables passed from the launching environment to every run. Only names are written anywhere; values never appear in records, logs written by olmix, or JSON output, and are masked in a run's log.
+    Names of environment variables passed from the launching environment to every run. Only names are written anywhere; values never appear in records, logs written by olmix, or JSON output, and are masked in a run's log (multi-line values too; a value shorter than 8 bytes cannot be masked without masking ordinary text, so a launch refuses it).
     """
 
 

@@ -197,6 +197,7 @@ def run(
     import shlex
 
     from olmix import backends, launcher
+    from olmix.backends.secrets import check_secrets
     from olmix.config import load_config
 
     configs = [Path(r.config.path) for r in plan.runs if r.config is not None]
@@ -218,6 +219,7 @@ def run(
         raise launcher.LaunchError(
             f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted"
         )
+    check_secrets(secrets)
     command = shlex.split(trainer_command) if trainer_command else settings.trainer_command
     if plan_out:
         from olmix.plan import write_plan
