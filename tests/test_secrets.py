@@ -166,3 +166,9 @@ def test_a_short_secret_is_refused_before_anything_is_submitted(
             make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=["true"], secrets=["OLMIX_TEST_SHORT"]
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_the_schema_states_the_same_minimum() -> None:
+    from olmix import schemas
+
+    assert f"shorter than {MIN_SECRET_BYTES} bytes" in schemas.load("mixture")["properties"]["secrets"]["description"]
