@@ -134,3 +134,12 @@ def test_launch_status_and_list_tables(tmp_path: Path) -> None:
         assert_no_raw_controls(proc.stdout + proc.stderr)
     assert "g-1\\x1b[2J" in listed.stdout and "c\\x1b]8;;http://evil\\x07.yaml" in listed.stdout
     assert "r\\x1b[31m" in status.stdout
+
+
+def test_the_trainer_run_by_hand(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"runs": [{"name": "a\\u001b[2J", "leaves": []}, {"name": "b", "leaves": []}]}')
+    proc = subprocess.run([sys.executable, "-m", "olmix.train", "--plan", str(plan)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert_no_raw_controls(proc.stderr)
+    assert "choose one with --run (a\\x1b[2J, b)" in proc.stderr
