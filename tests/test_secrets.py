@@ -113,6 +113,8 @@ def test_check_secrets() -> None:
     assert "not set: B" in message
     assert f"A (2 bytes); a secret has at least {MIN_SECRET_BYTES} bytes" in message
     assert "C (" not in message and ", C" not in message
+    with pytest.raises(SecretError, match=r"A \(0 bytes\)"):
+        check_secrets(["A"], {"A": " " * MIN_SECRET_BYTES + "\n"})
 
 
 def test_a_multi_line_secret_never_reaches_a_file_of_a_real_run(

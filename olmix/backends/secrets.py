@@ -32,8 +32,11 @@ def check_secrets(names: Sequence[str], environ: Mapping[str, str] | None = None
     """Raise SecretError unless every named secret is set and long enough to mask in a run's log."""
     env = os.environ if environ is None else environ
     missing = [name for name in names if name not in env]
+    # whitespace around a value is masked with it, so only the rest counts (8 spaces would mask every indent)
     short = [
-        f"{name} ({n} bytes)" for name in names if name in env and (n := len(os.fsencode(env[name]))) < MIN_SECRET_BYTES
+        f"{name} ({n} bytes)"
+        for name in names
+        if name in env and (n := len(os.fsencode(env[name]).strip())) < MIN_SECRET_BYTES
     ]
     problems = []
     if missing:
