@@ -174,3 +174,65 @@ def test_the_schema_states_the_same_minimum() -> None:
     from olmix import schemas
 
     assert f"shorter than {MIN_SECRET_BYTES} bytes" in schemas.load("mixture")["properties"]["secrets"]["description"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    stream=st.lists(st.sampled_from([b"ab", b"a", b"b", b"abababab", b"-", b"x", b"y"]), max_size=30).map(b"".join),
+    sizes=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+)
+def test_self_overlapping_secrets_in_tiny_chunks(stream: bytes, sizes: list[int]) -> None:
+    secrets = [b"abababab", b"babababa-x"]
+    chunks, at = [], 0
+    while at < len(stream):
+        size = sizes[len(chunks) % len(sizes)]
+        chunks.append(stream[at : at + size])
+        at += size
+    out = masked(secrets, chunks)
+    assert out == masked(secrets, [stream])
+    assert b"abababab" not in out
+
+
+@pytest.mark.parametrize("stream", [b"ababababa-y", b"xababababab-abababab-x", b"babababa-xabababab"])
+def test_every_two_cuts_of_overlapping_secrets(stream: bytes) -> None:
+    secrets = [b"abababab", b"babababa-x"]
+    whole = masked(secrets, [stream])
+    for i in range(len(stream) + 1):
+        for j in range(i, len(stream) + 1):
+            assert masked(secrets, cut(stream, [i, j])) == whole, (i, j)
+
+
+def test_the_end_of_a_masked_secret_stays_masked_while_it_may_begin_another() -> None:
+    # "ababababa": the first secret is masked up to where "babababa" may begin the second one,
+    # which then turns out not to be there; the first one's end must not come out with it.
+    secrets = [b"abababab", b"babababa-x"]
+    assert masked(secrets, [b"ababababa", b"-", b"y"]) == masked(secrets, [b"ababababa-y"]) == MASK + b"a-y"
+
+
+def covered(secrets: list[bytes], data: bytes) -> bytes:
+    """A second, plain reading of the rule: mark every byte of every occurrence, one mask per marked run."""
+    marked = [False] * len(data)
+    for secret in secrets:
+        at = data.find(secret)
+        while at != -1:
+            marked[at : at + len(secret)] = [True] * len(secret)
+            at = data.find(secret, at + 1)
+    out = bytearray()
+    for i, byte in enumerate(data):
+        if not marked[i]:
+            out.append(byte)
+        elif i == 0 or not marked[i - 1]:
+            out += MASK
+    return bytes(out)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    secrets=st.lists(
+        st.binary(min_size=1, max_size=7).map(lambda b: bytes(97 + c % 4 for c in b)), min_size=1, max_size=3
+    ),
+    data=st.binary(max_size=40).map(lambda b: bytes(97 + c % 4 for c in b)),
+    points=st.lists(st.integers(0, 40), max_size=6),
+)
+def test_any_cut_masks_what_a_plain_reading_masks(secrets: list[bytes], data: bytes, points: list[int]) -> None:
+    assert masked(secrets, cut(data, points)) == covered(secrets, data)

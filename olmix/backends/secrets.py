@@ -116,8 +116,9 @@ class Masker:
             pos, masked = end, True
         if pos > cut:
             self.pending, self.owed, self.joined = data[cut:], pos - cut, True
-        else:
+        elif cut > 0:
             out += data[pos:cut]
-            self.pending, self.owed = data[cut:], 0
-            self.joined = (masked and pos == cut) or (cut == 0 and self.joined)
+            self.pending, self.owed, self.joined = data[cut:], 0, masked and pos == cut
+        else:  # nothing written: all of it may still begin a secret, and what was owed still is
+            self.pending = data
         return bytes(out)
