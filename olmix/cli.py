@@ -28,6 +28,24 @@ COMMANDS = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def echo(message: str = "", err: bool = False) -> None:
+    """click.echo for any text built from configs, flags or records: control characters escaped, lines kept."""
+    from olmix.terminal import escape_lines
+
+    click.echo(escape_lines(message), err=err)
+
+
+def render_error(exc: BaseException) -> str:
+    """An error's message for the terminal: one line per problem, each value's control characters escaped."""
+    from olmix.terminal import escape, escape_lines
+
+    parts = getattr(exc, "problems", None) or getattr(exc, "issues", None)
+    if isinstance(parts, list | tuple) and parts:
+        # a problem's own text is one line: a newline in it came from the input, never from olmix
+        return "\n".join(escape(str(part)) for part in parts)
+    return escape_lines(str(exc))
+
+
 def reports_errors(func: F) -> F:
     """Turn olmix's own errors into their message and exit status 1, never a traceback."""
 
@@ -38,7 +56,7 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except OlmixError as exc:
-            click.echo(str(exc), err=True)
+            click.echo(render_error(exc), err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

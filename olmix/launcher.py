@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from olmix.backends import Backend, BackendError, RunSpec, Status
+from olmix.backends.secrets import check_secrets
 from olmix.errors import OlmixError
 from olmix.fileio import write_json_atomic
 
@@ -175,6 +176,7 @@ def launch(
     secrets = secrets or []
     if absent := missing_secrets(secrets):
         raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
+    check_secrets(secrets)
     group_dir = output.resolve() / plan["group"]
     template = command or DEFAULT_COMMAND
     with group_lock(group_dir):

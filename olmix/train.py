@@ -40,6 +40,7 @@ import click
 from olmix.errors import OlmixError
 from olmix.fileio import write_json_atomic
 from olmix.metrics import METRICS_FILE
+from olmix.terminal import escape_lines
 
 CPU_DEFAULTS = {"sequence_length": 128, "device_batch_size": 4, "heldout_tokens": 4096}
 GPU_DEFAULTS = {"sequence_length": 1024, "device_batch_size": 8, "heldout_tokens": 65536}
@@ -331,7 +332,7 @@ def main(
         path = out / METRICS_FILE
         write_json_atomic(path, metrics)
     except OlmixError as exc:
-        click.echo(f"olmix.train: {exc}", err=True)
+        click.echo(escape_lines(f"olmix.train: {exc}"), err=True)
         sys.exit(1)
     click.echo(
         f"trained {metrics['steps']} steps, {metrics['tokens_trained']} tokens, "

@@ -67,6 +67,11 @@ def _number(node: Schema, integer: bool) -> st.SearchStrategy[Any]:
 
 
 def _string(node: Schema) -> st.SearchStrategy[str]:
+    if node.get("title") == "Run name":  # a folder name: its own alphabet and length
+        longest = node["maxLength"]
+        return st.one_of(st.sampled_from(RUN_NAMES), st.from_regex(node["pattern"], fullmatch=True)).filter(
+            lambda s: len(s) <= longest and "\n" not in s
+        )
     if node.get("pattern") == "^[^:]+$" or ("examples" in node and node.get("title", "").endswith("name")):
         return st.one_of(st.sampled_from(NAME_POOL), TEXT.filter(lambda s: ":" not in s))
     return TEXT if node.get("minLength") else st.one_of(st.just(""), TEXT)
@@ -149,7 +154,8 @@ def _typo(word: str, draw: Any) -> str:
 
 OTHER_TYPES: list[Any] = ["text", 3, -2, 0, 0.5, 1e300, True, False, None, [], {}, ["x"], {"name": "x"}]
 BAD_NUMBERS: list[Any] = [-1, 0, 0.5, -0.0, 1.5, 2.5, 1e-9, 10**12]
-BAD_NAMES: list[Any] = ["", "a:b", ":", "web:code", " ", 7]
+BAD_NAMES: list[Any] = ["", "a:b", ":", "web:code", " ", 7, "..", "../x", "/x", "plan.json", ".lock", "a\n", "\x1b[2J"]
+RUN_NAMES = ["quality-top30pct", "q0.3", "x"]
 EXACTLY_ONE = ("paths", "topics", "quality")
 # Fresh copies: a mutation must never change a value another example will draw.
 OTHER = st.sampled_from(OTHER_TYPES).map(copy.deepcopy)

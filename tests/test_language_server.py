@@ -170,6 +170,11 @@ DIAGNOSTICS = [
         "wieght",
         id="quality-bucket-misspelled-key",
     ),
+    pytest.param(
+        "sources:\n  - name: a\n    paths: [p]\nname: ../../x # <-\n",
+        "A run name is 1 to 128 characters",
+        id="experiment-name-outside-the-runs-folder",
+    ),
 ]
 
 

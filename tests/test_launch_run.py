@@ -168,3 +168,14 @@ def test_a_folder_of_configs_is_one_group_of_runs(setup: tuple[Path, list[str]])
     clash = olmix([*args, "--dry-run"])
     assert clash.returncode == 1
     assert f"{study / 'd.yaml'}: $.name: run name 'tiny' is also the name in {study / 'c.yaml'}" in clash.stderr
+
+
+def test_a_secret_too_short_to_mask_submits_nothing(setup: tuple[Path, list[str]]) -> None:
+    import os
+
+    tmp, args = setup
+    env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache", "OLMIX_TEST_SECRET": "abc"}
+    proc = _decoded(subprocess.run([OLMIX, *args, "--yes"], capture_output=True, env=env, stdin=subprocess.DEVNULL))
+    assert proc.returncode == 1
+    assert "too short to mask" in proc.stderr and "OLMIX_TEST_SECRET (3 bytes)" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp / "runs").exists()

@@ -342,6 +342,20 @@ SCHEMA = [
         ("  chinchilla_multiple: 0.5\n", "  chinchila_multiple: 0.5\n"),
         "3:3 $.experiment.chinchila_multiple: unknown key 'chinchila_multiple'; did you mean 'chinchilla_multiple'?",
     ),
+    (
+        ("scheme: vigintile", 'prefix: "tercile\\n"\n  count: 3'),
+        "10:11 $.buckets.prefix: \"tercile\\n\": A bucket prefix is letters, digits and '_'.",
+    ),
+    (
+        ("name: q-top{pct}pct", "name: ../q-top{pct}pct"),
+        '2:9 $.experiment.name: "../q-top{pct}pct": An experiment name pattern is 1 to 100 characters: letters, '
+        "digits, '_', '-', '.' and placeholders in braces, starting with a letter, a digit or a placeholder.",
+    ),
+    (
+        ("sources:", "profiles:\n  - {name: plan.json, topic_weights: {code: 1}}\nsources:"),
+        "13:12 $.profiles[0].name: \"plan.json\": A run name is 1 to 128 characters: letters, digits, '_', '-', "
+        "and '.' followed by a digit (as in 0.3), starting with a letter or digit.",
+    ),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from olmix.cli import reports_errors
+from olmix.cli import echo, reports_errors
 
 
 @click.command("demo-data")
@@ -30,4 +30,4 @@ def demo_data(directory: str, seed: int, tokens_per_bucket: int) -> None:
     from olmix.demodata import write_corpus
 
     written = write_corpus(directory, seed=seed, tokens_per_bucket=tokens_per_bucket)
-    click.echo(f"wrote {len(written)} training folders, {sum(written.values()):,} training tokens, under {directory}")
+    echo(f"wrote {len(written)} training folders, {sum(written.values()):,} training tokens, under {directory}")

@@ -16,8 +16,10 @@ from typing import Any
 
 import click
 
+from olmix.cli import echo as safe_echo
 from olmix.cli import reports_errors, set_option
 from olmix.commands import launch_ops
+from olmix.terminal import escape
 
 PATH_MAP_HELP = (
     "Point a URL prefix at a mirror: PREFIX=REPLACEMENT, e.g. s3://ai2-llm/=/data/ai2-llm/. "
@@ -55,7 +57,7 @@ def _tokens(n: int) -> str:
     return f"{n:,}"
 
 
-def render_plan(plan: Any, echo: Callable[[str], None] = click.echo) -> None:
+def render_plan(plan: Any, echo: Callable[[str], None] = safe_echo) -> None:
     """A table per run: leaf, ratio, tokens available, tokens needed, repetition (and cap), then totals."""
     from olmix.plan import listing_note
 
@@ -71,7 +73,7 @@ def render_plan(plan: Any, echo: Callable[[str], None] = click.echo) -> None:
         header = ("leaf", "ratio", "available", "needed", "repetition", "cap")
         rows = [
             (
-                leaf.name,
+                escape(leaf.name),
                 f"{leaf.ratio:.4f}",
                 _tokens(leaf.tokens_available),
                 _tokens(leaf.tokens_needed),
@@ -124,7 +126,7 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
     else:
         render_plan(plan)
         if plan_out:
-            click.echo(f"\nplan written to {plan_out}")
+            safe_echo(f"\nplan written to {plan_out}")
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -201,6 +203,7 @@ def run(
     import shlex
 
     from olmix import backends, launcher
+    from olmix.backends.secrets import check_secrets
     from olmix.config import load_config
 
     configs = [Path(r.config.path) for r in plan.runs if r.config is not None]
@@ -222,19 +225,22 @@ def run(
         raise launcher.LaunchError(
             f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted"
         )
+    check_secrets(secrets)
     command = shlex.split(trainer_command) if trainer_command else settings.trainer_command
     if plan_out:
         from olmix.plan import write_plan
 
         write_plan(plan, plan_out)
-    echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
+    echo = (lambda text: safe_echo(text, err=True)) if as_json else safe_echo
     render_plan(plan, echo)
     echo("")
     for note in notes:
         echo(f"note: {note}")
     count = len(plan.runs)
     if not yes:
-        click.confirm(f"Launch {count} run(s) of group {plan.group} on {backend}?", default=False, abort=True, err=True)
+        click.confirm(
+            escape(f"Launch {count} run(s) of group {plan.group} on {backend}?"), default=False, abort=True, err=True
+        )
     results = launcher.launch(
         plan.model_dump(mode="json"),
         configs[0],
@@ -260,10 +266,10 @@ def run(
             )
         )
     else:
-        click.echo(f"group {plan.group}: {sum(r.new for r in results)} submitted now, {count} in all")
+        safe_echo(f"group {plan.group}: {sum(r.new for r in results)} submitted now, {count} in all")
     if wait:
         launch_ops.wait_and_show(output / plan.group, engine, as_json)
-        click.echo(
+        safe_echo(
             f"watch it:  olmix launch status --group {plan.group}"
             + ("" if str(output) == "runs" else f" --output {output}")
         )

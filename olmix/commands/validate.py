@@ -9,6 +9,9 @@ from pathlib import Path
 
 import click
 
+from olmix.cli import echo
+from olmix.terminal import escape
+
 
 def config_files(paths: tuple[str, ...]) -> Iterator[Path]:
     """Files named, and every *.yaml / *.yml under folders named, in a stable order."""
@@ -36,12 +39,12 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     bad = [r for r in results if r.problems]
     if fmt == "json":
         report = {"valid": bool(results) and not bad, "files": [r.as_dict() for r in results]}
-        click.echo(json.dumps(report, indent=2))
+        echo(json.dumps(report, indent=2))
     else:
         for result in bad:
             for problem in result.problems:
-                click.echo(str(problem), err=True)
-        click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid ({len(results)} files)")
+                echo(escape(str(problem)), err=True)
+        echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid ({len(results)} files)")
     sys.exit(1 if bad or not results else 0)
 
 
@@ -54,4 +57,4 @@ def schema(name: str) -> None:
     path = schemas.path(name)
     if not path.exists():
         raise click.BadParameter(f"no schema named {name!r}", param_hint="--name")
-    click.echo(str(path))
+    echo(str(path))
