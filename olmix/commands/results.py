@@ -35,9 +35,13 @@ def results(group: str | None, runs_dir: str, as_json: bool, as_csv: bool, plot:
     if group is None:
         group = collected.latest_group(runs_dir)
         click.echo(f"group {group} (the latest under {runs_dir})", err=True)
-    found = collected.collect(runs_dir, group)
+    skipped: list[str] = []
+    found = collected.collect(runs_dir, group, skipped)
+    for line in skipped:
+        click.echo(line, err=True)
     if as_json:
-        click.echo(json.dumps({"group": group, "runs": [r.as_dict() for r in found]}, indent=2))
+        # allow_nan=False: JSON has no NaN; the metrics were validated, so a NaN here is a bug, not output
+        click.echo(json.dumps({"group": group, "runs": [r.as_dict() for r in found]}, indent=2, allow_nan=False))
     elif as_csv:
         import csv
         import io

@@ -46,7 +46,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 
 
 @click.command()
-@click.option("--name", default="mixture", show_default=True, help="Which schema: mixture, study, launch-plan.")
+@click.option("--name", default="mixture", show_default=True, help="Which schema: mixture, study, launch-plan, metrics.")
 def schema(name: str) -> None:
     """Print the path of a JSON Schema olmix ships (for editor set-up)."""
     from olmix import schemas
