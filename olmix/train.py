@@ -38,6 +38,7 @@ from typing import Any
 import click
 
 from olmix.errors import OlmixError
+from olmix.fileio import make_dir
 from olmix.metrics import METRICS_FILE, finite, write_metrics
 
 CPU_DEFAULTS = {"sequence_length": 128, "device_batch_size": 4, "heldout_tokens": 4096}
@@ -325,7 +326,7 @@ def main(
             given["device_batch_size"] = min(settings.device_batch_size, given["global_batch_size"])
         settings = replace(settings, **given)
         out = Path(out_dir) if out_dir else Path(plan_path).resolve().parent
-        out.mkdir(parents=True, exist_ok=True)
+        make_dir(out)
         path = out / METRICS_FILE
         record = write_metrics(train(run, settings, out), path)
     except OlmixError as exc:

@@ -32,6 +32,10 @@ def results(group: str | None, runs_dir: str, as_json: bool, as_csv: bool, plot:
     """
     from olmix import results as collected
 
+    if plot:  # before the work, so a table is never followed by a plot that cannot be written
+        from olmix.fileio import check_dir_writable
+
+        check_dir_writable(Path(plot).parent)
     if group is None:
         group = collected.latest_group(runs_dir)
         click.echo(f"group {group} (the latest under {runs_dir})", err=True)
