@@ -99,7 +99,6 @@ class LazyGroup(click.Group):
 )
 def main(max_config_bytes: int | None) -> None:
     """Pretraining data-mixture experiments from a validated YAML spec."""
-    if max_config_bytes is not None:  # where olmix.inputs reads it, without importing it for --help
-        import os
+    from olmix import inputs
 
-        os.environ["OLMIX_MAX_CONFIG_BYTES"] = str(max_config_bytes)
+    inputs.set_max_config_bytes(max_config_bytes)  # every invocation: a value never outlives its command

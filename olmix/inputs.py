@@ -22,8 +22,19 @@ class InputError(OlmixError):
     """An input olmix will not read: which path, and why."""
 
 
+_max_config_bytes: int | None = None
+
+
+def set_max_config_bytes(value: int | None) -> None:
+    """The cap `olmix --max-config-bytes` gives (None: the environment's, else the default)."""
+    global _max_config_bytes
+    _max_config_bytes = value
+
+
 def max_config_bytes() -> int:
-    """The size cap for a config file: OLMIX_MAX_CONFIG_BYTES when set, else 10 MiB."""
+    """The size cap for a config file: as set, else OLMIX_MAX_CONFIG_BYTES, else 10 MiB."""
+    if _max_config_bytes is not None:
+        return _max_config_bytes
     raw = os.environ.get(MAX_CONFIG_ENV, "").strip()
     if not raw:
         return MAX_CONFIG_BYTES

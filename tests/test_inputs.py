@@ -73,6 +73,14 @@ def test_the_cap_is_raised_by_flag_or_environment(tmp_path: Path) -> None:
     assert invoke("validate", str(config), env={"OLMIX_MAX_CONFIG_BYTES": str(size)}).exit_code == 0
 
 
+def test_a_cap_given_to_one_command_does_not_outlive_it(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(GOOD)
+    assert invoke("--max-config-bytes", "10", "validate", str(config)).exit_code == 1
+    assert invoke("validate", str(config)).exit_code == 0
+    assert inputs.max_config_bytes() == inputs.MAX_CONFIG_BYTES
+
+
 def test_a_bad_cap_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke("--max-config-bytes", "0", "validate", str(tmp_path))
     assert result.exit_code == 2
