@@ -6,17 +6,18 @@ Read-only folders stop only other users, so those cases are skipped when the tes
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-from olmix import fileio
+from olmix import fileio, train
 from olmix.cli import main
 from tests.conftest import REPO
 from tests.test_results import write_group
-from tests.tokenfiles import write_tokens
+from tests.tokenfiles import run_plan, write_tokens
 
 STUDY = REPO / "config" / "studies" / "quality_thresholds.yaml"
 as_root = pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; run as another user")
@@ -137,3 +138,12 @@ def test_read_only_folders(command: str, config: Path, tmp_path: Path) -> None:
         assert not list(locked.iterdir())
     finally:
         locked.chmod(0o755)
+
+
+def test_trainer_out_under_a_file(tmp_path: Path, afile: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(run_plan(tmp_path / "data", [("a", 1.0, [4096])], requested_tokens=1024)))
+    result = CliRunner().invoke(train.main, ["--plan", str(plan), "--out", str(afile / "run"), "--device", "cpu"])
+    assert result.exit_code == 1, result.output
+    assert f"cannot create folder {afile / 'run'}: {afile} is a file, not a folder" in result.stderr
+    assert "Traceback" not in result.output
