@@ -10,7 +10,7 @@ import pytest
 
 from olmix import heldout, schemas
 from olmix.metrics import MetricsError, finite, read_metrics, write_metrics
-from tests.test_results import metrics_doc
+from tests.records import metrics_doc
 
 
 def test_written_metrics_read_back_typed(tmp_path: Path) -> None:

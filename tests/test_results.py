@@ -3,38 +3,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from olmix import results
 from olmix.cli import main
+from tests.records import metrics_doc
 
 # run name, held-out loss per source, leaves in its plan
-RUNS = [
+RUNS: list[tuple[str, dict[str, float]]] = [
     ("quality-top10pct", {"all_dressed": 6.0, "arxiv": 5.0}),
     ("quality-top50pct", {"all_dressed": 6.5, "arxiv": 5.4}),
     ("quality-top30pct", {"all_dressed": 6.2, "arxiv": 5.1}),
 ]
 
 
-def metrics_doc(name, losses, index=0):
-    """A valid metrics.json document (schema/metrics.schema.json) with these held-out losses per source."""
-    return {
-        "metrics_version": 1,
-        "run": name,
-        "model": "olmo3_1m",
-        "device": "cpu",
-        "requested_tokens": 1000 * (index + 1),
-        "steps": 10 + index,
-        "tokens_trained": 1000 * (index + 1),
-        "final_train_loss": 7.0 + index,
-        "heldout": {"sources": {s: {"loss": v, "tokens": 100, "bits_per_byte": None} for s, v in losses.items()}},
-        "tokens_per_second": None,
-    }
-
-
-def write_group(root, runs=RUNS, group="study"):
+def write_group(root: Path, runs: Sequence[tuple[str, dict[str, float]]] = RUNS, group: str = "study") -> Path:
     for index, (name, losses) in enumerate(runs):
         folder = root / group / name
         folder.mkdir(parents=True)
@@ -42,7 +30,7 @@ def write_group(root, runs=RUNS, group="study"):
     return root
 
 
-def invoke_results(root, *flags):
+def invoke_results(root: Path, *flags: str) -> Result:
     return CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(root), *flags])
 
 
@@ -144,11 +132,13 @@ def test_the_plot_is_a_png(tmp_path):
         ("STRING_LOSS", ".heldout.sources.arxiv.loss: "),
     ],
 )
-def test_a_malformed_metrics_file_is_skipped_with_one_line_naming_it(tmp_path, content, message):
+def test_a_malformed_metrics_file_is_skipped_with_one_line_naming_it(
+    tmp_path: Path, content: str, message: str
+) -> None:
     write_group(tmp_path)
     bad = tmp_path / "study" / "quality-top20pct" / "metrics.json"
     bad.parent.mkdir()
-    doc = metrics_doc("quality-top20pct", {"arxiv": 5.0})
+    doc: dict[str, Any] = metrics_doc("quality-top20pct", {"arxiv": 5.0})
     if content == "NAN":
         doc["heldout"]["sources"]["arxiv"]["loss"] = float("nan")
         content = json.dumps(doc)
@@ -170,7 +160,7 @@ def test_a_malformed_metrics_file_is_skipped_with_one_line_naming_it(tmp_path, c
     assert line.startswith(f"skipped {bad}") and message in line
 
 
-def test_json_output_is_strict_json_when_a_run_has_nan(tmp_path):
+def test_json_output_is_strict_json_when_a_run_has_nan(tmp_path: Path) -> None:
     doc = metrics_doc("quality-top10pct", {"arxiv": 5.0})
     doc["final_train_loss"] = float("inf")
     write_group(tmp_path, RUNS[1:])
@@ -182,7 +172,7 @@ def test_json_output_is_strict_json_when_a_run_has_nan(tmp_path):
     assert "skipped" in out.stderr and "Infinity is not JSON" in out.stderr
 
 
-def test_a_group_whose_every_metrics_file_is_malformed_is_an_error_listing_them(tmp_path):
+def test_a_group_whose_every_metrics_file_is_malformed_is_an_error_listing_them(tmp_path: Path) -> None:
     for name in ("a", "b"):
         (tmp_path / "study" / name).mkdir(parents=True)
         (tmp_path / "study" / name / "metrics.json").write_text("{}")
