@@ -11,6 +11,7 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from olmix.errors import OlmixError
 
@@ -60,8 +61,8 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_limited(path: str | Path, limit: int, *, what: str = "file") -> bytes:
-    """The bytes of regular file `path`, refusing anything else and anything over `limit` bytes.
+def read_limited(path: str | Path, limit: int | None, *, what: str = "file") -> bytes:
+    """The bytes of regular file `path`, refusing anything else and anything over `limit` bytes (if given).
 
     Opened without blocking, so a FIFO swapped in after the check still cannot hang the read; the size
     is checked before reading and again while reading (a file that grows).
@@ -79,19 +80,25 @@ def read_limited(path: str | Path, limit: int, *, what: str = "file") -> bytes:
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise InputError(f"{path}: is {_kind(info.st_mode)}, not a {what}")
+        if limit is None:
+            return _read(f, path)
         over = (
             f"over the {limit:,}-byte limit for a {what} "
             f"(raise it with `olmix --max-config-bytes N` or {MAX_CONFIG_ENV}=N)"
         )
         if info.st_size > limit:
             raise InputError(f"{path}: {info.st_size:,} bytes, {over}")
-        try:
-            data = f.read(limit + 1)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        data = _read(f, path, limit + 1)
         if len(data) > limit:
             raise InputError(f"{path}: {over}")
         return data
+
+
+def _read(f: BinaryIO, path: Path, size: int = -1) -> bytes:
+    try:
+        return f.read(size)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def tree_files(folder: Path, suffixes: Sequence[str]) -> list[Path]:

@@ -60,10 +60,12 @@ def _validated(raw: bytes, name: str) -> Metrics:
 
 def read_metrics(path: str | Path) -> Metrics:
     """The validated metrics at `path`; MetricsError lists every problem."""
+    from olmix import inputs
+
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise MetricsError([Problem(str(path), 0, 0, (), f"cannot read: {exc.strerror or exc}")]) from None
+        raw = inputs.read_limited(path, None, what="metrics file")
+    except inputs.InputError as exc:
+        raise MetricsError([Problem(str(path), 0, 0, (), str(exc).removeprefix(f"{path}: "))]) from None
     return _validated(raw, str(path))
 
 

@@ -145,3 +145,15 @@ def test_demo_data_reports_progress_per_folder(tmp_path: Path) -> None:
     assert len(steps) == len(files) // 2  # one call per training folder, its held-out file included
     assert sum(steps) == sum(f.stat().st_size for f in files) // 4
     assert sum(steps) >= demodata.corpus_tokens(1024)  # whole documents: at least what was asked
+
+
+@pytest.mark.parametrize(
+    ("reader", "what"), [("olmix.plan:read_plan", "a plan"), ("olmix.metrics:read_metrics", "a metrics file")]
+)
+def test_records_are_read_only_from_regular_files(tmp_path: Path, reader: str, what: str) -> None:
+    fifo = tmp_path / "record.json"
+    os.mkfifo(fifo)
+    module, name = reader.split(":")
+    code = f"import sys; from {module} import {name}\ntry:\n {name}(sys.argv[1])\nexcept Exception as e:\n print(e)"
+    done = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == f"{fifo}: is a FIFO (named pipe), not {what}"
