@@ -56,7 +56,7 @@ TOPICS = (
     "art_and_design",
 )
 VIGINTILES = 20
-# Bounds of --tokens-per-bucket. At the most, the corpus is about 180 million tokens (700 MB) and takes a
+# Bounds of --tokens-per-bucket. At the most, the corpus is about 166 million tokens (665 MB) and takes a
 # few minutes: a demo, not a benchmark corpus, so a larger request is a mistake to name, not work to start.
 MIN_TOKENS_PER_BUCKET = 1024
 MAX_TOKENS_PER_BUCKET = 1 << 20
