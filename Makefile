@@ -59,22 +59,22 @@ demo: install
 	$(BIN)/olmix results --runs-dir $(DEMO)/runs --plot $(DEMO)/results.png
 
 generate: install
-	$(PY) -m olmix.devtools.generate $(GEN) docs -- $(CODEGEN_FLAGS)
+	$(PY) -m tools.generate $(GEN) docs -- $(CODEGEN_FLAGS)
 
 check-generated: install
-	$(PY) -m olmix.devtools.generate $(GEN) docs --check -- $(CODEGEN_FLAGS)
+	$(PY) -m tools.generate $(GEN) docs --check -- $(CODEGEN_FLAGS)
 
 validate: install
 	$(BIN)/check-jsonschema --check-metaschema $(SCHEMAS)
 	set -e; for schema in $(SCHEMAS); do \
-	  files=$$($(PY) -m olmix.devtools.modelines $$schema config); \
+	  files=$$($(PY) -m tools.modelines $$schema config); \
 	  if [ -n "$$files" ]; then $(BIN)/check-jsonschema --schemafile $$schema $$files; fi; \
 	done
 	$(BIN)/olmix validate config/
 
 lint: install
-	$(BIN)/ruff check olmix tests
-	$(BIN)/ruff format --check olmix tests
+	$(BIN)/ruff check olmix tools tests
+	$(BIN)/ruff format --check olmix tools tests
 
 typecheck: install
 	$(BIN)/mypy
@@ -90,7 +90,7 @@ check-configs: install
 check: lint typecheck check-generated check-configs validate test
 
 bench: install
-	$(PY) -m olmix.devtools.bench $(BENCH)
+	$(PY) -m tools.bench $(BENCH)
 
 # Differential fuzzing: loader, python-jsonschema, generated models and ajv on 10,000 configs.
 fuzz: install

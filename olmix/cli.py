@@ -109,5 +109,14 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="olmix")
-def main() -> None:
+@click.option(
+    "--max-config-bytes",
+    type=click.IntRange(min=1),
+    envvar="OLMIX_MAX_CONFIG_BYTES",
+    help="Refuse config files larger than this [default: 10 MiB; env OLMIX_MAX_CONFIG_BYTES].",
+)
+def main(max_config_bytes: int | None) -> None:
     """Pretraining data-mixture experiments from a validated YAML spec."""
+    from olmix import inputs
+
+    inputs.set_max_config_bytes(max_config_bytes)  # every invocation: a value never outlives its command

@@ -474,8 +474,10 @@ def write_plan(plan: LaunchPlan, path: str | Path) -> None:
 @_without_gc_pauses
 def read_plan(path: str | Path) -> LaunchPlan:
     """The validated plan at `path`; PlanError lists every problem."""
+    from olmix import inputs
+
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise PlanError([Problem(str(path), 0, 0, (), f"cannot read: {exc.strerror or exc}")]) from None
+        raw = inputs.read_limited(path, None, what="plan")  # no size cap: a plan lists every file it trains on
+    except inputs.InputError as exc:
+        raise PlanError([Problem(str(path), 0, 0, (), str(exc).removeprefix(f"{path}: "))]) from None
     return _validated(raw, str(path))

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from olmix.errors import OlmixError
+from olmix.fileio import OutputError, make_dir
 
 
 class PlotExtraMissing(OlmixError):
@@ -37,11 +38,18 @@ def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: 
     ax.grid(True, alpha=0.3)
     ax.legend(title="source")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
+    make_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+        os.close(fd)
+    except OSError as exc:
+        plt.close(fig)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         fig.savefig(tmp, format="png")
         os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
         Path(tmp).unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from olmix.errors import OlmixError
-from olmix.metrics import METRICS_FILE
+from olmix.metrics import METRICS_FILE, MetricsError, read_metrics
 
 PLAN_FILE = "plan.json"
 VIGINTILES = 20
@@ -70,13 +70,9 @@ def _plan_leaf_names(plan: Any, run: str) -> list[str]:
 
 
 def read_run(folder: Path) -> RunResult:
-    """One run's result from its folder."""
-    path = folder / METRICS_FILE
-    try:
-        metrics = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ResultsError(f"{path}: cannot read metrics: {exc}") from None
-    name = str(metrics.get("run") or folder.name)
+    """One run's result from its folder; MetricsError when its metrics.json is not valid metrics."""
+    metrics = read_metrics(folder / METRICS_FILE)
+    name = metrics.run
     threshold = threshold_from_name(name)
     if threshold is None and (folder / PLAN_FILE).is_file():
         try:
@@ -85,14 +81,14 @@ def read_run(folder: Path) -> RunResult:
             plan = {}
         threshold = threshold_from_leaves(_plan_leaf_names(plan, name))
     # fixed evaluation sets (the same for every run) when the runs had them, else each run's own held-out data
-    sources = metrics.get("eval") or metrics.get("heldout", {}).get("sources", {})
+    sources = metrics.eval or metrics.heldout.sources
     return RunResult(
         run=name,
         threshold=threshold,
-        tokens_trained=int(metrics.get("tokens_trained", 0)),
-        steps=int(metrics.get("steps", 0)),
-        final_train_loss=metrics.get("final_train_loss"),
-        heldout={source: value.get("loss") for source, value in sources.items()},
+        tokens_trained=metrics.tokens_trained,
+        steps=metrics.steps,
+        final_train_loss=metrics.final_train_loss,
+        heldout={source: value.loss for source, value in sources.items()},
     )
 
 
@@ -132,15 +128,34 @@ def latest_group(runs_dir: str | Path) -> str:
     return records[-1].parent.name
 
 
-def collect(runs_dir: str | Path, group: str) -> list[RunResult]:
-    """Every finished run of the group (those with a metrics.json), widest threshold last."""
+def collect(runs_dir: str | Path, group: str, skipped: list[str] | None = None) -> list[RunResult]:
+    """Every finished run of the group (those with a metrics.json), widest threshold last.
+
+    A run whose metrics.json is not valid metrics is left out, and a line naming the file and its first
+    problem is appended to `skipped`; when every run is left out, that is an error listing them.
+    """
     folder = Path(runs_dir) / group
     if not folder.is_dir():
         raise ResultsError(f"no group {group!r} under {runs_dir}")
-    results = [read_run(run) for run in sorted(folder.iterdir()) if (run / METRICS_FILE).is_file()]
+    results, bad = [], []
+    for run in sorted(folder.iterdir()):
+        if (run / METRICS_FILE).is_file():
+            try:
+                results.append(read_run(run))
+            except MetricsError as exc:
+                bad.append(_one_line(exc))
     if not results:
+        if bad:
+            raise ResultsError(f"no run of group {group!r} has valid metrics:\n" + "\n".join(bad))
         raise ResultsError(f"no run of group {group!r} has a {METRICS_FILE} yet (looked in {folder})")
+    if skipped is not None:
+        skipped.extend(bad)
     return with_changes(results)
+
+
+def _one_line(exc: MetricsError) -> str:
+    first, more = exc.problems[0], len(exc.problems) - 1
+    return f"skipped {first}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
 def sources(results: Sequence[RunResult]) -> list[str]:

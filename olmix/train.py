@@ -38,8 +38,8 @@ from typing import Any
 import click
 
 from olmix.errors import OlmixError
-from olmix.fileio import write_json_atomic
-from olmix.metrics import METRICS_FILE
+from olmix.fileio import make_dir
+from olmix.metrics import METRICS_FILE, finite, write_metrics
 from olmix.terminal import escape_lines
 
 CPU_DEFAULTS = {"sequence_length": 128, "device_batch_size": 4, "heldout_tokens": 4096}
@@ -254,8 +254,8 @@ def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike
         "requested_tokens": int(run["requested_tokens"]),
         "steps": steps_done,
         "tokens_trained": tokens_trained,
-        "final_train_loss": curve[-1][1] if curve else None,
-        "train_loss": [[step, loss] for step, loss in curve],
+        "final_train_loss": finite(curve[-1][1]) if curve else None,
+        "train_loss": [[step, finite(loss)] for step, loss in curve],
         "mixture": {s.leaf: {"target_ratio": s.target_ratio, "selected_tokens": s.tokens} for s in selections},
         "heldout": {
             "sources": {name: r.as_dict() for name, r in heldout.by_source(per_leaf).items()},
@@ -265,7 +265,7 @@ def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike
         "eval": {name: r.as_dict() for name, r in fixed.items()},
         "wall_seconds": time.perf_counter() - started,
         "train_seconds": train_seconds,
-        "tokens_per_second": tokens_trained / train_seconds if train_seconds > 0 else None,
+        "tokens_per_second": finite(tokens_trained / train_seconds) if train_seconds > 0 else None,
         "peak_rss_bytes": _peak_rss_bytes(),
     }
 
@@ -327,17 +327,14 @@ def main(
             given["device_batch_size"] = min(settings.device_batch_size, given["global_batch_size"])
         settings = replace(settings, **given)
         out = Path(out_dir) if out_dir else Path(plan_path).resolve().parent
-        out.mkdir(parents=True, exist_ok=True)
-        metrics = train(run, settings, out)
+        make_dir(out)
         path = out / METRICS_FILE
-        write_json_atomic(path, metrics)
+        record = write_metrics(train(run, settings, out), path)
     except OlmixError as exc:
         click.echo(escape_lines(f"olmix.train: {exc}"), err=True)
         sys.exit(1)
-    click.echo(
-        f"trained {metrics['steps']} steps, {metrics['tokens_trained']} tokens, "
-        f"final loss {metrics['final_train_loss']:.4f}; wrote {path}"
-    )
+    loss = "none" if record.final_train_loss is None else f"{record.final_train_loss:.4f}"
+    click.echo(f"trained {record.steps} steps, {record.tokens_trained} tokens, final loss {loss}; wrote {path}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from olmix.devtools.mirror import make_mirror
+from tools.mirror import make_mirror
 
 OLMIX = str(Path(sys.executable).with_name("olmix"))
 CONFIG = """\

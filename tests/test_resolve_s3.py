@@ -13,7 +13,7 @@ from olmix.resolve import ResolveError, resolve
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
-from olmix.devtools.s3server import S3Server, s3_env
+from tools.s3server import S3Server, s3_env
 
 BUCKET = "olmix-test"
 

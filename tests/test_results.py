@@ -3,34 +3,35 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from olmix import results
 from olmix.cli import main
+from tests.records import metrics_doc
 
 # run name, held-out loss per source, leaves in its plan
-RUNS = [
+RUNS: list[tuple[str, dict[str, float]]] = [
     ("quality-top10pct", {"all_dressed": 6.0, "arxiv": 5.0}),
     ("quality-top50pct", {"all_dressed": 6.5, "arxiv": 5.4}),
     ("quality-top30pct", {"all_dressed": 6.2, "arxiv": 5.1}),
 ]
 
 
-def write_group(root, runs=RUNS, group="study"):
+def write_group(root: Path, runs: Sequence[tuple[str, dict[str, float]]] = RUNS, group: str = "study") -> Path:
     for index, (name, losses) in enumerate(runs):
         folder = root / group / name
         folder.mkdir(parents=True)
-        metrics = {
-            "run": name,
-            "steps": 10 + index,
-            "tokens_trained": 1000 * (index + 1),
-            "final_train_loss": 7.0 + index,
-            "heldout": {"sources": {s: {"loss": v, "tokens": 100} for s, v in losses.items()}},
-        }
-        (folder / "metrics.json").write_text(json.dumps(metrics))
+        (folder / "metrics.json").write_text(json.dumps(metrics_doc(name, losses, index)))
     return root
+
+
+def invoke_results(root: Path, *flags: str) -> Result:
+    return CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(root), *flags])
 
 
 @pytest.mark.parametrize(
@@ -119,3 +120,68 @@ def test_the_plot_is_a_png(tmp_path):
     out = CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path), "--plot", str(png)])
     assert out.exit_code == 0, out.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"run": "x",', "metrics.json:1:13: $: not JSON: Expecting property name"),
+        ("[1, 2]", "metrics.json:1:1: $: "),
+        ("NAN", "not JSON: NaN is not JSON"),
+        ("MISSING", "metrics.json:1:1: $: missing required key 'model'"),
+        ("STRING_LOSS", ".heldout.sources.arxiv.loss: "),
+    ],
+)
+def test_a_malformed_metrics_file_is_skipped_with_one_line_naming_it(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    write_group(tmp_path)
+    bad = tmp_path / "study" / "quality-top20pct" / "metrics.json"
+    bad.parent.mkdir()
+    doc: dict[str, Any] = metrics_doc("quality-top20pct", {"arxiv": 5.0})
+    if content == "NAN":
+        doc["heldout"]["sources"]["arxiv"]["loss"] = float("nan")
+        content = json.dumps(doc)
+    elif content == "MISSING":
+        del doc["model"]
+        content = json.dumps(doc)
+    elif content == "STRING_LOSS":
+        doc["heldout"]["sources"]["arxiv"]["loss"] = "5.0"
+        content = json.dumps(doc, indent=1)
+    bad.write_text(content)
+    out = invoke_results(tmp_path, "--json")
+    assert out.exit_code == 0, out.output
+    assert [r["run"] for r in json.loads(out.stdout)["runs"]] == [
+        "quality-top10pct",
+        "quality-top30pct",
+        "quality-top50pct",
+    ]
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"skipped {bad}") and message in line
+
+
+def test_json_output_is_strict_json_when_a_run_has_nan(tmp_path: Path) -> None:
+    doc = metrics_doc("quality-top10pct", {"arxiv": 5.0})
+    doc["final_train_loss"] = float("inf")
+    write_group(tmp_path, RUNS[1:])
+    (tmp_path / "study" / "quality-top10pct").mkdir()
+    (tmp_path / "study" / "quality-top10pct" / "metrics.json").write_text(json.dumps(doc))
+    out = invoke_results(tmp_path, "--json")
+    assert out.exit_code == 0, out.output
+    json.loads(out.stdout, parse_constant=lambda name: pytest.fail(f"{name} in --json output"))
+    assert "skipped" in out.stderr and "Infinity is not JSON" in out.stderr
+
+
+def test_a_group_whose_every_metrics_file_is_malformed_is_an_error_listing_them(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / "study" / name).mkdir(parents=True)
+        (tmp_path / "study" / name / "metrics.json").write_text("{}")
+    out = invoke_results(tmp_path)
+    assert out.exit_code == 1
+    assert "Traceback" not in out.output
+    lines = out.stderr.splitlines()
+    assert "no run of group 'study' has valid metrics" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        f"skipped {tmp_path}/study/a/metrics.json",
+        f"skipped {tmp_path}/study/b/metrics.json",
+    ]

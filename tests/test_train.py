@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from olmix import train
+from olmix.metrics import read_metrics
 from tests.conftest import REPO, needs_train
 from tests.tokenfiles import run_plan
 
@@ -43,6 +44,7 @@ def test_a_tiny_run_trains_for_real_and_writes_its_metrics(tmp_path):
     done = olmix_train("--plan", str(plan), "--sequence-length", "64", "--heldout-tokens", "512")
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((plan.parent / "metrics.json").read_text())
+    assert read_metrics(plan.parent / "metrics.json").steps == metrics["steps"]  # valid against its schema
     assert metrics["steps"] == 30  # 64 × 4 × 30 requested tokens in batches of 4 × 64
     assert metrics["tokens_trained"] == 30 * 4 * 64
     losses = [loss for _, loss in metrics["train_loss"]]

@@ -33,12 +33,20 @@ def results(group: str | None, runs_dir: str, as_json: bool, as_csv: bool, plot:
     """
     from olmix import results as collected
 
+    if plot:  # before the work, so a table is never followed by a plot that cannot be written
+        from olmix.fileio import check_dir_writable
+
+        check_dir_writable(Path(plot).parent)
     if group is None:
         group = collected.latest_group(runs_dir)
         echo(f"group {group} (the latest under {runs_dir})", err=True)
-    found = collected.collect(runs_dir, group)
+    skipped: list[str] = []
+    found = collected.collect(runs_dir, group, skipped)
+    for line in skipped:
+        echo(line, err=True)
     if as_json:
-        echo(json.dumps({"group": group, "runs": [r.as_dict() for r in found]}, indent=2))
+        # allow_nan=False: JSON has no NaN; the metrics were validated, so a NaN here is a bug, not output
+        echo(json.dumps({"group": group, "runs": [r.as_dict() for r in found]}, indent=2, allow_nan=False))
     elif as_csv:
         import csv
         import io

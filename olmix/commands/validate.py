@@ -9,17 +9,18 @@ from pathlib import Path
 
 import click
 
-from olmix.cli import echo
+from olmix.cli import echo, reports_errors
 from olmix.terminal import escape
 
 
 def config_files(paths: tuple[str, ...]) -> Iterator[Path]:
     """Files named, and every *.yaml / *.yml under folders named, in a stable order."""
+    from olmix.inputs import tree_files
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = (p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-            yield from sorted(found)
+            yield from tree_files(path, (".yaml", ".yml"))
         else:
             yield path
 
@@ -27,6 +28,7 @@ def config_files(paths: tuple[str, ...]) -> Iterator[Path]:
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@reports_errors
 def validate(paths: tuple[str, ...], fmt: str) -> None:
     """Check config files, or folders of them, against their schema and olmix's rules.
 
@@ -49,7 +51,9 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 
 
 @click.command()
-@click.option("--name", default="mixture", show_default=True, help="Which schema: mixture, study, launch-plan.")
+@click.option(
+    "--name", default="mixture", show_default=True, help="Which schema: mixture, study, launch-plan, metrics."
+)
 def schema(name: str) -> None:
     """Print the path of a JSON Schema olmix ships (for editor set-up)."""
     from olmix import schemas

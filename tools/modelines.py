@@ -1,6 +1,6 @@
 """Print the config files under FOLDERS whose schema (by modeline, else mixture) is SCHEMA_FILE.
 
-    python -m olmix.devtools.modelines schema/study.schema.json config
+    python -m tools.modelines schema/study.schema.json config
 
 So `make validate` can run an independent validator (check-jsonschema) on each
 file against the schema an editor and `olmix validate` would choose for it.
