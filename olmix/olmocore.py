@@ -19,47 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from olmix.catalogue import ITEMSIZE, TOKENIZERS, model
 from olmix.errors import OlmixError
 
 EXTRA_HINT = "install it with: pip install 'olmix[train]'"
 
-# olmix model id → OLMo-core `TransformerConfig` constructor.
-MODEL_CONSTRUCTORS: dict[str, str] = {
-    "olmo2_1m": "olmo2_1M",
-    "olmo2_30m": "olmo2_30M",
-    "olmo2_60m": "olmo2_60M",
-    "olmo2_190m": "olmo2_190M",
-    "olmo2_1b": "olmo2_1B",
-    "olmo2_7b": "olmo2_7B",
-    "olmo3_1m": "olmo3_1M",
-    "olmo3_14m": "olmo3_14M",
-    "olmo3_30m": "olmo3_30M",
-    "olmo3_60m": "olmo3_60M",
-    "olmo3_100m": "olmo3_100M",
-    "olmo3_190m": "olmo3_190M",
-    "olmo3_370m": "olmo3_370M",
-    "olmo3_600m": "olmo3_600M",
-    "olmo3_760m": "olmo3_760M",
-    "olmo3_1b": "olmo3_1B",
-    "olmo3_3b": "olmo3_3B",
-    "olmo3_7b": "olmo3_7B",
-    "olmo3_13b": "olmo3_13B",
-    "olmo3_32b": "olmo3_32B",
-}
-
-# Tokenizer name in a plan → OLMo-core `TokenizerConfig` constructor.
-TOKENIZERS: dict[str, str] = {"dolma2": "dolma2"}
-
-# numpy dtype name in a plan → bytes per token.
-ITEMSIZE: dict[str, int] = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
-
 
 class TrainExtraMissing(OlmixError):
     """OLMo-core or torch is not installed."""
-
-
-class UnknownModel(OlmixError):
-    """A model id with no OLMo-core preset."""
 
 
 class PlanError(OlmixError):
@@ -88,16 +55,7 @@ def require_train_extra() -> None:
 
 def model_constructor(model_id: str) -> str:
     """OLMo-core's `TransformerConfig` constructor name for an olmix model id."""
-    try:
-        return MODEL_CONSTRUCTORS[model_id]
-    except KeyError:
-        from olmix.errors import suggest
-
-        hint = suggest(model_id, MODEL_CONSTRUCTORS)
-        near = f"; did you mean {hint!r}?" if hint else ""
-        raise UnknownModel(
-            f"unknown model {model_id!r}{near} (known: {', '.join(sorted(MODEL_CONSTRUCTORS))})"
-        ) from None
+    return model(model_id).olmo_core
 
 
 def tokenizer_config(name: str) -> Any:

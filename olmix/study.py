@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from olmix import thresholds, yamlsource, yamlwrite
+from olmix.catalogue import MODELS, TOKENS_PER_PARAMETER
 from olmix.errors import ConfigError, OlmixError, Problem, suggest
 from olmix.thresholds import BucketScheme, ThresholdError
 from olmix.yamlsource import Document
@@ -25,7 +26,6 @@ from olmix.yamlsource import Document
 NAME_FIELDS = {"pct", "threshold", "profile"}
 PATH_FIELDS = {"topic", "bucket"}
 _FIELD = re.compile(r"\{([^{}]*)\}")
-TOKENS_PER_PARAMETER = 20
 
 
 def bucket_scheme(data: dict[str, Any]) -> BucketScheme:
@@ -265,17 +265,6 @@ def expand(data: dict[str, Any]) -> list[Experiment]:
 # Rendering
 
 
-def parameters(model_id: str) -> int | None:
-    """Nominal parameter count of a model id, as the mixture schema states it ("14M parameters (14,000,000)")."""
-    from olmix import schemas
-
-    for branch in schemas.load("mixture")["$defs"]["ModelId"]["oneOf"]:
-        if branch["const"] == model_id:
-            match = re.search(r"\(([\d,]+)\)", branch.get("description", ""))
-            return int(match.group(1).replace(",", "")) if match else None
-    return None
-
-
 def _share(value: Fraction) -> str:
     return str(value) if value.denominator != 1 else str(value.numerator)
 
@@ -319,9 +308,9 @@ def shares_text(config: dict[str, Any]) -> str:
 def _budget_text(config: dict[str, Any]) -> str:
     model = config.get("proxy_model_id")
     multiple = config.get("chinchilla_multiple", 1.0)
-    count = parameters(model) if model else None
-    if count is None:
+    if model not in MODELS:  # absent: the study's schema accepts no other id
         return "Token budget: set by the proxy model at launch (no proxy_model_id in the study)."
+    count = MODELS[model].parameters
     tokens = TOKENS_PER_PARAMETER * count * thresholds.exact(multiple)
     total = f"{tokens.numerator:,}" if tokens.denominator == 1 else f"{float(tokens):,.0f}"
     return (

@@ -72,29 +72,10 @@ def test_a_leaf_short_of_tokens_is_an_infeasible_mixture(tmp_path):
 
 
 @needs_train
-@pytest.mark.parametrize("model_id", sorted(olmocore.MODEL_CONSTRUCTORS))
-def test_every_model_id_names_an_olmo_core_preset(model_id):
-    from olmo_core.nn.transformer import TransformerConfig
-
-    config = olmocore.model_config(model_id, vocab_size=100_352)
-    assert isinstance(config, TransformerConfig)
-    assert config.vocab_size == 100_352
-
-
-@needs_train
 def test_model_sizes_grow_with_the_id():
     small = olmocore.model_config("olmo3_1m", vocab_size=100_352).num_non_embedding_params
     large = olmocore.model_config("olmo3_14m", vocab_size=100_352).num_non_embedding_params
     assert small < large
-
-
-@pytest.mark.parametrize(
-    ("model_id", "message"),
-    [("olmo3_14M", "did you mean 'olmo3_14m'"), ("gpt2", "known: olmo2_190m"), ("", "unknown model ''")],
-)
-def test_an_unknown_model_id_is_a_clear_error(model_id, message):
-    with pytest.raises(olmocore.UnknownModel, match=message):
-        olmocore.model_constructor(model_id)
 
 
 @pytest.mark.parametrize(

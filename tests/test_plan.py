@@ -12,25 +12,12 @@ from olmix import cache
 from olmix.errors import ConfigError
 from olmix.plan import (
     build_plan,
-    model_parameters,
     read_plan,
     requested_tokens,
     shortfalls,
     sufficient_cap,
     write_plan,
 )
-
-# The nominal parameter counts researchers use, as stated where the budget rule was set.
-NOMINAL = {
-    "olmo2_1m": 1e6, "olmo2_30m": 30e6, "olmo2_60m": 60e6, "olmo2_190m": 190e6, "olmo2_1b": 1e9, "olmo2_7b": 7e9,
-    "olmo3_1m": 1e6, "olmo3_14m": 14e6, "olmo3_30m": 30e6, "olmo3_60m": 60e6, "olmo3_100m": 100e6,
-    "olmo3_190m": 190e6, "olmo3_370m": 370e6, "olmo3_600m": 600e6, "olmo3_760m": 760e6, "olmo3_1b": 1e9,
-    "olmo3_3b": 3e9, "olmo3_7b": 7e9, "olmo3_13b": 13e9, "olmo3_32b": 32e9,
-}  # fmt: skip
-
-
-def test_parameter_table_read_from_schema() -> None:
-    assert model_parameters() == {k: int(v) for k, v in NOMINAL.items()}
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from olmix import demodata, schemas, study
+from olmix import demodata, schemas
 from olmix.cli import main
 from olmix.config import load_config, load_document
 from olmix.errors import ConfigError
@@ -369,9 +369,3 @@ def test_base_fields_mean_what_they_mean_in_an_experiment() -> None:
             assert prop == mixture["properties"][key], key
     for name, definition in mixture["$defs"].items():
         assert studied["$defs"][name] == definition, name
-
-
-def test_parameters_come_from_the_schema() -> None:
-    assert study.parameters("olmo3_14m") == 14_000_000
-    assert study.parameters("olmo2_1b") == 1_000_000_000
-    assert study.parameters("nope") is None
