@@ -67,6 +67,10 @@ class ConfigError(OlmixError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class PlanError(ConfigError):
+    """A plan file that is not a valid plan, or a run in it that a trainer cannot use."""
+
+
 def suggest(word: str, choices: Iterable[str]) -> str | None:
     """The nearest allowed name, if one is close enough to be a likely typo."""
     import difflib

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from olmix import cache as resolve_cache
 from olmix.catalogue import MODELS, TOKENS_PER_PARAMETER, parameters
-from olmix.errors import ConfigError, JsonPath, Problem
+from olmix.configfiles import config_files
+from olmix.errors import ConfigError, JsonPath, PlanError, Problem
 from olmix.fileio import write_atomic
 from olmix.leaves import SEPARATOR, Leaf, leaves
 from olmix.resolve import PathMap, Progress, ResolvedLeaf, ResolveError, resolve
@@ -229,18 +230,6 @@ def plan_run(
     return config.name, run
 
 
-def config_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Config files named, and the *.yaml / *.yml directly in folders named, in a stable order."""
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            out += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-        else:
-            out.append(path)
-    return out
-
-
 def group_name(paths: Sequence[str | Path], run_names: Sequence[str]) -> str:
     """A folder given alone names the group after itself; one config after its experiment;
     several after what their experiment names share."""
@@ -328,10 +317,6 @@ def build_plan(
 
 
 # -- the plan on disk ---------------------------------------------------------------------------------------
-
-
-class PlanError(ConfigError):
-    """A plan file that is not a valid plan."""
 
 
 def plan_json(plan: LaunchPlan) -> str:

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from olmix import olmocore
+from olmix.errors import PlanError
+from olmix.plan import read_plan
 from tests.conftest import needs_train
-from tests.tokenfiles import run_plan, write_tokens
+from tests.tokenfiles import as_run, run_plan, write_tokens
 
 MIXTURES = [
     # (description, leaves (name, ratio, tokens per file), requested tokens, repetition cap)
@@ -37,7 +41,7 @@ MIXTURES = [
 def assert_selected_as_planned(run):
     """OLMo-core selects every leaf of the run, each within 1% of the tokens the plan needs from it."""
     selections = olmocore.build_mixture(run, sequence_length=128, global_batch_size=128 * 8)
-    planned = {leaf["name"]: leaf["tokens_needed"] for leaf in run["leaves"]}
+    planned = {leaf.name: leaf.tokens_needed for leaf in run.leaves}
     assert sorted(s.leaf for s in selections) == sorted(planned)
     for selection in selections:
         need = planned[selection.leaf]
@@ -47,26 +51,27 @@ def assert_selected_as_planned(run):
 @needs_train
 @pytest.mark.parametrize(("description", "leaves", "requested", "cap"), MIXTURES, ids=[m[0] for m in MIXTURES])
 def test_olmo_core_selects_every_leaf_within_one_percent_of_the_plan(tmp_path, description, leaves, requested, cap):
-    run = run_plan(tmp_path, leaves, requested_tokens=requested, cap=cap)["runs"][0]
+    run = as_run(run_plan(tmp_path, leaves, requested_tokens=requested, cap=cap))
     assert_selected_as_planned(run)
 
 
 @needs_train
 def test_the_mixture_config_carries_the_plan_field_for_field(tmp_path):
     leaves = [("web:vigintile_0020", 0.7, [10_000, 5_000]), ("arxiv", 0.3, [8_000])]
-    run = run_plan(tmp_path, leaves, requested_tokens=6_000, cap=1.5)["runs"][0]
+    run = as_run(run_plan(tmp_path, leaves, requested_tokens=6_000, cap=1.5))
     config = olmocore.source_mixture_config(run, global_batch_size=1024)
     assert config.requested_tokens == 6_000
     assert config.global_batch_size == 1024
     assert config.seed == 42
     got = [(s.source_name, s.target_ratio, s.paths, s.max_repetition_ratio) for s in config.source_list.sources]
-    want = [(leaf["name"], leaf["ratio"], list(leaf["files"]), 1.5) for leaf in run["leaves"]]
+    want = [(leaf.name, leaf.ratio, list(leaf.files), 1.5) for leaf in run.leaves]
     assert got == want
 
 
 @needs_train
 def test_a_leaf_short_of_tokens_is_an_infeasible_mixture(tmp_path):
-    run = run_plan(tmp_path, [("short", 0.5, [10_000]), ("long", 0.5, [500_000])], requested_tokens=100_000)["runs"][0]
+    plan = run_plan(tmp_path, [("short", 0.5, [10_000]), ("long", 0.5, [500_000])], requested_tokens=100_000)
+    run = as_run(plan)
     with pytest.raises(olmocore.InfeasibleMixture, match="short"):
         olmocore.build_mixture(run, sequence_length=128, global_batch_size=1024)
 
@@ -88,30 +93,40 @@ def test_model_sizes_grow_with_the_id():
     ],
 )
 def test_bad_token_files_are_data_errors(tmp_path, content, message):
-    run = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)["runs"][0]
+    plan = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)
     path = tmp_path / "bad.npy"
     if content == "no-eos":
         write_tokens(path, 1000, end_with_eos=False)
     elif content is not None:
         path.write_bytes(content)
-    run["leaves"][0]["files"][str(path)] = 0
+    plan["runs"][0]["leaves"][0]["files"][str(path)] = 0
     with pytest.raises(olmocore.DataError, match=message):
-        olmocore.check_token_files(run, eos_token_id=100257)
+        olmocore.check_token_files(as_run(plan), eos_token_id=100257)
+
+
+def test_ratios_that_do_not_sum_to_one_are_a_plan_error_at_the_leaves(tmp_path):
+    plan = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)
+    plan["runs"][0]["leaves"][0]["ratio"] = 0.5
+    with pytest.raises(PlanError) as caught:
+        olmocore.run_leaves(as_run(plan))
+    assert str(caught.value) == "run 'run': $.leaves: the ratios sum to 0.5, not 1"
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda run: run.update(leaves=[]), "has no leaves"),
-        (lambda run: run["leaves"][0].update(ratio=0.5), "sum to 0.5"),
-        (lambda run: run["leaves"][0].update(files=[]), "lists no files"),
+        (lambda run: run.update(leaves=[]), "$.runs[0].leaves: must not be empty"),
+        (lambda run: run["leaves"][0].update(files={}), "$.runs[0].leaves[0].files: "),
     ],
 )
-def test_plans_a_trainer_cannot_use_are_plan_errors(tmp_path, change, message):
-    run = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)["runs"][0]
-    change(run)
-    with pytest.raises(olmocore.PlanError, match=message):
-        olmocore.run_leaves(run)
+def test_plans_without_leaves_or_files_never_reach_a_trainer(tmp_path, change, message):
+    plan = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)
+    change(plan["runs"][0])
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan, indent=2))
+    with pytest.raises(PlanError) as caught:
+        read_plan(path)
+    assert message in str(caught.value)
 
 
 PLANNED_CONFIG = """\
@@ -152,9 +167,9 @@ def test_a_plan_from_the_planner_is_what_olmo_core_selects(tmp_path):
             write_tokens(root / folder / f"part-{j:05d}.npy", n, seed=10 * i + j)
     config = tmp_path / "planned.yaml"
     config.write_text(PLANNED_CONFIG.replace("{root}", str(root)))
-    run = build_plan(config, use_cache=False).model_dump(mode="json")["runs"][0]
-    assert run["requested_tokens"] == 400_000  # 20 × 1M × 0.02
-    assert {leaf["name"] for leaf in run["leaves"]} == {
+    run = build_plan(config, use_cache=False).runs[0]
+    assert run.requested_tokens == 400_000  # 20 × 1M × 0.02
+    assert {leaf.name for leaf in run.leaves} == {
         "web:science:vigintile_0020",
         "web:science:vigintile_0019",
         "web:code",

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import click
-
-
-def config_files(paths: tuple[str, ...]) -> Iterator[Path]:
-    """Files named, and every *.yaml / *.yml under folders named, in a stable order."""
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = (p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-            yield from sorted(found)
-        else:
-            yield path
 
 
 @click.command()
@@ -30,9 +17,10 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     Each file's schema is the one its modeline names, else the mixture schema.
     Exit status 0 when every file is valid, 1 otherwise.
     """
+    from olmix.configfiles import config_files
     from olmix.validation import validate_file
 
-    results = [validate_file(path) for path in config_files(paths)]
+    results = [validate_file(path) for path in config_files(paths, recursive=True)]
     bad = [r for r in results if r.problems]
     if fmt == "json":
         report = {"valid": bool(results) and not bad, "files": [r.as_dict() for r in results]}
