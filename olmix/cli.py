@@ -8,6 +8,7 @@ only when needed; command modules import nothing heavy at module level, so
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -93,3 +94,16 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="olmix")
 def main() -> None:
     """Pretraining data-mixture experiments from a validated YAML spec."""
+    skip_pydantic_plugins()
+
+
+def skip_pydantic_plugins() -> None:
+    """Tell pydantic, in an olmix program's own process, that there are no plugins to look for.
+
+    olmix uses none, and looking for them reads the entry points of every
+    installed distribution (tens of ms with torch installed) when the process
+    builds its first model. Programs (this CLI, `python -m olmix.train`) call
+    this; importing olmix as a library changes nothing. A value the user set
+    is kept.
+    """
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

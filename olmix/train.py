@@ -358,6 +358,9 @@ def main(
     **overrides: Any,
 ) -> None:
     """Train one run of a launch plan with OLMo-core and write its metrics.json."""
+    from olmix.cli import skip_pydantic_plugins
+
+    skip_pydantic_plugins()
     try:
         _, run = load_run(plan_path, run_name)
         settings = flag_settings(run, _detect_device() if device == "auto" else device, overrides)
