@@ -214,6 +214,7 @@ def plan_run(
         "tokenizer": config.tokenizer,
         "global_batch_size": config.global_batch_size,
         "device_batch_size": config.device_batch_size,
+        **({"varied": config.varied.model_dump(exclude_none=True)} if config.varied is not None else {}),
         "leaves": [
             {
                 "name": leaf.name,
@@ -319,8 +320,13 @@ def build_plan(
 # -- the plan on disk ---------------------------------------------------------------------------------------
 
 
+def plan_data(plan: LaunchPlan) -> dict[str, Any]:
+    """The plan as JSON data. A field the plan never set stays absent: the schema tells absent from null."""
+    return plan.model_dump(mode="json", exclude_unset=True)
+
+
 def plan_json(plan: LaunchPlan) -> str:
-    return plan.model_dump_json(indent=2)
+    return plan.model_dump_json(indent=2, exclude_unset=True)
 
 
 def _validated(text: str | bytes, name: str) -> LaunchPlan:

@@ -244,6 +244,9 @@ def expand(data: dict[str, Any]) -> list[Experiment]:
             config: dict[str, Any] = {}
             for key, item in data["experiment"].items():
                 config[key] = fill(item, values) if key in ("name", "description") else item
+            config["varied"] = {"quality_threshold": float(value)}
+            if profile is not None:
+                config["varied"]["profile"] = profile["name"]
             weights = profile_weights(data, profile) if profile is not None else None
             config["sources"] = [_source(data, kept, weights), *data.get("sources", [])]
             excluded = {topic: tuple(b for b in kept if b in missing(data, topic)) for topic in _topics(data) or [""]}

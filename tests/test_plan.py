@@ -12,6 +12,7 @@ from olmix import cache
 from olmix.errors import ConfigError
 from olmix.plan import (
     build_plan,
+    plan_data,
     read_plan,
     requested_tokens,
     shortfalls,
@@ -175,6 +176,20 @@ def test_plan_round_trips_and_is_validated_on_read(write: Write, data: Path, tmp
     paths = sorted(p.path for p in info.value.problems)
     assert paths == [(), ("runs", 0, "leaves", 0, "ratio")]
     assert all(p.line > 0 for p in info.value.problems)
+
+
+def test_each_run_records_what_its_study_varied(write: Write, data: Path, tmp_path: Path) -> None:
+    sources = f"sources:\n  - name: a\n    paths: ['{data}/a/*.npy']\n    max_repetition_factor: 2\n"
+    studied = write("studied.yaml", _config("varied: {quality_threshold: 0.3, profile: heavy}\n" + sources))
+    by_hand = write("by_hand.yaml", _config(sources).replace("name: exp", "name: hand"))
+    plan = build_plan([studied, by_hand])
+    out = tmp_path / "plan.json"
+    write_plan(plan, out)
+    runs = json.loads(out.read_text())["runs"]
+    assert runs[0]["varied"] == {"quality_threshold": 0.3, "profile": "heavy"}
+    assert "varied" not in runs[1]  # absent, not null: the schema accepts no null here
+    assert read_plan(out).runs[0].varied == plan.runs[0].varied
+    assert plan_data(plan)["runs"][1].keys() == runs[1].keys()
 
 
 def test_cache_is_used_and_keyed_by_every_leaf(write: Write, data: Path, tmp_path: Path) -> None:

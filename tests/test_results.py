@@ -9,17 +9,26 @@ from click.testing import CliRunner
 
 from olmix import results
 from olmix.cli import main
+from olmix.errors import PlanError
+from tests.tokenfiles import run_plan
 
-# run name, held-out loss per source, leaves in its plan
+# run name, held-out loss per source, the quality threshold its plan records
 RUNS = [
-    ("quality-top10pct", {"all_dressed": 6.0, "arxiv": 5.0}),
-    ("quality-top50pct", {"all_dressed": 6.5, "arxiv": 5.4}),
-    ("quality-top30pct", {"all_dressed": 6.2, "arxiv": 5.1}),
+    ("quality-top10pct", {"all_dressed": 6.0, "arxiv": 5.0}, 0.1),
+    ("quality-top50pct", {"all_dressed": 6.5, "arxiv": 5.4}, 0.5),
+    ("quality-top30pct", {"all_dressed": 6.2, "arxiv": 5.1}, 0.3),
 ]
 
 
+def write_plan(folder, name, *, varied=None, leaves=("arxiv",)):
+    plan = run_plan(folder / "data", [(leaf, 1 / len(leaves), [10]) for leaf in leaves], requested_tokens=5, name=name)
+    if varied is not None:
+        plan["runs"][0]["varied"] = varied
+    (folder / "plan.json").write_text(json.dumps(plan, indent=2))
+
+
 def write_group(root, runs=RUNS, group="study"):
-    for index, (name, losses) in enumerate(runs):
+    for index, (name, losses, threshold) in enumerate(runs):
         folder = root / group / name
         folder.mkdir(parents=True)
         metrics = {
@@ -30,15 +39,9 @@ def write_group(root, runs=RUNS, group="study"):
             "heldout": {"sources": {s: {"loss": v, "tokens": 100} for s, v in losses.items()}},
         }
         (folder / "metrics.json").write_text(json.dumps(metrics))
+        if threshold is not None:
+            write_plan(folder, name, varied={"quality_threshold": threshold})
     return root
-
-
-@pytest.mark.parametrize(
-    ("name", "threshold"),
-    [("quality-top30pct", 0.3), ("quality_top5pct", 0.05), ("top12.5pct", 0.125), ("baseline", None)],
-)
-def test_threshold_from_name(name, threshold):
-    assert results.threshold_from_name(name) == threshold
 
 
 @pytest.mark.parametrize(
@@ -53,11 +56,26 @@ def test_threshold_from_leaves_is_the_share_of_vigintiles_kept(leaves, threshold
     assert results.threshold_from_leaves(leaves) == threshold
 
 
-def test_threshold_comes_from_the_plan_when_the_name_has_none(tmp_path):
-    write_group(tmp_path, [("baseline", {"arxiv": 5.0})])
-    plan = {"runs": [{"name": "baseline", "leaves": [{"name": f"a:t:vigintile_{i:04d}"} for i in range(11, 21)]}]}
-    (tmp_path / "study" / "baseline" / "plan.json").write_text(json.dumps(plan))
+def test_the_threshold_is_what_the_plan_records_whatever_the_run_is_called(tmp_path):
+    write_group(tmp_path, [("quality-top30pct", {"arxiv": 5.0}, 0.45), ("baseline", {"arxiv": 5.2}, None)])
+    found = {r.run: r.threshold for r in results.collect(tmp_path, "study")}
+    assert found == {"quality-top30pct": 0.45, "baseline": None}
+
+
+def test_a_plan_without_a_recorded_threshold_falls_back_to_its_vigintiles(tmp_path):
+    write_group(tmp_path, [("baseline", {"arxiv": 5.0}, None)])
+    write_plan(tmp_path / "study" / "baseline", "baseline", leaves=[f"a:t:vigintile_{i:04d}" for i in range(11, 21)])
     assert results.collect(tmp_path, "study")[0].threshold == 0.5
+
+
+def test_an_invalid_plan_beside_the_metrics_is_reported_where_it_is_wrong(tmp_path):
+    write_group(tmp_path, [("quality-top10pct", {"arxiv": 5.0}, 0.1)])
+    plan = tmp_path / "study" / "quality-top10pct" / "plan.json"
+    plan.write_text(plan.read_text().replace('"quality_threshold": 0.1', '"quality_threshold": 10'))
+    with pytest.raises(PlanError) as caught:
+        results.collect(tmp_path, "study")
+    assert f"{plan}:" in str(caught.value)
+    assert "$.runs[0].varied.quality_threshold" in str(caught.value)
 
 
 def test_runs_are_ordered_by_threshold_with_changes_against_the_widest(tmp_path):
