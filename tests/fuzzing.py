@@ -13,6 +13,7 @@ the generated models (and, in batch, ajv); the loader raises only ConfigError.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import subprocess
@@ -62,7 +63,11 @@ def _number(node: Schema, integer: bool) -> st.SearchStrategy[Any]:
         allow_infinity=False,
     )
     whole = st.integers(math.ceil(low) if low is not None else -5, math.floor(high) if high is not None else 100)
-    whole = whole.filter(lambda n: "exclusiveMinimum" not in node or n > low)
+
+    def allowed(n: int) -> bool:
+        return low is None or "exclusiveMinimum" not in node or n > low
+
+    whole = whole.filter(allowed)
     return st.one_of(floats, whole)
 
 
@@ -96,7 +101,7 @@ def _from_schema(root: Schema, node: Schema) -> st.SearchStrategy[Any]:
             return st.dictionaries(
                 _string({"pattern": "^[^:]+$"}), from_schema(root, node["additionalProperties"]), max_size=3
             )
-        strategies = {k: st.deferred(lambda v=v: from_schema(root, v)) for k, v in props.items()}
+        strategies = {k: st.deferred(functools.partial(from_schema, root, v)) for k, v in props.items()}
         optional = sorted(set(props) - required)
         # A few optional keys per object: drawing all ~50 top-level ones each time would be slow.
         chosen = (
@@ -135,7 +140,7 @@ def _containers(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any,
     return found
 
 
-def _typo(word: str, draw: Any) -> str:
+def _typo(word: str, draw: st.DrawFn) -> str:
     i = draw(st.integers(0, max(len(word) - 1, 0)))
     how = draw(st.sampled_from(["drop", "double", "swap", "letter"]))
     if how == "drop" and len(word) > 1:

@@ -132,7 +132,8 @@ def test_cancel_stops_the_whole_process_group(tmp_path: Path) -> None:
     while not any(e.startswith("child:") for _, e, _ in events(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.05)
     child_pid = int(next(e.removeprefix("child:") for _, e, _ in events(tmp_path) if e.startswith("child:")))
-    assert launcher.statuses(group_dir, backend)[1]["slow"].state == RunState.RUNNING
+    running = launcher.statuses(group_dir, backend)[1]["slow"]
+    assert running is not None and running.state == RunState.RUNNING
     assert launcher.cancel(group_dir, backend) == ["slow"]
     found = wait_finished(group_dir, backend)
     assert found["slow"].state == RunState.CANCELLED

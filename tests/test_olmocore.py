@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -10,7 +13,11 @@ from olmix.plan import read_plan
 from tests.conftest import needs_train
 from tests.tokenfiles import as_run, run_plan, write_tokens
 
-MIXTURES = [
+if TYPE_CHECKING:
+    from olmix_generated.launch_plan import Run
+
+Leaf = tuple[str, float, list[int]]  # name, ratio, tokens per file
+MIXTURES: list[tuple[str, list[Leaf], int, float]] = [
     # (description, leaves (name, ratio, tokens per file), requested tokens, repetition cap)
     (
         "equal shares, one file each",
@@ -38,7 +45,7 @@ MIXTURES = [
 ]
 
 
-def assert_selected_as_planned(run):
+def assert_selected_as_planned(run: Run) -> None:
     """OLMo-core selects every leaf of the run, each within 1% of the tokens the plan needs from it."""
     selections = olmocore.build_mixture(run, sequence_length=128, global_batch_size=128 * 8)
     planned = {leaf.name: leaf.tokens_needed for leaf in run.leaves}
@@ -50,13 +57,15 @@ def assert_selected_as_planned(run):
 
 @needs_train
 @pytest.mark.parametrize(("description", "leaves", "requested", "cap"), MIXTURES, ids=[m[0] for m in MIXTURES])
-def test_olmo_core_selects_every_leaf_within_one_percent_of_the_plan(tmp_path, description, leaves, requested, cap):
+def test_olmo_core_selects_every_leaf_within_one_percent_of_the_plan(
+    tmp_path: Path, description: str, leaves: list[Leaf], requested: int, cap: float
+) -> None:
     run = as_run(run_plan(tmp_path, leaves, requested_tokens=requested, cap=cap))
     assert_selected_as_planned(run)
 
 
 @needs_train
-def test_the_mixture_config_carries_the_plan_field_for_field(tmp_path):
+def test_the_mixture_config_carries_the_plan_field_for_field(tmp_path: Path) -> None:
     leaves = [("web:vigintile_0020", 0.7, [10_000, 5_000]), ("arxiv", 0.3, [8_000])]
     run = as_run(run_plan(tmp_path, leaves, requested_tokens=6_000, cap=1.5))
     config = olmocore.source_mixture_config(run, global_batch_size=1024)
@@ -69,7 +78,7 @@ def test_the_mixture_config_carries_the_plan_field_for_field(tmp_path):
 
 
 @needs_train
-def test_a_leaf_short_of_tokens_is_an_infeasible_mixture(tmp_path):
+def test_a_leaf_short_of_tokens_is_an_infeasible_mixture(tmp_path: Path) -> None:
     plan = run_plan(tmp_path, [("short", 0.5, [10_000]), ("long", 0.5, [500_000])], requested_tokens=100_000)
     run = as_run(plan)
     with pytest.raises(olmocore.InfeasibleMixture, match="short"):
@@ -77,7 +86,7 @@ def test_a_leaf_short_of_tokens_is_an_infeasible_mixture(tmp_path):
 
 
 @needs_train
-def test_model_sizes_grow_with_the_id():
+def test_model_sizes_grow_with_the_id() -> None:
     small = olmocore.model_config("olmo3_1m", vocab_size=100_352).num_non_embedding_params
     large = olmocore.model_config("olmo3_14m", vocab_size=100_352).num_non_embedding_params
     assert small < large
@@ -92,19 +101,19 @@ def test_model_sizes_grow_with_the_id():
         ("no-eos", "does not end with the end-of-document token 100257"),
     ],
 )
-def test_bad_token_files_are_data_errors(tmp_path, content, message):
+def test_bad_token_files_are_data_errors(tmp_path: Path, content: bytes | str | None, message: str) -> None:
     plan = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)
     path = tmp_path / "bad.npy"
-    if content == "no-eos":
-        write_tokens(path, 1000, end_with_eos=False)
-    elif content is not None:
+    if isinstance(content, bytes):
         path.write_bytes(content)
+    elif content == "no-eos":
+        write_tokens(path, 1000, end_with_eos=False)
     plan["runs"][0]["leaves"][0]["files"][str(path)] = 0
     with pytest.raises(olmocore.DataError, match=message):
         olmocore.check_token_files(as_run(plan), eos_token_id=100257)
 
 
-def test_ratios_that_do_not_sum_to_one_are_a_plan_error_at_the_leaves(tmp_path):
+def test_ratios_that_do_not_sum_to_one_are_a_plan_error_at_the_leaves(tmp_path: Path) -> None:
     plan = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)
     plan["runs"][0]["leaves"][0]["ratio"] = 0.5
     with pytest.raises(PlanError) as caught:
@@ -119,7 +128,9 @@ def test_ratios_that_do_not_sum_to_one_are_a_plan_error_at_the_leaves(tmp_path):
         (lambda run: run["leaves"][0].update(files={}), "$.runs[0].leaves[0].files: "),
     ],
 )
-def test_plans_without_leaves_or_files_never_reach_a_trainer(tmp_path, change, message):
+def test_plans_without_leaves_or_files_never_reach_a_trainer(
+    tmp_path: Path, change: Callable[[dict[str, Any]], None], message: str
+) -> None:
     plan = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)
     change(plan["runs"][0])
     path = tmp_path / "plan.json"
@@ -150,7 +161,7 @@ sources:
 
 
 @needs_train
-def test_a_plan_from_the_planner_is_what_olmo_core_selects(tmp_path):
+def test_a_plan_from_the_planner_is_what_olmo_core_selects(tmp_path: Path) -> None:
     """Config → olmix's planner (resolve, weights, budget) → OLMo-core: every leaf within 1% of the plan."""
     from olmix.plan import build_plan
 

@@ -113,7 +113,12 @@ def test_the_cycle_collector_is_paused_only_while_planning(write: Write, data: P
     bad = write("bad.yaml", _config(body.format(f"{data}/none/*.npy")))
     collections: list[bool] = []  # for each collection: did it run while planning?
     threshold = gc.get_threshold()
-    gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(_planning()))
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(_planning())
+
+    gc.callbacks.append(record)
     gc.set_threshold(1)  # a collection at (nearly) every allocation, unless paused
     try:
         build_plan(good)  # the first plan also builds the plan model: plenty of allocation
@@ -220,10 +225,10 @@ def test_a_corrupt_cache_entry_is_a_miss(write: Write, data: Path, tmp_path: Pat
     entry.write_text('{"inputs": {"format": 1}, "files": []}')
     assert build_plan(config).runs[0].leaves[0].tokens_available == 800_000
     # the right inputs, but one file named twice with made-up counts: a miss, never 2 tokens from 1 file
-    data = json.loads(entry.read_text())
-    paths, _ = data["files"][0]
-    data["files"][0] = [[paths[0], paths[0]], [1, 1]]
-    entry.write_text(json.dumps(data))
+    cached = json.loads(entry.read_text())
+    paths, _ = cached["files"][0]
+    cached["files"][0] = [[paths[0], paths[0]], [1, 1]]
+    entry.write_text(json.dumps(cached))
     leaf = build_plan(config).runs[0].leaves[0]
     assert (leaf.tokens_available, len(leaf.files)) == (800_000, 2)
     assert cache.cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/olmix")

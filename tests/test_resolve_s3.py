@@ -26,7 +26,7 @@ def server() -> Iterator[S3Server]:
 
 @pytest.fixture
 def s3(server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[S3Server, Any]]:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     for key, value in s3_env(server.url).items():
         monkeypatch.setenv(key, value)

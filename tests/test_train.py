@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,7 +16,11 @@ from olmix.errors import PlanError
 from tests.conftest import REPO, needs_train
 from tests.tokenfiles import as_run, run_plan
 
-LEAVES = [
+if TYPE_CHECKING:
+    from olmix_generated.launch_plan import Run
+
+Leaf = tuple[str, float, list[int]]  # name, ratio, tokens per file
+LEAVES: list[Leaf] = [
     ("web:topic:vigintile_0020", 0.5, [20_000]),
     ("web:topic:vigintile_0019", 0.25, [20_000]),
     ("arxiv", 0.25, [20_000]),
@@ -31,7 +37,9 @@ def olmix_train(*args: str, timeout: float = 600) -> subprocess.CompletedProcess
     )
 
 
-def write_plan(tmp_path, leaves=LEAVES, requested_tokens=64 * 4 * 30, **kwargs):
+def write_plan(
+    tmp_path: Path, leaves: Sequence[Leaf] = LEAVES, requested_tokens: int = 64 * 4 * 30, **kwargs: Any
+) -> Path:
     plan = run_plan(tmp_path / "data", leaves, requested_tokens=requested_tokens, heldout_tokens=1024, **kwargs)
     path = tmp_path / "runs" / "g" / "run" / "plan.json"
     path.parent.mkdir(parents=True)
@@ -40,7 +48,7 @@ def write_plan(tmp_path, leaves=LEAVES, requested_tokens=64 * 4 * 30, **kwargs):
 
 
 @needs_train
-def test_a_tiny_run_trains_for_real_and_writes_its_metrics(tmp_path):
+def test_a_tiny_run_trains_for_real_and_writes_its_metrics(tmp_path: Path) -> None:
     plan = write_plan(tmp_path)
     done = olmix_train("--plan", str(plan), "--sequence-length", "64", "--heldout-tokens", "512")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -75,7 +83,9 @@ def test_a_tiny_run_trains_for_real_and_writes_its_metrics(tmp_path):
         ([("leaf", 1.0, [2_000])], 1_000, None),  # made bad below: a file not ending with EOS
     ],
 )
-def test_an_infeasible_mixture_or_bad_data_fails_fast_with_a_message(tmp_path, leaves, requested, message):
+def test_an_infeasible_mixture_or_bad_data_fails_fast_with_a_message(
+    tmp_path: Path, leaves: list[Leaf], requested: int, message: str | None
+) -> None:
     plan = write_plan(tmp_path, leaves, requested_tokens=requested)
     if message is None:
         data = json.loads(plan.read_text())
@@ -91,7 +101,7 @@ def test_an_infeasible_mixture_or_bad_data_fails_fast_with_a_message(tmp_path, l
     assert not (plan.parent / "metrics.json").exists()
 
 
-def test_a_missing_train_extra_names_the_extra(tmp_path):
+def test_a_missing_train_extra_names_the_extra(tmp_path: Path) -> None:
     plan = write_plan(tmp_path, [("leaf", 1.0, [1_000])], requested_tokens=500)
     code = (
         "import sys; sys.modules['olmo_core'] = None; sys.modules['torch'] = None; from olmix.train import main; main()"
@@ -108,7 +118,7 @@ def test_a_missing_train_extra_names_the_extra(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def two_run_plan(tmp_path):
+def two_run_plan(tmp_path: Path) -> Path:
     plan = run_plan(tmp_path / "data", [("leaf", 1.0, [1_000])], requested_tokens=500, name="a")
     plan["runs"].append({**plan["runs"][0], "name": "b", "seed": 7})
     path = tmp_path / "plan.json"
@@ -123,7 +133,7 @@ def two_run_plan(tmp_path):
         ("c", "plan.json: $.runs: no run named 'c' (runs: a, b)"),
     ],
 )
-def test_plan_files_that_name_no_run_are_reported(tmp_path, run, message):
+def test_plan_files_that_name_no_run_are_reported(tmp_path: Path, run: str | None, message: str) -> None:
     with pytest.raises(PlanError) as caught:
         train.load_run(two_run_plan(tmp_path), run)
     assert str(caught.value).endswith(message)
@@ -137,7 +147,9 @@ def test_plan_files_that_name_no_run_are_reported(tmp_path, run, message):
         ('{"name": "solo", "leaves": []}', "plan.json:1:1: $: missing required key 'plan_version'"),
     ],
 )
-def test_a_file_that_is_not_a_valid_plan_is_reported_where_it_is_wrong(tmp_path, content, message):
+def test_a_file_that_is_not_a_valid_plan_is_reported_where_it_is_wrong(
+    tmp_path: Path, content: str, message: str
+) -> None:
     path = tmp_path / "plan.json"
     path.write_text(content)
     with pytest.raises(PlanError) as caught:
@@ -145,13 +157,13 @@ def test_a_file_that_is_not_a_valid_plan_is_reported_where_it_is_wrong(tmp_path,
     assert message in str(caught.value)
 
 
-def test_a_run_is_chosen_by_name(tmp_path):
+def test_a_run_is_chosen_by_name(tmp_path: Path) -> None:
     plan, run = train.load_run(two_run_plan(tmp_path), "b")
     assert (run.name, run.seed) == ("b", 7)
     assert [r.name for r in plan.runs] == ["a", "b"]
 
 
-def a_run(**fields):
+def a_run(**fields: Any) -> Run:
     plan = run_plan(Path("/nonexistent"), [], requested_tokens=1)
     plan["runs"][0].update(
         leaves=[
@@ -180,19 +192,19 @@ def a_run(**fields):
         ("cuda", {"global_batch_size": 2, "device_batch_size": 8}, (1024, 2, 2, 42)),
     ],
 )
-def test_documented_defaults(device, run, expected):
+def test_documented_defaults(device: str, run: dict[str, int], expected: tuple[int, int, int, int]) -> None:
     s = train.default_settings(a_run(**run), device)
     assert (s.sequence_length, s.device_batch_size, s.global_batch_size, s.seed) == expected
     assert s.learning_rate == 4e-3
 
 
 @pytest.mark.parametrize(("requested", "steps"), [(512, 1), (513, 2), (5120, 10), (1, 1)])
-def test_steps_cover_the_requested_tokens(requested, steps):
+def test_steps_cover_the_requested_tokens(requested: int, steps: int) -> None:
     settings = train.default_settings(a_run(), "cpu")  # 4 × 128 tokens per step
     assert train.planned_steps(a_run(requested_tokens=requested), settings) == steps
 
 
-def test_the_cli_does_not_import_torch():
+def test_the_cli_does_not_import_torch() -> None:
     code = "import sys; from olmix.cli import main; import olmix.train, olmix.results; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False"
