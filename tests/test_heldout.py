@@ -43,6 +43,7 @@ def test_sources_combine_leaves_weighted_by_tokens() -> None:
     assert sources["arxiv"].bits_per_byte == pytest.approx(3.0 * 200 / math.log(2) / 800)
 
 
+@pytest.mark.slow
 @needs_train
 def test_bits_per_byte_scale_with_the_evaluated_share(tmp_path: Path) -> None:
     import torch

@@ -55,6 +55,7 @@ def assert_selected_as_planned(run: Run) -> None:
         assert abs(selection.tokens - need) <= 0.01 * need, (selection.leaf, selection.tokens, need)
 
 
+@pytest.mark.slow
 @needs_train
 @pytest.mark.parametrize(("description", "leaves", "requested", "cap"), MIXTURES, ids=[m[0] for m in MIXTURES])
 def test_olmo_core_selects_every_leaf_within_one_percent_of_the_plan(
@@ -64,6 +65,7 @@ def test_olmo_core_selects_every_leaf_within_one_percent_of_the_plan(
     assert_selected_as_planned(run)
 
 
+@pytest.mark.slow
 @needs_train
 def test_the_mixture_config_carries_the_plan_field_for_field(tmp_path: Path) -> None:
     leaves = [("web:vigintile_0020", 0.7, [10_000, 5_000]), ("arxiv", 0.3, [8_000])]
@@ -77,6 +79,7 @@ def test_the_mixture_config_carries_the_plan_field_for_field(tmp_path: Path) -> 
     assert got == want
 
 
+@pytest.mark.slow
 @needs_train
 def test_a_leaf_short_of_tokens_is_an_infeasible_mixture(tmp_path: Path) -> None:
     plan = run_plan(tmp_path, [("short", 0.5, [10_000]), ("long", 0.5, [500_000])], requested_tokens=100_000)
@@ -85,6 +88,7 @@ def test_a_leaf_short_of_tokens_is_an_infeasible_mixture(tmp_path: Path) -> None
         olmocore.build_mixture(run, sequence_length=128, global_batch_size=1024)
 
 
+@pytest.mark.slow
 @needs_train
 def test_model_sizes_grow_with_the_id() -> None:
     small = olmocore.model_config("olmo3_1m", vocab_size=100_352).num_non_embedding_params
@@ -160,6 +164,7 @@ sources:
 """
 
 
+@pytest.mark.slow
 @needs_train
 def test_a_plan_from_the_planner_is_what_olmo_core_selects(tmp_path: Path) -> None:
     """Config → olmix's planner (resolve, weights, budget) → OLMo-core: every leaf within 1% of the plan."""

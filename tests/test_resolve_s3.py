@@ -15,6 +15,8 @@ pytest.importorskip("moto")
 
 from olmix.devtools.s3server import S3Server, s3_env
 
+pytestmark = pytest.mark.slow  # starts an S3 server on loopback
+
 BUCKET = "olmix-test"
 
 

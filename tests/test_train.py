@@ -47,6 +47,7 @@ def write_plan(
     return path
 
 
+@pytest.mark.slow
 @needs_train
 def test_a_tiny_run_trains_for_real_and_writes_its_metrics(tmp_path: Path) -> None:
     plan = write_plan(tmp_path)
@@ -71,6 +72,7 @@ def test_a_tiny_run_trains_for_real_and_writes_its_metrics(tmp_path: Path) -> No
     assert selected["web:topic:vigintile_0020"] > selected["arxiv"]
 
 
+@pytest.mark.slow
 @needs_train
 @pytest.mark.parametrize(
     ("leaves", "requested", "message"),
