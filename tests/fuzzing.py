@@ -13,7 +13,6 @@ the generated models (and, in batch, ajv); the loader raises only ConfigError.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import math
 import subprocess
@@ -71,6 +70,11 @@ def _number(node: Schema, integer: bool) -> st.SearchStrategy[Any]:
     return st.one_of(floats, whole)
 
 
+def _deferred(root: Schema, node: Schema) -> st.SearchStrategy[Any]:
+    """from_schema(root, node), built when first drawn from (schemas refer to themselves)."""
+    return st.deferred(lambda: from_schema(root, node))
+
+
 def _string(node: Schema) -> st.SearchStrategy[str]:
     if node.get("pattern") == "^[^:]+$" or ("examples" in node and node.get("title", "").endswith("name")):
         return st.one_of(st.sampled_from(NAME_POOL), TEXT.filter(lambda s: ":" not in s))
@@ -101,7 +105,7 @@ def _from_schema(root: Schema, node: Schema) -> st.SearchStrategy[Any]:
             return st.dictionaries(
                 _string({"pattern": "^[^:]+$"}), from_schema(root, node["additionalProperties"]), max_size=3
             )
-        strategies = {k: st.deferred(functools.partial(from_schema, root, v)) for k, v in props.items()}
+        strategies = {k: _deferred(root, v) for k, v in props.items()}
         optional = sorted(set(props) - required)
         # A few optional keys per object: drawing all ~50 top-level ones each time would be slow.
         chosen = (
