@@ -25,16 +25,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from olmix.catalogue import ITEMSIZE, TOKENIZERS, model
-from olmix.errors import JsonPath, OlmixError, PlanError, Problem
+from olmix.errors import ExtraMissing, JsonPath, OlmixError, PlanError, Problem
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import PlanLeaf, Run
-
-EXTRA_HINT = "install it with: pip install 'olmix[train]'"
-
-
-class TrainExtraMissing(OlmixError):
-    """OLMo-core or torch is not installed."""
 
 
 class DataError(OlmixError):
@@ -54,7 +48,7 @@ def require_train_extra() -> None:
         except ImportError:
             missing.append(module)
     if missing:
-        raise TrainExtraMissing(f"training needs {', '.join(missing)}, which is not installed; {EXTRA_HINT}")
+        raise ExtraMissing(f"training needs {', '.join(missing)}, which is not installed", "train")
 
 
 def model_constructor(model_id: str) -> str:

@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from olmix.errors import OlmixError
-
-
-class PlotExtraMissing(OlmixError):
-    """matplotlib is not installed."""
+from olmix.errors import ExtraMissing, OlmixError
 
 
 def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: str) -> None:
@@ -20,7 +16,7 @@ def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise PlotExtraMissing("--plot needs matplotlib; install it with: pip install 'olmix[plot]'") from None
+        raise ExtraMissing("--plot needs matplotlib", "plot") from None
     import os
     import tempfile
 

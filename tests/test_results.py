@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,16 @@ def test_nothing_to_show_is_a_clear_error(tmp_path: Path, setup: str, message: s
     out = CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path)])
     assert out.exit_code == 1
     assert message in out.output
+
+
+def test_a_missing_plot_extra_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_group(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: importing it fails
+    png = tmp_path / "loss.png"
+    out = CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path), "--plot", str(png)])
+    assert out.exit_code == 1
+    assert "--plot needs matplotlib; install it with: pip install 'olmix[plot]'" in out.output
+    assert not png.exists()
 
 
 def test_the_plot_is_a_png(tmp_path: Path) -> None:
