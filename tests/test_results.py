@@ -147,6 +147,7 @@ def test_a_missing_plot_extra_names_the_extra(tmp_path: Path, monkeypatch: pytes
     assert not png.exists()
 
 
+@pytest.mark.slow  # imports matplotlib
 def test_the_plot_is_a_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="needs the olmix[plot] extra (matplotlib)")
     write_group(tmp_path)
