@@ -83,7 +83,7 @@ test: install
 	$(BIN)/pytest -q
 
 # The tests a developer runs often: all but those marked slow (real trainings, the fuzzer, Node, S3 and
-# language servers, launches in subprocesses); about 20 s on 2 cores. `make test` still runs everything.
+# language servers, launches in subprocesses); about 11 s of CPU. `make test` still runs everything.
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
 
