@@ -14,7 +14,7 @@ CODEGEN_FLAGS := --input-file-type jsonschema --output-model-type pydantic_v2.Ba
 SCHEMAS := $(wildcard schema/*.schema.json)
 GEN := generated/olmix_generated
 
-.PHONY: install demo generate check-generated check-configs validate lint typecheck test check bench fuzz clean
+.PHONY: install demo generate check-generated check-configs validate lint typecheck test test-fast check bench fuzz clean
 
 install: $(STAMP)
 
@@ -81,6 +81,11 @@ typecheck: install
 
 test: install
 	$(BIN)/pytest -q
+
+# The tests a developer runs often: all but those marked slow (real trainings, the fuzzer, Node, S3 and
+# language servers, launches in subprocesses); about 11 s of CPU. `make test` still runs everything.
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
 
 # Generated experiment configs must match the studies they come from.
 check-configs: install

@@ -8,6 +8,7 @@ only when needed; command modules import nothing heavy at module level, so
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -120,3 +121,16 @@ def main(max_config_bytes: int | None) -> None:
     from olmix import inputs
 
     inputs.set_max_config_bytes(max_config_bytes)  # every invocation: a value never outlives its command
+    skip_pydantic_plugins()
+
+
+def skip_pydantic_plugins() -> None:
+    """Tell pydantic, in an olmix program's own process, that there are no plugins to look for.
+
+    olmix uses none, and looking for them reads the entry points of every
+    installed distribution (tens of ms with torch installed) when the process
+    builds its first model. Programs (this CLI, `python -m olmix.train`) call
+    this; importing olmix as a library changes nothing. A value the user set
+    is kept.
+    """
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

@@ -5,8 +5,8 @@ run shows exactly what a launch submits. The plan is a JSON document with its
 own schema (schema/launch-plan.schema.json), validated when written and read.
 
 Budget: requested tokens = 20 × parameters(proxy_model_id) × chinchilla_multiple,
-with the nominal parameter counts stated in the mixture schema's ModelId (one
-table, read from the schema). Feasibility: a leaf needs ceil(requested × ratio)
+with the nominal parameter counts of olmix.catalogue (which the mixture schema's
+ModelId is held to). Feasibility: a leaf needs ceil(requested × ratio)
 tokens, and its available tokens × its repetition cap (1.0 when the config sets
 allow_repetition: false) must cover that; every short leaf is reported at once.
 """
@@ -19,16 +19,16 @@ import gc
 import hashlib
 import math
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from olmix import cache as resolve_cache
-from olmix.errors import ConfigError, JsonPath, OlmixError, Problem
+from olmix.catalogue import MODELS, TOKENS_PER_PARAMETER, parameters
+from olmix.configfiles import config_files
+from olmix.errors import ConfigError, JsonPath, OlmixError, PlanError, Problem
 from olmix.fileio import write_atomic
 from olmix.leaves import SEPARATOR, Leaf, leaves
 from olmix.resolve import Listings, PathMap, Progress, ResolvedLeaf, ResolveError, resolve
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan
 
 PLAN_VERSION = 1
-TOKENS_PER_PARAMETER = 20
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -65,31 +64,6 @@ def _without_gc_pauses(function: Callable[_P, _R]) -> Callable[_P, _R]:
             gc.enable()
 
     return wrapper
-
-
-class UnknownModelError(OlmixError):
-    pass
-
-
-@cache
-def model_parameters() -> dict[str, int]:
-    """Model id -> nominal parameter count, from the mixture schema's ModelId descriptions."""
-    from olmix import schemas
-
-    out = {}
-    for option in schemas.load("mixture")["$defs"]["ModelId"]["oneOf"]:
-        match = re.search(r"\(([\d,]+)\)", option["description"])
-        if match is None:  # the schema's own test keeps every description in this form
-            raise ValueError(f"ModelId {option['const']}: no parameter count in {option['description']!r}")
-        out[option["const"]] = int(match.group(1).replace(",", ""))
-    return out
-
-
-def parameters(model_id: str) -> int:
-    known = model_parameters()
-    if model_id not in known:
-        raise UnknownModelError(f"unknown model id '{model_id}' (known: {', '.join(known)})")
-    return known[model_id]
 
 
 MAX_TOKENS = 2**63 - 1  # a trainer counts tokens in a signed 64-bit integer
@@ -230,7 +204,7 @@ def _preflight(doc: Document, config: Any) -> list[Problem]:
             doc.problem(("variants",), f"variants: {config.variants} (mixture swarms) is not supported yet; use 1")
         )
     if config.proxy_model_id is None:
-        known = ", ".join(model_parameters())
+        known = ", ".join(MODELS)
         problems.append(doc.problem((), f"proxy_model_id is required to plan a run (known: {known})"))
     else:
         try:
@@ -310,6 +284,7 @@ def plan_run(
         "global_batch_size": config.global_batch_size,
         "device_batch_size": config.device_batch_size,
         "listed_at": utc_stamp(listed_at),
+        **({"varied": config.varied.model_dump(exclude_none=True)} if config.varied is not None else {}),
         "leaves": [
             {
                 "name": leaf.name,
@@ -324,18 +299,6 @@ def plan_run(
         ],
     }
     return config.name, run
-
-
-def config_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Config files named, and the *.yaml / *.yml directly in folders named, in a stable order."""
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            out += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-        else:
-            out.append(path)
-    return out
 
 
 def group_name(paths: Sequence[str | Path], run_names: Sequence[str]) -> str:
@@ -437,12 +400,13 @@ def build_plan(
 # -- the plan on disk ---------------------------------------------------------------------------------------
 
 
-class PlanError(ConfigError):
-    """A plan file that is not a valid plan."""
+def plan_data(plan: LaunchPlan) -> dict[str, Any]:
+    """The plan as JSON data. A field the plan never set stays absent: the schema tells absent from null."""
+    return plan.model_dump(mode="json", exclude_unset=True)
 
 
 def plan_json(plan: LaunchPlan) -> str:
-    return plan.model_dump_json(indent=2)
+    return plan.model_dump_json(indent=2, exclude_unset=True)
 
 
 def _validated(text: str | bytes, name: str) -> LaunchPlan:

@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from olmix.errors import OlmixError
+from olmix.errors import ExtraMissing, OlmixError
 from olmix.fileio import OutputError, make_dir
-
-
-class PlotExtraMissing(OlmixError):
-    """matplotlib is not installed."""
 
 
 def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: str) -> None:
@@ -21,7 +17,7 @@ def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise PlotExtraMissing("--plot needs matplotlib; install it with: pip install 'olmix[plot]'") from None
+        raise ExtraMissing("--plot needs matplotlib", "plot") from None
     import os
     import tempfile
 

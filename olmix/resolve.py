@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
+from olmix.catalogue import ITEMSIZE
 from olmix.errors import IssuesError, OlmixError
 from olmix.leaves import Leaf
 from olmix.stores import NO_BUCKET, StorageError, StoreFailure, UnreachableError, failure
 
-ITEMSIZE = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 PATH_MAP_ENV = "OLMIX_PATH_MAP"
 GLOB_CHARS = re.compile(r"[*?\[]")

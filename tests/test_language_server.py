@@ -18,6 +18,8 @@ from .conftest import REPO
 from .lspclient import LspClient
 from .nodejs import node, package
 
+pytestmark = pytest.mark.slow  # starts a Node language server
+
 SCHEMA_PATH = REPO / "schema" / "mixture.schema.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 MARK = "# <-"  # marks the line a diagnostic is expected on

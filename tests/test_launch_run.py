@@ -12,6 +12,8 @@ import pytest
 
 from tools.mirror import make_mirror
 
+pytestmark = pytest.mark.slow  # launches and trains through the CLI in subprocesses
+
 OLMIX = str(Path(sys.executable).with_name("olmix"))
 CONFIG = """\
 name: tiny

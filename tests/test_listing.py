@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,8 @@ def change_the_data(data: Path) -> None:
 
 
 def files_of(plan: dict[str, object]) -> dict[str, int]:
-    (run,) = plan["runs"]  # type: ignore[misc]
+    runs: Any = plan["runs"]
+    (run,) = runs
     (leaf,) = run["leaves"]
     return {Path(path).name: tokens for path, tokens in leaf["files"].items()}
 

@@ -183,7 +183,8 @@ def test_the_schema_states_the_same_minimum() -> None:
 )
 def test_self_overlapping_secrets_in_tiny_chunks(stream: bytes, sizes: list[int]) -> None:
     secrets = [b"abababab", b"babababa-x"]
-    chunks, at = [], 0
+    chunks: list[bytes] = []
+    at = 0
     while at < len(stream):
         size = sizes[len(chunks) % len(sizes)]
         chunks.append(stream[at : at + size])

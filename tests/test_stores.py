@@ -33,7 +33,11 @@ OLMIX = str(Path(sys.executable).with_name("olmix"))
 
 
 def _botocore_errors() -> list[tuple[BaseException, str]]:
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+    from botocore.exceptions import (  # type: ignore[import-untyped]
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+    )
 
     missing = FileNotFoundError("The specified bucket does not exist")
     missing.__cause__ = ClientError({"Error": {"Code": "NoSuchBucket"}}, "ListObjectsV2")
@@ -151,7 +155,7 @@ def ways(bucket: str, first: str) -> list[str]:
 def moto_url() -> Iterator[str]:
     pytest.importorskip("s3fs")
     pytest.importorskip("moto")
-    from olmix.devtools.s3server import S3Server
+    from tools.s3server import S3Server
 
     with S3Server() as server:
         yield server.url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -137,8 +138,12 @@ def test_launch_status_and_list_tables(tmp_path: Path) -> None:
 
 
 def test_the_trainer_run_by_hand(tmp_path: Path) -> None:
+    from tests.tokenfiles import run_plan
+
     plan = tmp_path / "plan.json"
-    plan.write_text('{"runs": [{"name": "a\\u001b[2J", "leaves": []}, {"name": "b", "leaves": []}]}')
+    document = run_plan(tmp_path / "data", [("arxiv", 1.0, [100])], requested_tokens=50, name="a\x1b[2J")
+    document["runs"].append({**document["runs"][0], "name": "b"})
+    plan.write_text(json.dumps(document))
     proc = subprocess.run([sys.executable, "-m", "olmix.train", "--plan", str(plan)], capture_output=True, text=True)
     assert proc.returncode == 1
     assert_no_raw_controls(proc.stderr)

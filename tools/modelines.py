@@ -11,13 +11,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from olmix.commands.validate import config_files
+from olmix.configfiles import config_files
 from olmix.validation import schema_of
 
 
 def main(argv: list[str]) -> int:
     stem = Path(argv[0]).name.removesuffix(".schema.json")
-    for path in config_files(tuple(argv[1:])):
+    for path in config_files(argv[1:], recursive=True):
         with path.open("rb") as f:
             if schema_of(f.read(512)) == stem:
                 print(path)

@@ -283,6 +283,7 @@ class ExperimentConfig(JsonModel):
     """
     Names of environment variables passed from the launching environment to every run. Only names are written anywhere; values never appear in records, logs written by olmix, or JSON output, and are masked in a run's log (multi-line values too; a value shorter than 8 bytes cannot be masked without masking ordinary text, so a launch refuses it).
     """
+    varied: Varied | None = None
     sources: Annotated[
         list[SourceWithPaths | SourceWithTopics | SourceWithQuality], Field(min_length=1, title="Sources")
     ]
@@ -529,6 +530,24 @@ class TopicWithQuality(JsonModel):
 
 
 TrainerCommandItem = TypeAliasType("TrainerCommandItem", Annotated[str, Field(min_length=1)])
+
+
+class Varied(JsonModel):
+    """
+    What the study this config was generated from varies, with this experiment's values: written by `olmix generate`, copied into each run's plan, read by `olmix results`. Absent from a config written by hand.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    quality_threshold: Annotated[float | None, Field(examples=[0.3], gt=0.0, le=1.0, title="Quality threshold")] = None
+    """
+    Fraction of the quality source's data kept: its best buckets, as many as make up this share.
+    """
+    profile: Annotated[str | None, Field(examples=["science_heavy"], min_length=1, title="Topic-weight profile")] = None
+    """
+    Name of the study's topic-weight profile the experiment uses.
+    """
 
 
 WeightMapAdditionalProperty = TypeAliasType("WeightMapAdditionalProperty", Annotated[float, Field(ge=0.0)])

@@ -714,4 +714,22 @@ class TopicWithQuality(JsonModel):
 TrainerCommandItem = TypeAliasType("TrainerCommandItem", Annotated[str, Field(min_length=1)])
 
 
+class Varied(JsonModel):
+    """
+    What the study this config was generated from varies, with this experiment's values: written by `olmix generate`, copied into each run's plan, read by `olmix results`. Absent from a config written by hand.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    quality_threshold: Annotated[float | None, Field(examples=[0.3], gt=0.0, le=1.0, title="Quality threshold")] = None
+    """
+    Fraction of the quality source's data kept: its best buckets, as many as make up this share.
+    """
+    profile: Annotated[str | None, Field(examples=["science_heavy"], min_length=1, title="Topic-weight profile")] = None
+    """
+    Name of the study's topic-weight profile the experiment uses.
+    """
+
+
 WeightMapAdditionalProperty = TypeAliasType("WeightMapAdditionalProperty", Annotated[float, Field(ge=0.0)])

@@ -36,13 +36,12 @@ def quality_thresholds(study: str, out_dir: str, force: bool, check: bool) -> No
     """
     from pathlib import Path
 
-    from olmix import config, fileio
-    from olmix import study as studies
+    from olmix import config, fileio, studyfiles
 
     doc, _ = config.load_document(study, "study")
     out = Path(out_dir)
-    files = studies.files(doc, out)
-    stale = studies.stale(out, [path for path, _ in files])
+    files = studyfiles.files(doc, out)
+    stale = studyfiles.stale(out, [path for path, _ in files])
     if check:
         drift = [(path, fileio.status(path, data)) for path, data in files]
         bad = [(path, "missing" if state == "new" else "differs") for path, state in drift if state != "same"]

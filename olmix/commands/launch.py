@@ -241,8 +241,10 @@ def run(
         click.confirm(
             escape(f"Launch {count} run(s) of group {plan.group} on {backend}?"), default=False, abort=True, err=True
         )
+    from olmix.plan import plan_data
+
     results = launcher.launch(
-        plan.model_dump(mode="json"),
+        plan_data(plan),
         configs[0],
         engine,
         output,

@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import click
 
 from olmix.cli import echo, reports_errors
 from olmix.terminal import escape
-
-
-def config_files(paths: tuple[str, ...]) -> Iterator[Path]:
-    """Files named, and every *.yaml / *.yml under folders named, in a stable order."""
-    from olmix.inputs import tree_files
-
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            yield from tree_files(path, (".yaml", ".yml"))
-        else:
-            yield path
 
 
 @click.command()
@@ -35,9 +21,10 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     Each file's schema is the one its modeline names, else the mixture schema.
     Exit status 0 when every file is valid, 1 otherwise.
     """
+    from olmix.configfiles import config_files
     from olmix.validation import validate_file
 
-    results = [validate_file(path) for path in config_files(paths)]
+    results = [validate_file(path) for path in config_files(paths, recursive=True)]
     bad = [r for r in results if r.problems]
     if fmt == "json":
         report = {"valid": bool(results) and not bad, "files": [r.as_dict() for r in results]}
