@@ -14,7 +14,7 @@ CODEGEN_FLAGS := --input-file-type jsonschema --output-model-type pydantic_v2.Ba
 SCHEMAS := $(wildcard schema/*.schema.json)
 GEN := generated/olmix_generated
 
-.PHONY: install demo generate check-generated check-configs validate lint typecheck test test-fast check bench fuzz clean
+.PHONY: install demo generate check-generated check-configs validate lint typecheck test test-fast check-static check bench fuzz clean
 
 install: $(STAMP)
 
@@ -92,7 +92,10 @@ check-configs: install
 	$(BIN)/olmix generate quality-thresholds config/studies/quality_thresholds.yaml \
 	  --out config/examples/launch/quality_thresholds --check
 
-check: lint typecheck check-generated check-configs validate test
+# Everything but the tests (CI runs `make test` first, then this).
+check-static: lint typecheck check-generated check-configs validate
+
+check: check-static test
 
 bench: install
 	$(PY) -m tools.bench $(BENCH)
