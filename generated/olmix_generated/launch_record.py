@@ -119,9 +119,7 @@ class LaunchRecord(JsonModel):
     """
     The command template each run executes, one argument per item, with placeholders {python} {plan} {run_dir} {run}. Runs submitted later use the current one; `changes` keeps earlier ones.
     """
-    env: Annotated[
-        dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str], Field(title="Environment")
-    ]
+    env: Annotated[dict[Annotated[str, StringConstraints(pattern=r"^[^=\u0000]+$")], str], Field(title="Environment")]
     """
     Environment variables set for every run, with their values (secrets are never here).
     """
@@ -228,7 +226,7 @@ class RunStatus(JsonModel):
     """
 
 
-SecretName = TypeAliasType("SecretName", Annotated[str, Field(pattern="^[A-Za-z_][A-Za-z0-9_]*$")])
+SecretName = TypeAliasType("SecretName", Annotated[str, Field(pattern="^[^=\\u0000]+$")])
 
 
 Timestamp = TypeAliasType("Timestamp", Annotated[float, Field(ge=0.0, title="Timestamp")])

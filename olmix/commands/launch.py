@@ -98,6 +98,30 @@ def render_plan(plan: Any, echo: Callable[[str], None] = click.echo) -> None:
         echo(line(total))
 
 
+def _shown(text: str) -> str:
+    """A command-line word as a shell would take it, with control characters made visible."""
+    import shlex
+
+    quoted = shlex.quote(text)
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in quoted)
+
+
+def render_commands(runs: Any, settings: Any, changes: Any, echo: Callable[[str], None] = click.echo) -> None:
+    """What each run executes, with what environment, and where those come from."""
+    echo(f"each run executes (trainer command {settings.command_from}):")
+    for run in runs:
+        echo(f"  {run.name}: {' '.join(_shown(part) for part in run.command)}")
+    if settings.env:
+        echo(f"with environment variables ({settings.env_from}):")
+        for key, value in settings.env.items():
+            echo(f"  {_shown(key)}={_shown(value)}")
+    if settings.secrets:
+        echo(f"with secrets from this environment ({settings.env_from}; values not shown):")
+        echo("  " + " ".join(_shown(name) for name in settings.secrets))
+    for change in changes:
+        echo(f"note: the group's {change.setting} changes for runs not yet submitted (was {change.old!r})")
+
+
 def _build(config: tuple[str, ...], path_map: tuple[str, ...], no_cache: bool, overrides: tuple[str, ...]) -> Any:
     from olmix.plan import build_plan
     from olmix.resolve import parse_path_map, path_map_from_env
@@ -190,35 +214,35 @@ def run(
     every problem listed when the config is invalid or a leaf cannot be
     resolved or is short of tokens.
     """
+    from olmix import backends, launcher
+
     plan = _build(config, path_map, no_cache, overrides)
+    settings = launcher.run_settings(plan, overrides, trainer_command)
     if dry_run:
         _show(plan, plan_out, as_json)
+        if not as_json:
+            click.echo("")
+            runs = launcher.run_launches(output.resolve() / plan.group, [r.name for r in plan.runs], settings.command)
+            render_commands(runs, settings, [])
         return
-    import shlex
-
-    from olmix import backends, launcher
-    from olmix.config import load_config
-
-    configs = [Path(r.config.path) for r in plan.runs if r.config is not None]
-    every = [load_config(path, overrides) for path in configs]
-    settings = every[0]
-    for path, other in zip(configs[1:], every[1:], strict=True):
-        for key in ("trainer_command", "env", "secrets"):
-            if getattr(other, key) != getattr(settings, key):
-                raise launcher.LaunchError(f"{path}: {key} differs from {configs[0]}'s; the runs of one group share it")
-    engine = backends.get(backend, **({"max_parallel": max_parallel} if backend == "local" else {}))
-    notes = sorted({note for one in every for note in engine.check(one)})
+    options = {"max_parallel": max_parallel} if backend == "local" else {}
+    engine = backends.get(backend, **options)
+    notes = sorted({note for one in settings.configs for note in engine.check(one)})
     if group is not None and group != plan.group:
         raise launcher.LaunchError(
             f"group {group} is not the group of these configs: they plan as {plan.group} "
             "(a changed config or different --set overrides make a new group)"
         )
-    secrets = list(settings.secrets or [])
-    if absent := launcher.missing_secrets(secrets):
-        raise launcher.LaunchError(
-            f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted"
-        )
-    command = shlex.split(trainer_command) if trainer_command else settings.trainer_command
+    request = launcher.prepare(
+        plan.model_dump(mode="json"),
+        settings.config_path,
+        engine,
+        output,
+        options=options,
+        command=settings.command,
+        env=settings.env,
+        secrets=settings.secrets,
+    )
     if plan_out:
         from olmix.plan import write_plan
 
@@ -226,20 +250,15 @@ def run(
     echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
     render_plan(plan, echo)
     echo("")
+    render_commands(request.runs, settings, request.changes, echo)
     for note in notes:
         echo(f"note: {note}")
     count = len(plan.runs)
     if not yes:
         click.confirm(f"Launch {count} run(s) of group {plan.group} on {backend}?", default=False, abort=True, err=True)
-    results = launcher.launch(
-        plan.model_dump(mode="json"),
-        configs[0],
+    results = launcher.submit(
+        request,
         engine,
-        output,
-        options={"max_parallel": max_parallel} if backend == "local" else {},
-        command=command,
-        env=dict(settings.env or {}),
-        secrets=secrets,
         on_submit=lambda s: echo(
             f"submitted {s.run}: job {s.job_id}" if s.new else f"already submitted {s.run}: job {s.job_id}"
         ),
@@ -261,7 +280,7 @@ def run(
         launch_ops.wait_and_show(output / plan.group, engine, as_json)
         click.echo(
             f"watch it:  olmix launch status --group {plan.group}"
-            + ("" if str(output) == "runs" else f" --output {output}")
+            + ("" if str(output) == "runs" else f" --runs-dir {output}")
         )
 
 

@@ -40,7 +40,7 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[dict[str, Any], dict[str, Any]]:
+def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[Any, dict[str, Any]]:
     """Block until every submitted run of the group has finished, saying on stderr how the runs move."""
     from olmix import launcher
 
@@ -85,24 +85,24 @@ def status(group: str, output: Path, as_json: bool, wait: bool) -> None:
     _show_status(group_dir, record, found, as_json)
 
 
-def _show_status(group_dir: Path, record: dict[str, Any], found: dict[str, Any], as_json: bool) -> None:
+def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: bool) -> None:
     group = group_dir.name
     runs = []
-    for entry in record["runs"]:
-        st = found[entry["name"]]
+    for entry in record.runs:
+        st = found[entry.name]
         runs.append(
             {
-                "run": entry["name"],
+                "run": entry.name,
                 "state": st.state.value if st else "not submitted",
                 "exit_code": st.exit_code if st else None,
                 "duration_s": round(st.duration, 1) if st and st.duration is not None else None,
-                "job_id": entry["job_id"],
-                "log": str(group_dir / entry["name"] / "train.log"),
+                "job_id": entry.job_id,
+                "log": str(group_dir / entry.name / "train.log"),
                 "detail": st.detail if st else "",
             }
         )
     if as_json:
-        click.echo(json.dumps({"group": group, "backend": record["backend"], "runs": runs}, indent=2))
+        click.echo(json.dumps({"group": group, "backend": record.backend, "runs": runs}, indent=2))
         return
     rows = [
         [
@@ -114,7 +114,7 @@ def _show_status(group_dir: Path, record: dict[str, Any], found: dict[str, Any],
         ]
         for r in runs
     ]
-    click.echo(f"group {group} on {record['backend']} ({record['config']['path']})")
+    click.echo(f"group {group} on {record.backend} ({record.config.path})")
     click.echo(table(rows, ["run", "state", "exit", "duration", "log"]))
     for r in runs:
         if r["detail"]:
@@ -150,23 +150,19 @@ def list_groups(output: Path, limit: int) -> None:
     """Recently launched groups, newest first."""
     from olmix import launcher
 
-    records = []
-    for path in output.glob(f"*/{launcher.RECORD}") if output.is_dir() else []:
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    records.sort(key=lambda r: r.get("created_at", 0), reverse=True)
+    records, bad = launcher.list_records(output)
+    for error in bad:
+        click.echo(f"skipped a bad launch record: {error}", err=True)
     if not records:
         click.echo(f"no launched groups under {output}")
         return
     rows = [
         [
-            r["group"],
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"])),
-            r["backend"],
-            str(len(r["runs"])),
-            r["config"]["path"],
+            r.group,
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
+            r.backend,
+            str(len(r.runs)),
+            r.config.path,
         ]
         for r in records[:limit]
     ]
