@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from olmix.backends import RunState
 from olmix.backends.local import LocalBackend
 
 from .conftest import REPO
+from .polling import poll
+from .slow_backend import SlowBackend, submissions
 
 CONFIG = REPO / "config/examples/minimal.yaml"
 RUNS = ["run-a", "run-b", "run-c"]
@@ -188,3 +191,119 @@ def test_a_trainer_that_fails_is_failed_with_its_exit_code(tmp_path: Path) -> No
     launcher.launch(make_plan(["r"]), CONFIG, backend, tmp_path / "out", command=trainer(tmp_path, "sys.exit(3)\n"))
     found = wait_finished(tmp_path / "out" / "g-0123abcd", backend)
     assert (found["r"].state, found["r"].exit_code) == (RunState.FAILED, 3)
+
+
+# -- one writer per record: status and cancel racing a resumed launch ---------------------------------------
+
+
+def actor(args: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """A `tests.launch_actor` process: a launch, a status or a cancel from another terminal."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.launch_actor", json.dumps(args)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def killed_launch(tmp_path: Path, plan: dict[str, Any], command: list[str], backend: dict[str, Any], n: int) -> None:
+    """A launch SIGKILLed right after its n-th submission, before recording it."""
+    args = {
+        "action": "launch",
+        "backend": backend,
+        "plan": plan,
+        "config": str(CONFIG),
+        "output": str(tmp_path / "out"),
+        "command": command,
+        "kill": ["after-submit", n],
+    }
+    proc = actor(args)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, err.decode()
+
+
+@pytest.mark.parametrize("action", ["status", "cancel"])
+def test_a_status_or_cancel_that_read_before_a_resume_never_saves_its_older_copy(tmp_path: Path, action: str) -> None:
+    # The order that made a resume submit runs twice, made certain: status (or cancel) reads the record of a
+    # killed launch, its backend call outlasts a whole resume, and only then does it save.
+    names = [f"run-{i}" for i in range(6)]
+    plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
+    command = trainer(tmp_path, "log('start')\ntime.sleep(2)\n")
+    counted = {"submissions": str(tmp_path / "submissions")}
+    killed_launch(tmp_path, plan, command, counted, n=2)
+    gate = tmp_path / "gate"
+    slow = actor(
+        {"action": action, "group_dir": str(group_dir), "runs": ["run-0"], "backend": {**counted, "gate": str(gate)}}
+    )
+    poll(Path(f"{gate}.waiting").exists, f"the {action}'s backend call to begin")
+
+    backend = SlowBackend(**counted)
+    resumed = launcher.launch(plan, CONFIG, backend, tmp_path / "out", command=command)
+    assert [r.new for r in resumed] == [False, False, True, True, True, True]  # run-1 started, not recorded
+    gate.touch()
+    _, err = slow.communicate(timeout=60)
+    assert slow.returncode == 0, err.decode()
+
+    again = launcher.launch(plan, CONFIG, backend, tmp_path / "out", command=command)
+    assert [(r.run, r.job_id, r.new) for r in again] == [(r.run, r.job_id, False) for r in resumed]
+    assert submissions(tmp_path / "submissions") == names
+    record = launcher.read_record(group_dir)
+    assert [(e.state, e.job_id) for e in record.runs] == [("submitted", r.job_id) for r in resumed]
+    if action == "cancel":  # what the cancel did is kept too
+        assert [e.name for e in record.runs if e.cancelled_at is not None] in (["run-0"], [])
+    launcher.cancel(group_dir, LocalBackend())
+
+
+def test_status_and_cancel_loops_through_killed_and_resumed_launches_submit_each_run_once(tmp_path: Path) -> None:
+    names = [f"run-{i}" for i in range(8)]
+    plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
+    command = trainer(tmp_path, "log('start')\n")
+    counted = {"submissions": str(tmp_path / "submissions")}
+    killed_launch(tmp_path, plan, command, counted, n=3)
+    stop = tmp_path / "stop"
+    slow = {**counted, "delay_s": 0.05}  # per run asked: a group's status takes longer than a resume
+    loops = [
+        ("status", None, tmp_path / "done-status-1"),
+        ("status", None, tmp_path / "done-status-2"),
+        ("cancel", ["run-7"], tmp_path / "done-cancel"),
+    ]
+    procs = [
+        actor(
+            {
+                "action": action,
+                "group_dir": str(group_dir),
+                "runs": runs,
+                "backend": slow,
+                "until": str(stop),
+                "done": str(done),
+            }
+        )
+        for action, runs, done in loops
+    ]
+
+    def cycles() -> list[int]:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise AssertionError(f"a loop ended early: {proc.communicate()[1].decode()}")
+        return [len(done.read_text().splitlines()) if done.exists() else 0 for _, _, done in loops]
+
+    def let_every_loop_finish_a_round() -> None:
+        # two more rounds each: the round under way when the resume ended has saved by then
+        start = cycles()
+        poll(lambda: all(now >= then + 2 for now, then in zip(cycles(), start, strict=True)), "two rounds of each loop")
+
+    let_every_loop_finish_a_round()
+    killed_launch(tmp_path, plan, command, counted, n=2)  # a resume, killed too
+    let_every_loop_finish_a_round()
+    backend = SlowBackend(**counted)
+    launcher.launch(plan, CONFIG, backend, tmp_path / "out", command=command)
+    let_every_loop_finish_a_round()
+    stop.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    final = launcher.launch(plan, CONFIG, backend, tmp_path / "out", command=command)
+    assert [r.new for r in final] == [False] * 8
+    assert submissions(tmp_path / "submissions") == names
+    wait_finished(group_dir, LocalBackend())
+    assert Counter(r for r, e, _ in events(tmp_path)).most_common(1)[0][1] == 1  # no run trained twice
