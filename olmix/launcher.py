@@ -37,12 +37,12 @@ from olmix import runpaths
 from olmix.backends import Backend, BackendError, RunSpec, Status
 from olmix.errors import OlmixError
 from olmix.fileio import write_json_atomic
-from olmix.launchrecord import RECORD, read_record, record_lock, updating, write_record
+from olmix.launchrecord import RECORD, RecordError, read_record, record_lock, updating, write_record
 
 if TYPE_CHECKING:
     from olmix_generated.launch_record import LaunchRecord
 
-__all__ = ["RECORD", "read_record"]
+__all__ = ["RECORD", "RecordError", "read_record"]
 
 DEFAULT_COMMAND = ["{python}", "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]
 LAUNCH_LOCK = ".lock"

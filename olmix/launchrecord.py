@@ -62,10 +62,13 @@ def parse_record(raw: bytes, name: str) -> LaunchRecord:
     from olmix import schemacheck, yamlsource
 
     try:
-        json.loads(raw, parse_constant=_reject_constant)
+        data = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:  # includes JSONDecodeError, which knows where
         line, column = getattr(exc, "lineno", 0), getattr(exc, "colno", 0)
         raise RecordError([Problem(name, line, column, (), f"not a launch record: {exc}")]) from None
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else "a single value"
+        raise RecordError([Problem(name, 1, 1, (), f"a launch record is a JSON object, not {kind}")])
     try:
         record = LaunchRecord.model_validate_json(raw)
     except ValidationError as exc:

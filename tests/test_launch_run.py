@@ -43,7 +43,7 @@ def setup(tmp_path: Path) -> tuple[Path, list[str]]:
         "run",
         "--config",
         str(config),
-        "--output",
+        "--runs-dir",
         str(tmp_path / "runs"),
         "--no-cache",
         "--trainer-command",
@@ -109,7 +109,7 @@ def test_piped_yes_launches_and_a_rerun_submits_nothing_again(setup: tuple[Path,
     again = olmix([*args, "--yes", "--group", group])
     assert again.returncode == 0, again.stderr
     assert "already submitted tiny" in again.stdout and "0 submitted now, 1 in all" in again.stdout
-    status = olmix(["launch", "status", "--group", group, "--output", str(tmp / "runs"), "--json"])
+    status = olmix(["launch", "status", "--group", group, "--runs-dir", str(tmp / "runs"), "--json"])
     assert json.loads(status.stdout)["runs"][0]["run"] == "tiny"
     time.sleep(0.5)
     assert wait_for(tmp / "trained", 1) == [str(plan_file)]

@@ -16,14 +16,21 @@ RUNS_DIR_HELP = "Folder holding launched groups (env OLMIX_RUNS_DIR)."
 
 
 def runs_dir_option(func: Any) -> Any:
-    return click.option(
-        "--output",
-        "output",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=lambda: os.environ.get("OLMIX_RUNS_DIR", "runs"),
-        show_default="runs",
-        help=RUNS_DIR_HELP,
-    )(func)
+    """`--runs-dir` (as in `olmix results`), passed as `output`; `--output` is its hidden, deprecated old name."""
+    from functools import wraps
+
+    @wraps(func)
+    def merged(*args: Any, output: Path | None, output_alias: Path | None, **kwargs: Any) -> Any:
+        if output_alias is not None:
+            click.echo("note: --output is deprecated; it is called --runs-dir now", err=True)
+            output = output_alias
+        runs_dir = output or Path(os.environ.get("OLMIX_RUNS_DIR") or "runs")
+        return func(*args, output=runs_dir, **kwargs)
+
+    folder = click.Path(file_okay=False, path_type=Path)
+    alias = click.option("--output", "output_alias", type=folder, hidden=True, help="Deprecated: --runs-dir.")
+    option = click.option("--runs-dir", "output", type=folder, show_default="runs", help=RUNS_DIR_HELP)
+    return option(alias(merged))
 
 
 def _duration(seconds: float | None) -> str:
