@@ -307,3 +307,31 @@ def test_status_and_cancel_loops_through_killed_and_resumed_launches_submit_each
     assert submissions(tmp_path / "submissions") == names
     wait_finished(group_dir, LocalBackend())
     assert Counter(r for r, e, _ in events(tmp_path)).most_common(1)[0][1] == 1  # no run trained twice
+
+
+def test_a_trainer_whose_runner_was_killed_is_orphaned_not_failed_and_cancel_stops_it(tmp_path: Path) -> None:
+    backend = LocalBackend()
+    body = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nlog(f'pid:{os.getpid()}')\ntime.sleep(60)\n"
+    (result,) = launcher.launch(make_plan(["r"]), CONFIG, backend, tmp_path / "out", command=trainer(tmp_path, body))
+    group_dir = tmp_path / "out" / "g-0123abcd"
+    started = poll(lambda: [e for _, e, _ in events(tmp_path) if e.startswith("pid:")], "the trainer to start")
+    trainer_pid = int(started[0].removeprefix("pid:"))
+    os.kill(int(result.job_id), signal.SIGKILL)  # the runner, not the trainer
+    poll(lambda: not Path(f"/proc/{result.job_id}").exists() or _zombie(int(result.job_id)), "the runner to die")
+
+    found = launcher.statuses(group_dir, backend)[1]["r"]
+    assert found is not None and found.state == RunState.ORPHANED
+    assert f"pids {trainer_pid}" in found.detail
+    assert launcher.read_record(group_dir).runs[0].status.state == "orphaned"  # type: ignore[union-attr]
+
+    assert launcher.cancel(group_dir, LocalBackend(), ["r"]) == ["r"]  # SIGTERM ignored: SIGKILL after the grace
+    assert _zombie(trainer_pid) or not Path(f"/proc/{trainer_pid}").exists()
+    assert launcher.statuses(group_dir, backend)[1]["r"].state == RunState.CANCELLED  # type: ignore[union-attr]
+    assert launcher.cancel(group_dir, backend) == []
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
