@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from olmix import launcher
+from olmix import launcher, runpaths
 from olmix.backends import RunState
 from olmix.backends.local import LocalBackend
+from olmix.errors import OlmixError
 
 from .conftest import REPO
 from .polling import poll
@@ -34,9 +35,9 @@ def make_plan(runs: list[str] = RUNS, config: Path = CONFIG) -> dict[str, Any]:
     }
 
 
-def trainer(tmp_path: Path, body: str) -> list[str]:
+def trainer(tmp_path: Path, body: str, name: str = "trainer.py") -> list[str]:
     """A trainer command running `body` (Python) with RUN and LOG (a shared append-only file) defined."""
-    script = tmp_path / "trainer.py"
+    script = tmp_path / name
     script.write_text(
         "import os, sys, time\nRUN = sys.argv[1]\nLOG = sys.argv[2]\n"
         "def log(event):\n"
@@ -335,3 +336,98 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_resume_with_a_corrected_command_uses_it_for_the_runs_left_and_records_the_change(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    old = trainer(tmp_path, "log('old')\n")
+    args = {
+        "plan": make_plan(),
+        "config": str(CONFIG),
+        "output": str(out),
+        "command": old,
+        "kill": ["before-submit", 2],
+    }
+    proc = subprocess.run([sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    new = trainer(tmp_path, "log('new')\n", name="fixed.py")
+    request = launcher.prepare(make_plan(), CONFIG, LocalBackend(), out, command=new)
+    assert [(c.setting, c.old, c.new) for c in request.changes] == [("trainer_command", old, new)]
+    launcher.submit(request, LocalBackend())
+    wait_finished(out / "g-0123abcd", LocalBackend())
+    assert sorted((r, e) for r, e, _ in events(tmp_path)) == [("run-a", "old"), ("run-b", "new"), ("run-c", "new")]
+    record = launcher.read_record(out / "g-0123abcd")
+    assert record.trainer_command == new
+    assert [(c.setting, c.old, c.new) for c in record.changes] == [("trainer_command", old, new)]
+    assert [e.command[-2:] if e.command else None for e in record.runs] == [  # each run's own command
+        ["run-a", str(tmp_path / "events.log")],
+        ["run-b", str(tmp_path / "events.log")],
+        ["run-c", str(tmp_path / "events.log")],
+    ]
+    assert [Path(e.command[1]).name if e.command else None for e in record.runs] == [
+        "trainer.py",
+        "fixed.py",
+        "fixed.py",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["{python}", "{nope}"], "bad placeholder 'nope'"),
+        (["{python}", "{0}"], "bad placeholder"),
+        (["{python", "x"], "bad placeholder"),
+        (["olmix-no-such-trainer", "{plan}"], "'olmix-no-such-trainer' is not on PATH"),
+        (["./no-such-trainer.sh"], "no executable file at"),
+    ],
+)
+def test_a_bad_trainer_command_is_refused_before_anything_is_written(
+    tmp_path: Path, command: list[str], message: str
+) -> None:
+    with pytest.raises(OlmixError, match=message):
+        launcher.prepare(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=command)
+    with pytest.raises(OlmixError, match=message):
+        launcher.launch(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=command)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("../escape", "path separator"),
+        ("/abs", "path separator"),
+        ("..", "starts with '.'"),
+        (".", "starts with '.'"),
+        ("a\0b", "control character"),
+        ("x" * 256, "longer than 255 bytes"),
+        ("é" * 128, "longer than 255 bytes"),
+        ("launch.json", "olmix uses for its own files"),
+        ("plan.json", "olmix uses for its own files"),
+        ("", "is empty"),
+    ],
+)
+def test_a_group_or_run_name_that_is_not_one_safe_folder_name_writes_nothing(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    out = tmp_path / "runs" / "inner"
+    with pytest.raises(runpaths.PathSafetyError, match=message):
+        launcher.launch(make_plan(["ok", name]), CONFIG, LocalBackend(), out, command=["true"])
+    with pytest.raises(runpaths.PathSafetyError, match=message):
+        launcher.launch({**make_plan(), "group": name}, CONFIG, LocalBackend(), out, command=["true"])
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_a_symlink_out_of_the_runs_folder_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "g-0123abcd").symlink_to(elsewhere)
+    with pytest.raises(runpaths.PathSafetyError, match="outside the runs folder"):
+        launcher.launch(make_plan(), CONFIG, LocalBackend(), tmp_path / "runs", command=["true"])
+    (tmp_path / "runs" / "g-0123abcd").unlink()
+    (tmp_path / "runs" / "g-0123abcd").mkdir()
+    (tmp_path / "runs" / "g-0123abcd" / "run-b").symlink_to(elsewhere)
+    with pytest.raises(runpaths.PathSafetyError, match="outside the runs folder"):
+        launcher.launch(make_plan(), CONFIG, LocalBackend(), tmp_path / "runs", command=["true"])
+    assert list(elsewhere.iterdir()) == []
+    assert not (tmp_path / "runs" / "g-0123abcd" / "launch.json").exists()

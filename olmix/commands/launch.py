@@ -214,8 +214,10 @@ def run(
     every problem listed when the config is invalid or a leaf cannot be
     resolved or is short of tokens.
     """
-    from olmix import backends, launcher
+    from olmix import backends, launcher, runpaths
 
+    if group is not None:
+        runpaths.check_component(group, "--group")
     plan = _build(config, path_map, no_cache, overrides)
     settings = launcher.run_settings(plan, overrides, trainer_command)
     if dry_run:

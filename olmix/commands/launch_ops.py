@@ -80,9 +80,9 @@ def wait_and_show(group_dir: Path, backend: Any, as_json: bool = False) -> None:
 @reports_errors
 def status(group: str, output: Path, as_json: bool, wait: bool) -> None:
     """Each run's state, exit code, duration and log of a launched group."""
-    from olmix import launcher
+    from olmix import launcher, runpaths
 
-    group_dir = output / group
+    group_dir = runpaths.group_dir(output, group)
     record = launcher.read_record(group_dir)
     backend = launcher.backend_for(record)
     if wait:
@@ -136,9 +136,9 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
 @reports_errors
 def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
     """Stop a group's unfinished runs (their whole process groups) and record it."""
-    from olmix import launcher
+    from olmix import launcher, runpaths
 
-    group_dir = output / group
+    group_dir = runpaths.group_dir(output, group)
     record = launcher.read_record(group_dir)
     what = ", ".join(runs) if runs else "every unfinished run"
     if not yes:
