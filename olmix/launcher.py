@@ -418,6 +418,18 @@ def statuses(group_dir: Path, backend: Backend) -> tuple[LaunchRecord, dict[str,
     return record, found
 
 
+def watch(
+    group_dir: Path, backend: Backend, poll_s: float = 2.0
+) -> Iterator[tuple[LaunchRecord, dict[str, Status | None]]]:
+    """The group's statuses every poll_s seconds, until every submitted run has finished (the last one included)."""
+    while True:
+        record, found = statuses(group_dir, backend)
+        yield record, found
+        if all(st is None or st.state.finished for st in found.values()):
+            return
+        time.sleep(poll_s)
+
+
 def cancel(group_dir: Path, backend: Backend, runs: list[str] | None = None) -> list[str]:
     """Cancel the group's unfinished runs (or those named); return the names cancelled.
 

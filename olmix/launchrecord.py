@@ -145,9 +145,11 @@ def record_lock(group_dir: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
 
 @contextmanager
 def updating(group_dir: Path) -> Iterator[LaunchRecord]:
-    """Change the group's record: a fresh read under the lock, written back when the block ends."""
+    """Change the group's record: a fresh read under the lock, written back (if changed) when the block ends."""
     with record_lock(group_dir):
         record = read_record(group_dir)
+        before = record.model_dump()
         yield record
-        record.updated_at = time.time()
-        write_record(group_dir, record)
+        if record.model_dump() != before:  # a status that saw nothing new leaves the file (and its mtime) alone
+            record.updated_at = time.time()
+            write_record(group_dir, record)

@@ -96,3 +96,11 @@ def test_a_job_id_the_backend_cannot_use_is_a_clear_message(tmp_path: Path) -> N
     path.write_text(json.dumps(record))
     code, _, err = invoke("launch", "status", "--group", "g-one", "--runs-dir", str(tmp_path / "runs"))
     assert (code, err.strip()) == (1, "job id 'abc' is not a process id, as the local backend's job ids are")
+
+
+def test_a_status_that_learns_nothing_new_leaves_the_record_alone(tmp_path: Path) -> None:
+    path = launched(tmp_path, "g-one")  # finished, and its status saved once
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    records, found = launcher.statuses(path.parent, LocalBackend())
+    assert found["r"] is not None and found["r"].state.value == "succeeded"
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before

@@ -52,16 +52,15 @@ def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[Any, d
     from olmix import launcher
 
     shown = ""
-    while True:
-        record, found = launcher.statuses(group_dir, backend)
+    last: tuple[Any, dict[str, Any]] = (None, {})
+    for last in launcher.watch(group_dir, backend, poll_s):
+        found = last[1]
         states = [st.state.value if st else "not submitted" for st in found.values()]
         line = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
         if line != shown:
             click.echo(f"{time.strftime('%H:%M:%S')} {group_dir.name}: {line}", err=True)
             shown = line
-        if all(st is None or st.state.finished for st in found.values()):
-            return record, found
-        time.sleep(poll_s)
+    return last
 
 
 def wait_and_show(group_dir: Path, backend: Any, as_json: bool = False) -> None:
