@@ -101,6 +101,6 @@ def test_a_job_id_the_backend_cannot_use_is_a_clear_message(tmp_path: Path) -> N
 def test_a_status_that_learns_nothing_new_leaves_the_record_alone(tmp_path: Path) -> None:
     path = launched(tmp_path, "g-one")  # finished, and its status saved once
     before = (path.read_bytes(), path.stat().st_mtime_ns)
-    records, found = launcher.statuses(path.parent, LocalBackend())
+    _, found = launcher.statuses(path.parent, LocalBackend())
     assert found["r"] is not None and found["r"].state.value == "succeeded"
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
