@@ -228,8 +228,17 @@ def prepare(
     command: list[str] | None = None,
     env: dict[str, str] | None = None,
     secrets: list[str] | None = None,
+    group: str | None = None,
 ) -> LaunchRequest:
-    """Check a launch of `plan` and say exactly what it would do; write nothing, submit nothing."""
+    """Check a launch of `plan` (as a resume of `group`, if given) and say exactly what it would do.
+
+    Writes nothing and submits nothing.
+    """
+    if group is not None and group != plan["group"]:
+        raise LaunchError(
+            f"group {group} is not the group of these configs: they plan as {plan['group']} "
+            "(a changed config or different --set overrides make a new group)"
+        )
     secrets = list(secrets or [])
     if absent := missing_secrets(secrets):
         raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")

@@ -147,6 +147,17 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
             click.echo(f"\nplan written to {plan_out}")
 
 
+def _dry_run(plan: Any, plan_out: str | None, as_json: bool, settings: Any, runs_dir: Path) -> None:
+    """The plan, then (as text) what each run would execute: what a launch would show before asking."""
+    from olmix import launcher, runpaths
+
+    _show(plan, plan_out, as_json)
+    if not as_json:
+        click.echo("")
+        group_dir = runpaths.group_dir(runs_dir.resolve(), plan.group)
+        render_commands(launcher.run_launches(group_dir, [r.name for r in plan.runs], settings.command), settings, [])
+
+
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
     options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option(
@@ -221,20 +232,11 @@ def run(
     plan = _build(config, path_map, no_cache, overrides)
     settings = launcher.run_settings(plan, overrides, trainer_command)
     if dry_run:
-        _show(plan, plan_out, as_json)
-        if not as_json:
-            click.echo("")
-            runs = launcher.run_launches(output.resolve() / plan.group, [r.name for r in plan.runs], settings.command)
-            render_commands(runs, settings, [])
+        _dry_run(plan, plan_out, as_json, settings, output)
         return
     options = {"max_parallel": max_parallel} if backend == "local" else {}
     engine = backends.get(backend, **options)
     notes = sorted({note for one in settings.configs for note in engine.check(one)})
-    if group is not None and group != plan.group:
-        raise launcher.LaunchError(
-            f"group {group} is not the group of these configs: they plan as {plan.group} "
-            "(a changed config or different --set overrides make a new group)"
-        )
     request = launcher.prepare(
         plan.model_dump(mode="json"),
         settings.config_path,
@@ -244,6 +246,7 @@ def run(
         command=settings.command,
         env=settings.env,
         secrets=settings.secrets,
+        group=group,
     )
     if plan_out:
         from olmix.plan import write_plan
@@ -298,7 +301,13 @@ def preview(
     overrides: tuple[str, ...],
 ) -> None:
     """Show the plan a launch would submit (the same as `launch run --dry-run`)."""
-    _show(_build(config, path_map, no_cache, overrides), plan_out, as_json)
+    import os
+
+    from olmix import launcher
+
+    plan = _build(config, path_map, no_cache, overrides)
+    settings = launcher.run_settings(plan, overrides, None)
+    _dry_run(plan, plan_out, as_json, settings, Path(os.environ.get("OLMIX_RUNS_DIR") or "runs"))
 
 
 launch.add_command(launch_ops.status)
