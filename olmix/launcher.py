@@ -423,6 +423,14 @@ def statuses(group_dir: Path, backend: Backend) -> tuple[LaunchRecord, dict[str,
         record = fresh
     except PermissionError:
         pass  # a group someone else owns: show what the backend said, save nothing
+    # runs a launch submitted meanwhile: asked too, their status saved by the next look
+    late = [e for e in record.runs if e.state == "submitted" and (e.name, e.job_id) not in by_job]
+    by_job.update(
+        {
+            (e.name, e.job_id): st
+            for e, st in zip(late, backend.statuses([(str(e.job_id), group_dir / e.name) for e in late]), strict=True)
+        }
+    )
     found: dict[str, Status | None] = {e.name: by_job.get((e.name, e.job_id)) for e in record.runs}
     return record, found
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -431,3 +432,24 @@ def test_a_symlink_out_of_the_runs_folder_is_refused(tmp_path: Path) -> None:
         launcher.launch(make_plan(), CONFIG, LocalBackend(), tmp_path / "runs", command=["true"])
     assert list(elsewhere.iterdir()) == []
     assert not (tmp_path / "runs" / "g-0123abcd" / "launch.json").exists()
+
+
+def test_a_status_across_a_resume_reports_the_runs_the_resume_submitted(tmp_path: Path) -> None:
+    names = [f"run-{i}" for i in range(4)]
+    plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
+    command = trainer(tmp_path, "log('start')\n")
+    counted = {"submissions": str(tmp_path / "submissions")}
+    killed_launch(tmp_path, plan, command, counted, n=2)  # run-0 recorded as submitted
+    gate = tmp_path / "gate"
+    seen: list[dict[str, Any]] = []
+    looking = threading.Thread(
+        target=lambda: seen.append(launcher.statuses(group_dir, SlowBackend(**counted, gate=str(gate)))[1])
+    )
+    looking.start()
+    poll(Path(f"{gate}.waiting").exists, "the status's backend call to begin")
+    launcher.launch(plan, CONFIG, SlowBackend(**counted), tmp_path / "out", command=command)
+    gate.touch()
+    looking.join(timeout=60)
+    (found,) = seen
+    assert sorted(name for name, st in found.items() if st is not None) == names
+    assert [e.state for e in launcher.read_record(group_dir).runs] == ["submitted"] * 4
