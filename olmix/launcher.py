@@ -271,7 +271,8 @@ def _new_record(request: LaunchRequest, backend: Backend) -> LaunchRecord:
         {
             "record_version": 1,
             "group": request.group,
-            "config": dict(request.plan["config"]),
+            # what identifies the group's config; the plan file beside the record keeps the rest
+            "config": {k: v for k, v in request.plan["config"].items() if k in ("path", "sha256", "overrides")},
             "git_commit": git_commit(request.config_path),
             "olmix_version": __version__,
             "backend": backend.name,
