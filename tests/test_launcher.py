@@ -326,10 +326,15 @@ def test_a_trainer_whose_runner_was_killed_is_orphaned_not_failed_and_cancel_sto
     assert f"pids {trainer_pid}" in found.detail
     assert launcher.read_record(group_dir).runs[0].status.state == "orphaned"  # type: ignore[union-attr]
 
-    assert launcher.cancel(group_dir, LocalBackend(), ["r"]) == ["r"]  # SIGTERM ignored: SIGKILL after the grace
+    assert launcher.cancel(group_dir, ShortGrace(), ["r"]) == ["r"]  # SIGTERM ignored: SIGKILL after the grace
     assert _zombie(trainer_pid) or not Path(f"/proc/{trainer_pid}").exists()
     assert launcher.statuses(group_dir, backend)[1]["r"].state == RunState.CANCELLED  # type: ignore[union-attr]
     assert launcher.cancel(group_dir, backend) == []
+
+
+class ShortGrace(LocalBackend):
+    def cancel(self, job_id: str, run_dir: Path, grace_s: float = 0.5) -> None:
+        super().cancel(job_id, run_dir, grace_s)
 
 
 def _zombie(pid: int) -> bool:
