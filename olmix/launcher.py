@@ -92,6 +92,7 @@ class LaunchRequest:
     runs: list[RunLaunch]
     resumed: bool = False  # the group has a record already
     changes: list[Change] = field(default_factory=list)  # settings a resume changes, against the record
+    command_kept: bool = False  # a resume without a new command keeps the recorded one
 
     @property
     def group(self) -> str:
@@ -229,10 +230,12 @@ def prepare(
     env: dict[str, str] | None = None,
     secrets: list[str] | None = None,
     group: str | None = None,
+    default_command: list[str] | None = None,
 ) -> LaunchRequest:
     """Check a launch of `plan` (as a resume of `group`, if given) and say exactly what it would do.
 
-    Writes nothing and submits nothing.
+    `command` is the trainer command asked for; without it a new group runs `default_command` (else
+    olmix's default) and a resumed group keeps its recorded command. Writes nothing, submits nothing.
     """
     if group is not None and group != plan["group"]:
         raise LaunchError(
@@ -244,21 +247,24 @@ def prepare(
         raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
     root = runs_dir.resolve()
     group_dir = runpaths.group_dir(root, str(plan["group"]))
-    template = list(command or DEFAULT_COMMAND)
+    record = read_record(group_dir) if (group_dir / RECORD).exists() else None
+    kept = command is None and record is not None
+    if record is not None and command is None:
+        command = list(record.trainer_command)
+    template = list(command or default_command or DEFAULT_COMMAND)
     runs = run_launches(group_dir, [r["name"] for r in plan["runs"]], template)
     for program in sorted({run.command[0] for run in runs}):
         backend.check_command([program])
     request = LaunchRequest(
         plan, config_path, root, group_dir, dict(options or {}), template, dict(env or {}), secrets, runs
     )
-    if not (group_dir / RECORD).exists():
+    if record is None:
         return request
-    record = read_record(group_dir)
     _check_resume(record, plan, backend)
     old = _settings_of(record)
     new = {"trainer_command": template, "env": request.env, "secrets": secrets}
     changes = [Change(key, old[key], new[key]) for key in SETTINGS if old[key] != new[key]]
-    return dataclasses.replace(request, resumed=True, changes=changes)
+    return dataclasses.replace(request, resumed=True, changes=changes, command_kept=kept)
 
 
 def _new_record(request: LaunchRequest, backend: Backend) -> LaunchRecord:

@@ -458,3 +458,25 @@ def test_a_status_across_a_resume_reports_the_runs_the_resume_submitted(tmp_path
     (found,) = seen
     assert sorted(name for name, st in found.items() if st is not None) == names
     assert [e.state for e in launcher.read_record(group_dir).runs] == ["submitted"] * 4
+
+
+def test_a_resume_without_a_command_keeps_the_recorded_one(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    chosen = trainer(tmp_path, "log('chosen')\n")
+    args = {
+        "plan": make_plan(),
+        "config": str(CONFIG),
+        "output": str(out),
+        "command": chosen,
+        "kill": ["before-submit", 2],
+    }
+    proc = subprocess.run([sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    fallback = trainer(tmp_path, "log('fallback')\n", name="fallback.py")  # the config's (or olmix's default)
+    request = launcher.prepare(make_plan(), CONFIG, LocalBackend(), out, command=None, default_command=fallback)
+    assert (request.command_kept, request.changes) == (True, [])
+    assert [Path(run.command[1]).name for run in request.runs] == ["trainer.py"] * 3
+    launcher.submit(request, LocalBackend())
+    wait_finished(out / "g-0123abcd", LocalBackend())
+    assert sorted((r, e) for r, e, _ in events(tmp_path)) == [(name, "chosen") for name in RUNS]
+    assert launcher.read_record(out / "g-0123abcd").changes == []

@@ -106,9 +106,12 @@ def _shown(text: str) -> str:
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in quoted)
 
 
-def render_commands(runs: Any, settings: Any, changes: Any, echo: Callable[[str], None] = click.echo) -> None:
+def render_commands(
+    runs: Any, settings: Any, changes: Any, echo: Callable[[str], None] = click.echo, kept: bool = False
+) -> None:
     """What each run executes, with what environment, and where those come from."""
-    echo(f"each run executes (trainer command {settings.command_from}):")
+    where = "as recorded for the group; --trainer-command changes it" if kept else settings.command_from
+    echo(f"each run executes (trainer command {where}):")
     for run in runs:
         echo(f"  {run.name}: {' '.join(_shown(part) for part in run.command)}")
     if settings.env:
@@ -243,7 +246,8 @@ def run(
         engine,
         output,
         options=options,
-        command=settings.command,
+        command=settings.command if trainer_command is not None else None,
+        default_command=settings.command,
         env=settings.env,
         secrets=settings.secrets,
         group=group,
@@ -255,7 +259,7 @@ def run(
     echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
     render_plan(plan, echo)
     echo("")
-    render_commands(request.runs, settings, request.changes, echo)
+    render_commands(request.runs, settings, request.changes, echo, kept=request.command_kept)
     for note in notes:
         echo(f"note: {note}")
     count = len(plan.runs)
