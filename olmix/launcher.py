@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from olmix import runpaths
 from olmix.backends import Backend, BackendError, RunSpec, Status
+from olmix.backends.secrets import check_secrets
 from olmix.errors import OlmixError
-from olmix.fileio import write_json_atomic
+from olmix.fileio import make_dir, write_json_atomic
 from olmix.launchrecord import RECORD, RecordError, read_record, record_lock, updating, write_record
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def git_commit(path: Path) -> str | None:
 @contextmanager
 def launch_lock(group_dir: Path) -> Iterator[None]:
     """One launch per group at a time (status and cancel do not take it)."""
-    group_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(group_dir)
     with open(group_dir / LAUNCH_LOCK, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -245,6 +246,7 @@ def prepare(
     secrets = list(secrets or [])
     if absent := missing_secrets(secrets):
         raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
+    check_secrets(secrets)
     root = runs_dir.resolve()
     group_dir = runpaths.group_dir(root, str(plan["group"]))
     record = read_record(group_dir) if (group_dir / RECORD).exists() else None
@@ -336,9 +338,10 @@ def submit(
     """Write the group's plan and record (or resume it) and submit every run not yet submitted."""
     if absent := missing_secrets(request.secrets):
         raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
+    check_secrets(request.secrets)
     group_dir = request.group_dir
     runpaths.inside(request.runs_dir, group_dir)
-    request.runs_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(request.runs_dir)
     with launch_lock(group_dir):
         runpaths.inside(request.runs_dir, group_dir)  # the folder just made (or found) is no symlink out
         _prepare_group(request, backend)

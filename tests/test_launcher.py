@@ -96,6 +96,7 @@ KILL_POINTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("where", "n"), KILL_POINTS)
 def test_a_killed_launch_resumes_submitting_every_run_exactly_once(tmp_path: Path, where: str, n: int) -> None:
     command = trainer(tmp_path, "log('start')\n")
@@ -110,6 +111,7 @@ def test_a_killed_launch_resumes_submitting_every_run_exactly_once(tmp_path: Pat
     assert sorted(r for r, e, _ in events(tmp_path)) == RUNS  # each run started exactly once
 
 
+@pytest.mark.slow
 def test_max_parallel_one_never_overlaps(tmp_path: Path) -> None:
     backend = LocalBackend(max_parallel=1)
     command = trainer(tmp_path, "log('start')\ntime.sleep(0.3)\nlog('end')\n")
@@ -125,6 +127,7 @@ def test_max_parallel_one_never_overlaps(tmp_path: Path) -> None:
     assert all(prev_end <= next_start for (_, prev_end), (next_start, _) in itertools.pairwise(spans))
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_whole_process_group(tmp_path: Path) -> None:
     backend = LocalBackend(max_parallel=2)
     body = (
@@ -137,7 +140,8 @@ def test_cancel_stops_the_whole_process_group(tmp_path: Path) -> None:
     while not any(e.startswith("child:") for _, e, _ in events(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.05)
     child_pid = int(next(e.removeprefix("child:") for _, e, _ in events(tmp_path) if e.startswith("child:")))
-    assert launcher.statuses(group_dir, backend)[1]["slow"].state == RunState.RUNNING
+    running = launcher.statuses(group_dir, backend)[1]["slow"]
+    assert running is not None and running.state == RunState.RUNNING
     assert launcher.cancel(group_dir, backend) == ["slow"]
     found = wait_finished(group_dir, backend)
     assert found["slow"].state == RunState.CANCELLED
@@ -231,7 +235,7 @@ def test_a_status_or_cancel_that_read_before_a_resume_never_saves_its_older_copy
     names = [f"run-{i}" for i in range(6)]
     plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
     command = trainer(tmp_path, "log('start')\ntime.sleep(2)\n")
-    counted = {"submissions": str(tmp_path / "submissions")}
+    counted: dict[str, Any] = {"submissions": str(tmp_path / "submissions")}
     killed_launch(tmp_path, plan, command, counted, n=2)
     gate = tmp_path / "gate"
     slow = actor(
@@ -260,7 +264,7 @@ def test_status_and_cancel_loops_through_killed_and_resumed_launches_submit_each
     names = [f"run-{i}" for i in range(8)]
     plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
     command = trainer(tmp_path, "log('start')\n")
-    counted = {"submissions": str(tmp_path / "submissions")}
+    counted: dict[str, Any] = {"submissions": str(tmp_path / "submissions")}
     killed_launch(tmp_path, plan, command, counted, n=3)
     stop = tmp_path / "stop"
     slow = {**counted, "delay_s": 0.05}  # per run asked: a group's status takes longer than a resume
@@ -443,7 +447,7 @@ def test_a_status_across_a_resume_reports_the_runs_the_resume_submitted(tmp_path
     names = [f"run-{i}" for i in range(4)]
     plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
     command = trainer(tmp_path, "log('start')\n")
-    counted = {"submissions": str(tmp_path / "submissions")}
+    counted: dict[str, Any] = {"submissions": str(tmp_path / "submissions")}
     killed_launch(tmp_path, plan, command, counted, n=2)  # run-0 recorded as submitted
     gate = tmp_path / "gate"
     seen: list[dict[str, Any]] = []

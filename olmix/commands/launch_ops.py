@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from olmix.cli import reports_errors
+from olmix.cli import echo, reports_errors
+from olmix.terminal import escape
 
 RUNS_DIR_HELP = "Folder holding launched groups (env OLMIX_RUNS_DIR)."
 
@@ -22,7 +23,7 @@ def runs_dir_option(func: Any) -> Any:
     @wraps(func)
     def merged(*args: Any, output: Path | None, output_alias: Path | None, **kwargs: Any) -> Any:
         if output_alias is not None:
-            click.echo("note: --output is deprecated; it is called --runs-dir now", err=True)
+            echo("note: --output is deprecated; it is called --runs-dir now", err=True)
             output = output_alias
         runs_dir = output or Path(os.environ.get("OLMIX_RUNS_DIR") or "runs")
         return func(*args, output=runs_dir, **kwargs)
@@ -42,6 +43,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
+    rows = [[escape(str(c)) for c in row] for row in rows]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
     return "\n".join(lines)
@@ -58,7 +60,7 @@ def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[Any, d
         states = [st.state.value if st else "not submitted" for st in found.values()]
         line = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
         if line != shown:
-            click.echo(f"{time.strftime('%H:%M:%S')} {group_dir.name}: {line}", err=True)
+            echo(f"{time.strftime('%H:%M:%S')} {group_dir.name}: {line}", err=True)
             shown = line
     return last
 
@@ -120,11 +122,11 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
         ]
         for r in runs
     ]
-    click.echo(f"group {group} on {record.backend} ({record.config.path})")
+    echo(f"group {group} on {record.backend} ({record.config.path})")
     click.echo(table(rows, ["run", "state", "exit", "duration", "log"]))
     for r in runs:
         if r["detail"]:
-            click.echo(f"{r['run']}: {r['detail']}")
+            echo(f"{r['run']}: {r['detail']}")
 
 
 @click.command()
@@ -141,11 +143,9 @@ def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
     record = launcher.read_record(group_dir)
     what = ", ".join(runs) if runs else "every unfinished run"
     if not yes:
-        click.confirm(f"Cancel {what} of group {group}?", default=False, abort=True, err=True)
+        click.confirm(escape(f"Cancel {what} of group {group}?"), default=False, abort=True, err=True)
     done = launcher.cancel(group_dir, launcher.backend_for(record), list(runs) or None)
-    click.echo(
-        f"cancelled: {', '.join(done)}" if done else "nothing to cancel: those runs are finished or not submitted"
-    )
+    echo(f"cancelled: {', '.join(done)}" if done else "nothing to cancel: those runs are finished or not submitted")
 
 
 @click.command(name="list")
@@ -158,9 +158,9 @@ def list_groups(output: Path, limit: int) -> None:
 
     records, bad = launcher.list_records(output)
     for error in bad:
-        click.echo(f"skipped a bad launch record: {error}", err=True)
+        echo(f"skipped a bad launch record: {error}", err=True)
     if not records:
-        click.echo(f"no launched groups under {output}")
+        echo(f"no launched groups under {output}")
         return
     rows = [
         [
