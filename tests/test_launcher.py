@@ -260,6 +260,7 @@ def test_a_status_or_cancel_that_read_before_a_resume_never_saves_its_older_copy
     launcher.cancel(group_dir, LocalBackend())
 
 
+@pytest.mark.slow  # three looping processes beside two launches
 def test_status_and_cancel_loops_through_killed_and_resumed_launches_submit_each_run_once(tmp_path: Path) -> None:
     names = [f"run-{i}" for i in range(8)]
     plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
