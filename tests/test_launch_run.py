@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -249,3 +250,17 @@ def test_a_secret_too_short_to_mask_submits_nothing(setup: tuple[Path, list[str]
     assert proc.returncode == 1
     assert "too short to mask" in proc.stderr and "OLMIX_TEST_SECRET (3 bytes)" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp / "runs").exists()
+
+
+def test_a_dry_run_of_a_launched_group_shows_the_command_a_resume_keeps(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    launched = olmix([*args, "--yes", "--json"])
+    assert launched.returncode == 0, launched.stderr
+    group = json.loads(launched.stdout)["group"]
+    recorded = json.loads((tmp / "runs" / group / "launch.json").read_text())["runs"][0]["command"]
+    flag = args.index("--trainer-command")
+    dry = olmix([*args[:flag], *args[flag + 2 :], "--dry-run"])
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    start = lines.index("each run executes (trainer command as recorded for the group; --trainer-command changes it):")
+    assert lines[start + 1] == "  tiny: " + " ".join(shlex.quote(part) for part in recorded)

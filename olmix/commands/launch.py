@@ -155,15 +155,22 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
             safe_echo(f"\nplan written to {plan_out}")
 
 
-def _dry_run(plan: Any, plan_out: str | None, as_json: bool, settings: Any, runs_dir: Path) -> None:
+def _dry_run(
+    plan: Any, plan_out: str | None, as_json: bool, settings: Any, runs_dir: Path, command_given: bool = False
+) -> None:
     """The plan, then (as text) what each run would execute: what a launch would show before asking."""
     from olmix import launcher, runpaths
 
     _show(plan, plan_out, as_json)
-    if not as_json:
-        safe_echo("")
-        group_dir = runpaths.group_dir(runs_dir.resolve(), plan.group)
-        render_commands(launcher.run_launches(group_dir, [r.name for r in plan.runs], settings.command), settings, [])
+    if as_json:
+        return
+    safe_echo("")
+    group_dir = runpaths.group_dir(runs_dir.resolve(), plan.group)
+    command, kept = settings.command, False
+    if not command_given and (group_dir / launcher.RECORD).exists():  # a resume keeps the recorded command
+        command, kept = list(launcher.read_record(group_dir).trainer_command), True
+    runs = launcher.run_launches(group_dir, [r.name for r in plan.runs], command)
+    render_commands(runs, settings, [], kept=kept)
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -241,7 +248,7 @@ def run(
     plan = _build(config, path_map, no_cache or not dry_run, overrides)  # a launch lists the store itself
     settings = launcher.run_settings(plan, overrides, trainer_command)
     if dry_run:
-        _dry_run(plan, plan_out, as_json, settings, output)
+        _dry_run(plan, plan_out, as_json, settings, output, command_given=trainer_command is not None)
         return
     options = {"max_parallel": max_parallel} if backend == "local" else {}
     engine = backends.get(backend, **options)
