@@ -104,3 +104,20 @@ def test_a_status_that_learns_nothing_new_leaves_the_record_alone(tmp_path: Path
     _, found = launcher.statuses(path.parent, LocalBackend())
     assert found["r"] is not None and found["r"].state.value == "succeeded"
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+def test_a_record_lock_held_too_long_is_a_clear_error(tmp_path: Path) -> None:
+    import fcntl
+
+    from olmix import launchrecord
+
+    path = launched(tmp_path, "g-one")
+    with open(path.parent / launchrecord.RECORD_LOCK, "a") as holder:  # another process, stopped while holding it
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with (
+            pytest.raises(launchrecord.RecordLockedError, match=r"held the record lock for 0\.2 s"),
+            launchrecord.record_lock(path.parent, wait_s=0.2),
+        ):
+            pass
+    with launchrecord.record_lock(path.parent, wait_s=0.2):  # free again
+        pass
