@@ -55,7 +55,7 @@ demo: install
 	$(BIN)/olmix demo-data $(DEMO_DATA)
 	$(BIN)/olmix launch run --config config/examples/launch/quality_thresholds/ \
 	  --path-map s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ $(DEMO_SETTINGS) \
-	  --output $(DEMO)/runs --trainer-command "$(DEMO_TRAINER)" --yes --wait
+	  --runs-dir $(DEMO)/runs --trainer-command "$(DEMO_TRAINER)" --yes --wait
 	$(BIN)/olmix results --runs-dir $(DEMO)/runs --plot $(DEMO)/results.png
 
 generate: install

@@ -1,36 +1,53 @@
 """Submit the runs of a plan through a backend, exactly once each, and keep the group's record.
 
-The record (`<output>/<group>/launch.json`) is rewritten atomically at every
-step. Before a run is submitted it is marked `submitting` with a fresh token;
-after, `submitted` with its job id. A launch killed at any point is resumed by
-launching the group again: `submitted` runs are skipped, and a `submitting`
-run is first looked up by its token, so it is adopted if it started and
-submitted if it did not. Every run is submitted exactly once.
+A launch is prepared, then submitted. `prepare` checks everything a launch
+needs (secrets set, names that are safe folder names, a trainer command
+whose placeholders fill in and whose program the backend can start, a
+resumed group that matches) and writes nothing, so a bad launch leaves no
+trace and a confirmation shows exactly what each run will execute.
+`submit` then writes the group's plan and record and submits.
+
+Before a run is submitted it is marked `submitting` with a fresh token;
+after, `submitted` with its job id. A launch killed at any point is resumed
+by launching the group again: `submitted` runs are skipped, and a
+`submitting` run is first looked up by its token, so it is adopted if it
+started and submitted if it did not. One launch per group runs at a time
+(the group's launch lock), and every change to the record, by a launch,
+`status` or `cancel`, is made on a fresh read under the record lock
+(olmix.launchrecord). Together: every run is submitted exactly once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
-import json
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from olmix import runpaths
 from olmix.backends import Backend, BackendError, RunSpec, Status
 from olmix.backends.secrets import check_secrets
 from olmix.errors import OlmixError
 from olmix.fileio import make_dir, write_json_atomic
+from olmix.launchrecord import RECORD, RecordError, read_record, record_lock, updating, write_record
 
-RECORD = "launch.json"
+if TYPE_CHECKING:
+    from olmix_generated.launch_record import LaunchRecord
+
+__all__ = ["RECORD", "RecordError", "read_record"]
+
 DEFAULT_COMMAND = ["{python}", "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]
+LAUNCH_LOCK = ".lock"
+SETTINGS = ("trainer_command", "env", "secrets")
 
 
 class LaunchError(OlmixError):
@@ -42,6 +59,45 @@ class Submitted:
     run: str
     job_id: str
     new: bool  # False: it had been submitted before (resumed group)
+
+
+@dataclass(frozen=True)
+class RunLaunch:
+    """One run as it will be submitted: its folder, its plan and the exact command."""
+
+    name: str
+    run_dir: Path
+    plan_file: Path
+    command: list[str]
+
+
+@dataclass(frozen=True)
+class Change:
+    setting: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """A checked launch: what `submit` will write and submit. Nothing is written to make one."""
+
+    plan: dict[str, Any]
+    config_path: Path
+    runs_dir: Path
+    group_dir: Path
+    backend_options: dict[str, Any]
+    trainer_command: list[str]
+    env: dict[str, str]
+    secrets: list[str]
+    runs: list[RunLaunch]
+    resumed: bool = False  # the group has a record already
+    changes: list[Change] = field(default_factory=list)  # settings a resume changes, against the record
+    command_kept: bool = False  # a resume without a new command keeps the recorded one
+
+    @property
+    def group(self) -> str:
+        return str(self.plan["group"])
 
 
 def sha256_file(path: Path) -> str:
@@ -58,22 +114,11 @@ def git_commit(path: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def read_record(group_dir: Path) -> dict[str, Any]:
-    path = group_dir / RECORD
-    try:
-        record: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LaunchError(f"no launch record at {path}: is the group name right? (see `olmix launch list`)") from None
-    except ValueError as exc:
-        raise LaunchError(f"{path}: not a readable launch record ({exc})") from None
-    return record
-
-
 @contextmanager
-def group_lock(group_dir: Path) -> Iterator[None]:
-    """One launcher per group at a time."""
+def launch_lock(group_dir: Path) -> Iterator[None]:
+    """One launch per group at a time (status and cancel do not take it)."""
     make_dir(group_dir)
-    with open(group_dir / ".lock", "a") as handle:
+    with open(group_dir / LAUNCH_LOCK, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -81,83 +126,264 @@ def group_lock(group_dir: Path) -> Iterator[None]:
         yield
 
 
-def render_command(template: list[str], *, plan: Path, run_dir: Path, run: str) -> list[str]:
+def render_command(template: Sequence[str], *, plan: Path, run_dir: Path, run: str) -> list[str]:
     values = {"python": sys.executable, "plan": str(plan), "run_dir": str(run_dir), "run": run}
     try:
         return [part.format(**values) for part in template]
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise LaunchError(
-            f"trainer command {template!r}: bad placeholder {exc}; use {{python}}, {{plan}}, {{run_dir}}, {{run}}"
+            f"trainer command {list(template)!r}: bad placeholder {exc}; use {{python}}, {{plan}}, {{run_dir}}, "
+            "{run} (write {{ and }} for literal braces); nothing was submitted"
         ) from None
 
 
-def new_record(
-    plan: dict[str, Any],
-    config_path: Path,
-    backend: Backend,
-    options: dict[str, Any],
-    command: list[str],
-    env: dict[str, str],
-    secrets: list[str],
-) -> dict[str, Any]:
-    from olmix import __version__
-
-    now = time.time()
-    return {
-        "record_version": 1,
-        "group": plan["group"],
-        "config": dict(plan["config"]),
-        "git_commit": git_commit(config_path),
-        "olmix_version": __version__,
-        "backend": backend.name,
-        "backend_options": options,
-        "trainer_command": command,
-        "env": env,
-        "secrets": secrets,  # names only
-        "plan_file": "plan.json",
-        "created_at": now,
-        "updated_at": now,
-        "runs": [
-            {
-                "name": run["name"],
-                "state": "planned",
-                "token": None,
-                "job_id": None,
-                "submitted_at": None,
-                "status": None,
-            }
-            for run in plan["runs"]
-        ],
-    }
+def run_launches(group_dir: Path, names: Sequence[str], template: Sequence[str]) -> list[RunLaunch]:
+    """Each run's folder, plan file and command: checked names, filled-in placeholders."""
+    if not template:
+        raise LaunchError("the trainer command is empty; nothing was submitted")
+    out = []
+    for name in names:
+        folder = runpaths.run_dir(group_dir, name)
+        plan_file = folder / "plan.json"
+        out.append(
+            RunLaunch(name, folder, plan_file, render_command(template, plan=plan_file, run_dir=folder, run=name))
+        )
+    return out
 
 
-def prepare_group(group_dir: Path, plan: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-    """Write the group's plan and record, or check a resumed group matches them."""
-    path = group_dir / RECORD
-    if path.exists():
-        old = read_record(group_dir)
-        if (old["config"]["sha256"], old["config"].get("overrides", [])) != (
-            record["config"]["sha256"],
-            record["config"].get("overrides", []),
-        ):
-            raise LaunchError(
-                f"group {old['group']} was launched from {old['config']['path']} with different content or "
-                f"overrides (sha256 {old['config']['sha256'][:12]}…); launch the changed config as a new group"
-            )
-        if old["backend"] != record["backend"]:
-            raise LaunchError(
-                f"group {old['group']} was launched on backend '{old['backend']}', not '{record['backend']}'"
-            )
-        return old
-    write_json_atomic(group_dir / record["plan_file"], plan)
-    for run in plan["runs"]:
-        write_json_atomic(group_dir / run["name"] / "plan.json", {**plan, "runs": [run]})
-    write_json_atomic(path, record)
-    return record
+@dataclass(frozen=True)
+class RunSettings:
+    """How every run of a group is run, and where each setting came from (for the confirmation)."""
+
+    configs: list[Any]  # each run's validated config
+    config_path: Path
+    command: list[str]
+    command_from: str  # "from --trainer-command", "from the config <path>", "olmix's default"
+    env: dict[str, str]
+    secrets: list[str]
+    env_from: str
+
+
+def run_settings(plan: Any, overrides: Sequence[str], trainer_command: str | None) -> RunSettings:
+    """The trainer command, environment and secrets the runs of `plan` share, from their configs and the flag."""
+    import shlex
+
+    from olmix.config import load_config
+
+    paths = [Path(r.config.path) for r in plan.runs if r.config is not None]
+    configs = [load_config(path, overrides) for path in paths]
+    first = configs[0]
+    for path, other in zip(paths[1:], configs[1:], strict=True):
+        for key in SETTINGS:
+            if getattr(other, key) != getattr(first, key):
+                raise LaunchError(f"{path}: {key} differs from {paths[0]}'s; the runs of one group share it")
+    where = str(paths[0]) if len(paths) == 1 else f"{paths[0]} and the group's other configs"
+    if trainer_command is not None:
+        try:
+            command = shlex.split(trainer_command)
+        except ValueError as exc:
+            raise LaunchError(f"--trainer-command: {exc}; nothing was submitted") from None
+        command_from = "from --trainer-command"
+    elif first.trainer_command:
+        command, command_from = list(first.trainer_command), f"from the config {where}"
+    else:
+        command, command_from = list(DEFAULT_COMMAND), "olmix's default"
+    return RunSettings(
+        configs,
+        paths[0],
+        command,
+        command_from,
+        dict(first.env or {}),
+        list(first.secrets or []),
+        f"from the config {where}",
+    )
 
 
 def missing_secrets(secrets: list[str]) -> list[str]:
     return [name for name in secrets if name not in os.environ]
+
+
+def _settings_of(record: LaunchRecord) -> dict[str, Any]:
+    return {"trainer_command": list(record.trainer_command), "env": dict(record.env), "secrets": list(record.secrets)}
+
+
+def _check_resume(record: LaunchRecord, plan: dict[str, Any], backend: Backend) -> None:
+    config = plan["config"]
+    if (record.config.sha256, list(record.config.overrides)) != (config["sha256"], config.get("overrides", [])):
+        raise LaunchError(
+            f"group {record.group} was launched from {record.config.path} with different content or "
+            f"overrides (sha256 {record.config.sha256[:12]}…); launch the changed config as a new group"
+        )
+    if record.backend != backend.name:
+        raise LaunchError(f"group {record.group} was launched on backend '{record.backend}', not '{backend.name}'")
+    if [r.name for r in record.runs] != [r["name"] for r in plan["runs"]]:
+        raise LaunchError(f"group {record.group}: the record's runs are not the plan's runs")
+
+
+def prepare(
+    plan: dict[str, Any],
+    config_path: Path,
+    backend: Backend,
+    runs_dir: Path,
+    *,
+    options: dict[str, Any] | None = None,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    secrets: list[str] | None = None,
+    group: str | None = None,
+    default_command: list[str] | None = None,
+) -> LaunchRequest:
+    """Check a launch of `plan` (as a resume of `group`, if given) and say exactly what it would do.
+
+    `command` is the trainer command asked for; without it a new group runs `default_command` (else
+    olmix's default) and a resumed group keeps its recorded command. Writes nothing, submits nothing.
+    """
+    if group is not None and group != plan["group"]:
+        raise LaunchError(
+            f"group {group} is not the group of these configs: they plan as {plan['group']} "
+            "(a changed config or different --set overrides make a new group)"
+        )
+    secrets = list(secrets or [])
+    if absent := missing_secrets(secrets):
+        raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
+    check_secrets(secrets)
+    root = runs_dir.resolve()
+    group_dir = runpaths.group_dir(root, str(plan["group"]))
+    record = read_record(group_dir) if (group_dir / RECORD).exists() else None
+    kept = command is None and record is not None
+    if record is not None and command is None:
+        command = list(record.trainer_command)
+    template = list(command or default_command or DEFAULT_COMMAND)
+    runs = run_launches(group_dir, [r["name"] for r in plan["runs"]], template)
+    for program in sorted({run.command[0] for run in runs}):
+        backend.check_command([program])
+    request = LaunchRequest(
+        plan, config_path, root, group_dir, dict(options or {}), template, dict(env or {}), secrets, runs
+    )
+    if record is None:
+        return request
+    _check_resume(record, plan, backend)
+    old = _settings_of(record)
+    new = {"trainer_command": template, "env": request.env, "secrets": secrets}
+    changes = [Change(key, old[key], new[key]) for key in SETTINGS if old[key] != new[key]]
+    return dataclasses.replace(request, resumed=True, changes=changes, command_kept=kept)
+
+
+def _new_record(request: LaunchRequest, backend: Backend) -> LaunchRecord:
+    from olmix_generated.launch_record import LaunchRecord
+
+    from olmix import __version__
+
+    now = time.time()
+    return LaunchRecord.model_validate(
+        {
+            "record_version": 1,
+            "group": request.group,
+            # what identifies the group's config; the plan file beside the record keeps the rest
+            "config": {k: v for k, v in request.plan["config"].items() if k in ("path", "sha256", "overrides")},
+            "git_commit": git_commit(request.config_path),
+            "olmix_version": __version__,
+            "backend": backend.name,
+            "backend_options": request.backend_options,
+            "trainer_command": request.trainer_command,
+            "env": request.env,
+            "secrets": request.secrets,  # names only
+            "plan_file": "plan.json",
+            "created_at": now,
+            "updated_at": now,
+            "changes": [],
+            "runs": [
+                {
+                    "name": r.name,
+                    "state": "planned",
+                    "token": None,
+                    "job_id": None,
+                    "submitted_at": None,
+                    "status": None,
+                }
+                for r in request.runs
+            ],
+        }
+    )
+
+
+def _prepare_group(request: LaunchRequest, backend: Backend) -> None:
+    """Under the record lock: write a new group's plans and record, or bring a resumed group's settings up to date."""
+    from olmix_generated.launch_record import Change as RecordChange
+
+    group_dir = request.group_dir
+    with record_lock(group_dir):
+        if not (group_dir / RECORD).exists():
+            write_json_atomic(runpaths.inside(request.runs_dir, group_dir / "plan.json"), request.plan)
+            for run, planned in zip(request.runs, request.plan["runs"], strict=True):
+                write_json_atomic(runpaths.inside(request.runs_dir, run.plan_file), {**request.plan, "runs": [planned]})
+            write_record(group_dir, _new_record(request, backend))
+            return
+    with updating(group_dir) as record:
+        _check_resume(record, request.plan, backend)
+        old = _settings_of(record)
+        new = {"trainer_command": request.trainer_command, "env": request.env, "secrets": request.secrets}
+        now = time.time()
+        for key in SETTINGS:
+            if old[key] != new[key]:
+                record.changes.append(RecordChange(at=now, setting=key, old=old[key], new=new[key]))  # type: ignore[arg-type]
+        record.trainer_command = request.trainer_command
+        record.env = request.env
+        record.secrets = request.secrets
+
+
+def submit(
+    request: LaunchRequest, backend: Backend, on_submit: Callable[[Submitted], None] = lambda s: None
+) -> list[Submitted]:
+    """Write the group's plan and record (or resume it) and submit every run not yet submitted."""
+    if absent := missing_secrets(request.secrets):
+        raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
+    check_secrets(request.secrets)
+    group_dir = request.group_dir
+    runpaths.inside(request.runs_dir, group_dir)
+    make_dir(request.runs_dir)
+    with launch_lock(group_dir):
+        runpaths.inside(request.runs_dir, group_dir)  # the folder just made (or found) is no symlink out
+        _prepare_group(request, backend)
+        results = []
+        for run in request.runs:
+            # This process alone submits (the launch lock); the fresh read keeps what others saved.
+            entry = next(e for e in read_record(group_dir).runs if e.name == run.name)
+            if entry.state == "submitted":
+                assert entry.job_id is not None  # launchrecord's rules
+                result = Submitted(run.name, entry.job_id, new=False)
+            else:
+                result = _submit_one(request, backend, run, entry.token if entry.state == "submitting" else None)
+            on_submit(result)
+            results.append(result)
+        return results
+
+
+def _submit_one(request: LaunchRequest, backend: Backend, run: RunLaunch, token: str | None) -> Submitted:
+    group_dir = request.group_dir
+    spec = RunSpec(
+        group=request.group,
+        run=run.name,
+        run_dir=runpaths.inside(request.runs_dir, run.run_dir),
+        plan_file=run.plan_file,
+        command=run.command,
+        token=token or uuid.uuid4().hex,
+        env=request.env,
+        secrets=request.secrets,
+    )
+    job_id = backend.find(spec) if token else None
+    new = job_id is None
+    if job_id is None:
+        spec = dataclasses.replace(spec, token=uuid.uuid4().hex)  # a new attempt, a new token
+        with updating(group_dir) as record:
+            entry = next(e for e in record.runs if e.name == run.name)
+            entry.state, entry.token, entry.command = "submitting", spec.token, run.command
+        job_id = backend.submit(spec)
+    with updating(group_dir) as record:
+        entry = next(e for e in record.runs if e.name == run.name)
+        entry.state, entry.job_id = "submitted", job_id
+        entry.submitted_at = entry.submitted_at or time.time()
+    return Submitted(run.name, job_id, new)
 
 
 def launch(
@@ -173,112 +399,115 @@ def launch(
     on_submit: Callable[[Submitted], None] = lambda s: None,
 ) -> list[Submitted]:
     """Submit every run of `plan` not yet submitted; return what each run's job id is."""
-    secrets = secrets or []
-    if absent := missing_secrets(secrets):
-        raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
-    check_secrets(secrets)
-    group_dir = output.resolve() / plan["group"]
-    template = command or DEFAULT_COMMAND
-    with group_lock(group_dir):
-        record = new_record(plan, config_path, backend, options or {}, template, env or {}, secrets)
-        record = prepare_group(group_dir, plan, record)
-        results = []
-        for entry in record["runs"]:
-            run_dir = group_dir / entry["name"]
-            spec = RunSpec(
-                group=record["group"],
-                run=entry["name"],
-                run_dir=run_dir,
-                plan_file=run_dir / "plan.json",
-                command=render_command(
-                    record["trainer_command"], plan=run_dir / "plan.json", run_dir=run_dir, run=entry["name"]
-                ),
-                token=entry["token"] or uuid.uuid4().hex,
-                env=record["env"],
-                secrets=record["secrets"],
-            )
-            if entry["state"] == "submitted":
-                result = Submitted(entry["name"], entry["job_id"], new=False)
-                on_submit(result)
-                results.append(result)
-                continue
-            job_id = backend.find(spec) if entry["state"] == "submitting" else None
-            new = job_id is None
-            if job_id is None:
-                entry.update(state="submitting", token=spec.token)
-                _save(group_dir, record)
-                job_id = backend.submit(spec)
-            entry.update(state="submitted", job_id=job_id, submitted_at=entry["submitted_at"] or time.time())
-            _save(group_dir, record)
-            result = Submitted(entry["name"], job_id, new)
-            on_submit(result)
-            results.append(result)
-        return results
+    request = prepare(plan, config_path, backend, output, options=options, command=command, env=env, secrets=secrets)
+    return submit(request, backend, on_submit)
 
 
-def _save(group_dir: Path, record: dict[str, Any]) -> None:
-    record["updated_at"] = time.time()
-    write_json_atomic(group_dir / RECORD, record)
+def status_record(status: Status) -> dict[str, Any]:
+    return {
+        "state": status.state.value,
+        "exit_code": status.exit_code,
+        "started_at": status.started_at,
+        "finished_at": status.finished_at,
+        "detail": status.detail,
+    }
 
 
-def statuses(group_dir: Path, backend: Backend) -> tuple[dict[str, Any], dict[str, Status | None]]:
-    """Each run's current state (None: never submitted), recorded in the group's record too."""
+def statuses(group_dir: Path, backend: Backend) -> tuple[LaunchRecord, dict[str, Status | None]]:
+    """Each run's current state (None: never submitted), noted in the group's record too.
+
+    The backend is asked (which may be slow) without any lock; what it said is then saved on a fresh
+    read under the record lock, for the runs whose job id is still the one asked about.
+    """
+    from olmix_generated.launch_record import RunStatus
+
     record = read_record(group_dir)
-    found: dict[str, Status | None] = {}
-    for entry in record["runs"]:
-        if entry["state"] != "submitted":
-            found[entry["name"]] = None
-            continue
-        status = backend.status(entry["job_id"], group_dir / entry["name"])
-        found[entry["name"]] = status
-        entry["status"] = {
-            "state": status.state.value,
-            "exit_code": status.exit_code,
-            "started_at": status.started_at,
-            "finished_at": status.finished_at,
+    asked = [e for e in record.runs if e.state == "submitted" and e.job_id is not None]
+    answers = backend.statuses([(str(e.job_id), group_dir / e.name) for e in asked])
+    by_job = {(e.name, e.job_id): st for e, st in zip(asked, answers, strict=True)}
+    try:
+        with updating(group_dir) as fresh:
+            for entry in fresh.runs:
+                if (st := by_job.get((entry.name, entry.job_id))) is not None:
+                    entry.status = RunStatus.model_validate(status_record(st))
+        record = fresh
+    except PermissionError:
+        pass  # a group someone else owns: show what the backend said, save nothing
+    # runs a launch submitted meanwhile: asked too, their status saved by the next look
+    late = [e for e in record.runs if e.state == "submitted" and (e.name, e.job_id) not in by_job]
+    by_job.update(
+        {
+            (e.name, e.job_id): st
+            for e, st in zip(late, backend.statuses([(str(e.job_id), group_dir / e.name) for e in late]), strict=True)
         }
-    with group_lock_or_skip(group_dir):
-        _save(group_dir, record)
+    )
+    found: dict[str, Status | None] = {e.name: by_job.get((e.name, e.job_id)) for e in record.runs}
     return record, found
 
 
-@contextmanager
-def group_lock_or_skip(group_dir: Path) -> Iterator[None]:
-    # Status is read-mostly: when a launcher holds the group, it keeps the record; don't wait for it.
-    try:
-        with group_lock(group_dir):
-            yield
-    except LaunchError:
-        return
+def watch(
+    group_dir: Path, backend: Backend, poll_s: float = 2.0
+) -> Iterator[tuple[LaunchRecord, dict[str, Status | None]]]:
+    """The group's statuses every poll_s seconds, until every submitted run has finished (the last one included)."""
+    while True:
+        record, found = statuses(group_dir, backend)
+        yield record, found
+        if all(st is None or st.state.finished for st in found.values()):
+            return
+        time.sleep(poll_s)
 
 
 def cancel(group_dir: Path, backend: Backend, runs: list[str] | None = None) -> list[str]:
-    """Cancel the group's unfinished runs (or those named); return the names cancelled."""
+    """Cancel the group's unfinished runs (or those named); return the names cancelled.
+
+    Like status, the backend is asked and told without a lock (stopping a run may take its grace
+    period); the cancellation is then noted on a fresh read under the record lock.
+    """
     record = read_record(group_dir)
-    names = {e["name"] for e in record["runs"]}
-    if runs and (unknown := sorted(set(runs) - names)):
+    names = [e.name for e in record.runs]
+    if runs and (unknown := sorted(set(runs) - set(names))):
         raise LaunchError(
-            f"group {record['group']} has no run named {', '.join(unknown)} (runs: {', '.join(sorted(names))})"
+            f"group {record.group} has no run named {', '.join(unknown)} (runs: {', '.join(sorted(names))})"
         )
-    done = []
-    for entry in record["runs"]:
-        if (runs and entry["name"] not in runs) or entry["state"] != "submitted":
+    targets = [
+        e for e in record.runs if (not runs or e.name in runs) and e.state == "submitted" and e.job_id is not None
+    ]
+    found = backend.statuses([(str(e.job_id), group_dir / e.name) for e in targets])
+    done: list[tuple[str, str | None]] = []
+    for entry, st in zip(targets, found, strict=True):
+        if st.state.finished:
             continue
-        run_dir = group_dir / entry["name"]
-        if backend.status(entry["job_id"], run_dir).state.finished:
-            continue
-        backend.cancel(entry["job_id"], run_dir)
-        entry["cancelled_at"] = time.time()
-        done.append(entry["name"])
-    with group_lock_or_skip(group_dir):
-        _save(group_dir, record)
-    return done
+        backend.cancel(str(entry.job_id), group_dir / entry.name)
+        done.append((entry.name, entry.job_id))
+    if done:
+        now = time.time()
+        with updating(group_dir) as fresh:
+            for entry in fresh.runs:
+                if (entry.name, entry.job_id) in done:
+                    entry.cancelled_at = now
+    return [name for name, _ in done]
 
 
-def backend_for(record: dict[str, Any]) -> Backend:
+def list_records(runs_dir: Path) -> tuple[list[LaunchRecord], list[OlmixError]]:
+    """The valid records of the groups under `runs_dir`, newest first, and an error naming each bad one."""
+    from olmix.launchrecord import parse_record
+
+    records, bad = [], []
+    for path in sorted(runs_dir.glob(f"*/{RECORD}")) if runs_dir.is_dir() else []:
+        try:
+            records.append(parse_record(path.read_bytes(), str(path)))
+        except OlmixError as exc:
+            bad.append(exc)
+        except OSError as exc:
+            bad.append(OlmixError(f"{path}: cannot read: {exc.strerror or exc}"))
+    records.sort(key=lambda r: r.created_at, reverse=True)
+    return records, bad
+
+
+def backend_for(record: LaunchRecord) -> Backend:
     from olmix import backends
 
     try:
-        return backends.get(record["backend"], **record.get("backend_options", {}))
+        return backends.get(record.backend, **record.backend_options)
     except TypeError as exc:
-        raise BackendError(f"backend options in the record do not fit backend '{record['backend']}': {exc}") from None
+        raise BackendError(f"backend options in the record do not fit backend '{record.backend}': {exc}") from None

@@ -48,7 +48,7 @@ def test_two_thresholds_train_for_real_and_reach_the_results_table(tmp_path: Pat
         "proxy_model_id=olmo3_1m",
         "--set",
         "chinchilla_multiple=0.0003",
-        "--output",
+        "--runs-dir",
         str(tmp_path / "runs"),
         "--max-parallel",
         "2",

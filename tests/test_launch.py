@@ -125,3 +125,15 @@ def test_usage_errors(args: list[str], message: str, write) -> None:  # type: ig
     code, _, stderr = invoke(*args)
     assert code != 0
     assert message in stderr
+
+
+def test_runs_dir_is_the_one_spelling_and_output_a_hidden_deprecated_alias(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    code, stdout, _ = invoke("launch", "list", "--runs-dir", str(tmp_path / "runs"))
+    assert (code, stdout.strip()) == (0, f"no launched groups under {tmp_path / 'runs'}")
+    code, stdout, stderr = invoke("launch", "list", "--output", str(tmp_path / "runs"))
+    assert (code, stdout.strip()) == (0, f"no launched groups under {tmp_path / 'runs'}")
+    assert "--output is deprecated" in stderr
+    for command in ("run", "status", "cancel", "list"):
+        _, help_text, _ = invoke("launch", command, "--help")
+        assert "--runs-dir" in help_text and "--output" not in help_text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -45,7 +46,7 @@ def setup(tmp_path: Path) -> tuple[Path, list[str]]:
         "run",
         "--config",
         str(config),
-        "--output",
+        "--runs-dir",
         str(tmp_path / "runs"),
         "--no-cache",
         "--trainer-command",
@@ -107,14 +108,17 @@ def test_piped_yes_launches_and_a_rerun_submits_nothing_again(setup: tuple[Path,
     assert [leaf["name"] for leaf in plan["runs"][0]["leaves"]] == ["web:high", "web:low", "code"]
     record_text = (tmp / "runs" / group / "launch.json").read_text()
     assert "OLMIX_TEST_SECRET" in record_text and "hunter2-planted" not in record_text
+    first = json.loads(record_text)["runs"][0]
 
     again = olmix([*args, "--yes", "--group", group])
     assert again.returncode == 0, again.stderr
     assert "already submitted tiny" in again.stdout and "0 submitted now, 1 in all" in again.stdout
-    status = olmix(["launch", "status", "--group", group, "--output", str(tmp / "runs"), "--json"])
-    assert json.loads(status.stdout)["runs"][0]["run"] == "tiny"
-    time.sleep(0.5)
-    assert wait_for(tmp / "trained", 1) == [str(plan_file)]
+    entry = json.loads((tmp / "runs" / group / "launch.json").read_text())["runs"][0]
+    assert (entry["job_id"], entry["submitted_at"]) == (first["job_id"], first["submitted_at"])
+    status = olmix(["launch", "status", "--group", group, "--runs-dir", str(tmp / "runs"), "--json", "--wait"])
+    assert status.returncode == 0, status.stderr
+    assert [(r["run"], r["state"]) for r in json.loads(status.stdout)["runs"]] == [("tiny", "succeeded")]
+    assert (tmp / "trained").read_text().splitlines() == [str(plan_file)]
 
 
 def test_dry_run_plans_what_a_launch_submits(setup: tuple[Path, list[str]]) -> None:
@@ -172,6 +176,71 @@ def test_a_folder_of_configs_is_one_group_of_runs(setup: tuple[Path, list[str]])
     assert f"{study / 'd.yaml'}: $.name: run name 'tiny' is also the name in {study / 'c.yaml'}" in clash.stderr
 
 
+def test_dry_run_and_confirmation_show_each_runs_command_and_environment(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    config = tmp / "tiny.yaml"
+    config.write_text(
+        CONFIG + "trainer_command: ['{python}', '-c', 'pass', '--plan', '{plan}', '--name', '{run}']\n"
+        "env: {WANDB_MODE: offline, NOTE: 'two words'}\n"
+    )
+    flag = args.index("--trainer-command")
+    args = args[:flag] + args[flag + 2 :]
+    dry = olmix([*args, "--dry-run"])
+    assert dry.returncode == 0, dry.stderr
+    group = next(line.split()[1] for line in dry.stdout.splitlines() if line.startswith("group "))
+    plan = (tmp / "runs").resolve() / group / "tiny" / "plan.json"
+    shown = [
+        f"each run executes (trainer command from the config {config}):",
+        f"  tiny: {sys.executable} -c pass --plan {plan} --name tiny",
+        f"with environment variables (from the config {config}):",
+        "  WANDB_MODE=offline",
+        "  NOTE='two words'",
+        f"with secrets from this environment (from the config {config}; values not shown):",
+        "  OLMIX_TEST_SECRET",
+    ]
+    assert dry.stdout.splitlines()[-len(shown) :] == shown
+    assert not (tmp / "runs").exists()
+
+    asked = olmix(args)  # stdin closed: shown, asked, nothing launched
+    assert asked.returncode == 1 and "Launch 1 run(s)" in asked.stderr
+    lines = asked.stdout.splitlines()
+    start = lines.index(shown[0])
+    assert lines[start : start + len(shown)] == shown
+    assert "hunter2-planted" not in asked.stdout + asked.stderr
+    assert not (tmp / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [("{python} -c pass {plan_file}", "bad placeholder 'plan_file'"), ("no-such-trainer-7f {plan}", "not on PATH")],
+)
+def test_a_bad_trainer_command_is_refused_before_the_confirmation(
+    setup: tuple[Path, list[str]], command: str, message: str
+) -> None:
+    tmp, args = setup
+    args[args.index("--trainer-command") + 1] = command
+    proc = olmix(args, stdin=b"y\n")
+    assert proc.returncode == 1 and message in proc.stderr
+    assert "Launch 1 run(s)" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp / "runs").exists()
+
+
+@pytest.mark.parametrize("group", ["../x", "/etc", "..", ".lock", "a\nb"])
+def test_an_unsafe_group_is_refused_before_anything_is_read_or_written(
+    setup: tuple[Path, list[str]], group: str
+) -> None:
+    tmp, args = setup
+    for command in (
+        [*args, "--yes", "--group", group],
+        ["launch", "status", "--group", group, "--runs-dir", str(tmp / "runs")],
+        ["launch", "cancel", "--yes", "--group", group, "--runs-dir", str(tmp / "runs")],
+    ):
+        proc = olmix(command)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.startswith("--group " if command[1] == "run" else "group "), proc.stderr
+    assert not (tmp / "runs").exists()
+
+
 def test_a_secret_too_short_to_mask_submits_nothing(setup: tuple[Path, list[str]]) -> None:
     import os
 
@@ -181,3 +250,17 @@ def test_a_secret_too_short_to_mask_submits_nothing(setup: tuple[Path, list[str]
     assert proc.returncode == 1
     assert "too short to mask" in proc.stderr and "OLMIX_TEST_SECRET (3 bytes)" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp / "runs").exists()
+
+
+def test_a_dry_run_of_a_launched_group_shows_the_command_a_resume_keeps(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    launched = olmix([*args, "--yes", "--json"])
+    assert launched.returncode == 0, launched.stderr
+    group = json.loads(launched.stdout)["group"]
+    recorded = json.loads((tmp / "runs" / group / "launch.json").read_text())["runs"][0]["command"]
+    flag = args.index("--trainer-command")
+    dry = olmix([*args[:flag], *args[flag + 2 :], "--dry-run"])
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    start = lines.index("each run executes (trainer command as recorded for the group; --trainer-command changes it):")
+    assert lines[start + 1] == "  tiny: " + " ".join(shlex.quote(part) for part in recorded)

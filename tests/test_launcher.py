@@ -6,17 +6,22 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from olmix import launcher
+from olmix import launcher, runpaths
 from olmix.backends import RunState
 from olmix.backends.local import LocalBackend
+from olmix.errors import OlmixError
 
 from .conftest import REPO
+from .polling import poll
+from .slow_backend import SlowBackend, submissions
 
 CONFIG = REPO / "config/examples/minimal.yaml"
 RUNS = ["run-a", "run-b", "run-c"]
@@ -31,9 +36,9 @@ def make_plan(runs: list[str] = RUNS, config: Path = CONFIG) -> dict[str, Any]:
     }
 
 
-def trainer(tmp_path: Path, body: str) -> list[str]:
+def trainer(tmp_path: Path, body: str, name: str = "trainer.py") -> list[str]:
     """A trainer command running `body` (Python) with RUN and LOG (a shared append-only file) defined."""
-    script = tmp_path / "trainer.py"
+    script = tmp_path / name
     script.write_text(
         "import os, sys, time\nRUN = sys.argv[1]\nLOG = sys.argv[2]\n"
         "def log(event):\n"
@@ -192,3 +197,291 @@ def test_a_trainer_that_fails_is_failed_with_its_exit_code(tmp_path: Path) -> No
     launcher.launch(make_plan(["r"]), CONFIG, backend, tmp_path / "out", command=trainer(tmp_path, "sys.exit(3)\n"))
     found = wait_finished(tmp_path / "out" / "g-0123abcd", backend)
     assert (found["r"].state, found["r"].exit_code) == (RunState.FAILED, 3)
+
+
+# -- one writer per record: status and cancel racing a resumed launch ---------------------------------------
+
+
+def actor(args: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """A `tests.launch_actor` process: a launch, a status or a cancel from another terminal."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.launch_actor", json.dumps(args)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def killed_launch(tmp_path: Path, plan: dict[str, Any], command: list[str], backend: dict[str, Any], n: int) -> None:
+    """A launch SIGKILLed right after its n-th submission, before recording it."""
+    args = {
+        "action": "launch",
+        "backend": backend,
+        "plan": plan,
+        "config": str(CONFIG),
+        "output": str(tmp_path / "out"),
+        "command": command,
+        "kill": ["after-submit", n],
+    }
+    proc = actor(args)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, err.decode()
+
+
+@pytest.mark.parametrize("action", ["status", "cancel"])
+def test_a_status_or_cancel_that_read_before_a_resume_never_saves_its_older_copy(tmp_path: Path, action: str) -> None:
+    # The order that made a resume submit runs twice, made certain: status (or cancel) reads the record of a
+    # killed launch, its backend call outlasts a whole resume, and only then does it save.
+    names = [f"run-{i}" for i in range(6)]
+    plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
+    command = trainer(tmp_path, "log('start')\ntime.sleep(2)\n")
+    counted: dict[str, Any] = {"submissions": str(tmp_path / "submissions")}
+    killed_launch(tmp_path, plan, command, counted, n=2)
+    gate = tmp_path / "gate"
+    slow = actor(
+        {"action": action, "group_dir": str(group_dir), "runs": ["run-0"], "backend": {**counted, "gate": str(gate)}}
+    )
+    poll(Path(f"{gate}.waiting").exists, f"the {action}'s backend call to begin")
+
+    backend = SlowBackend(**counted)
+    resumed = launcher.launch(plan, CONFIG, backend, tmp_path / "out", command=command)
+    assert [r.new for r in resumed] == [False, False, True, True, True, True]  # run-1 started, not recorded
+    gate.touch()
+    _, err = slow.communicate(timeout=60)
+    assert slow.returncode == 0, err.decode()
+
+    again = launcher.launch(plan, CONFIG, backend, tmp_path / "out", command=command)
+    assert [(r.run, r.job_id, r.new) for r in again] == [(r.run, r.job_id, False) for r in resumed]
+    assert submissions(tmp_path / "submissions") == names
+    record = launcher.read_record(group_dir)
+    assert [(e.state, e.job_id) for e in record.runs] == [("submitted", r.job_id) for r in resumed]
+    if action == "cancel":  # what the cancel did is kept too
+        assert [e.name for e in record.runs if e.cancelled_at is not None] in (["run-0"], [])
+    launcher.cancel(group_dir, LocalBackend())
+
+
+@pytest.mark.slow  # three looping processes beside two launches
+def test_status_and_cancel_loops_through_killed_and_resumed_launches_submit_each_run_once(tmp_path: Path) -> None:
+    names = [f"run-{i}" for i in range(8)]
+    plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
+    command = trainer(tmp_path, "log('start')\n")
+    counted: dict[str, Any] = {"submissions": str(tmp_path / "submissions")}
+    killed_launch(tmp_path, plan, command, counted, n=3)
+    stop = tmp_path / "stop"
+    slow = {**counted, "delay_s": 0.05}  # per run asked: a group's status takes longer than a resume
+    loops = [
+        ("status", None, tmp_path / "done-status-1"),
+        ("status", None, tmp_path / "done-status-2"),
+        ("cancel", ["run-7"], tmp_path / "done-cancel"),
+    ]
+    procs = [
+        actor(
+            {
+                "action": action,
+                "group_dir": str(group_dir),
+                "runs": runs,
+                "backend": slow,
+                "until": str(stop),
+                "done": str(done),
+            }
+        )
+        for action, runs, done in loops
+    ]
+
+    def cycles() -> list[int]:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise AssertionError(f"a loop ended early: {proc.communicate()[1].decode()}")
+        return [len(done.read_text().splitlines()) if done.exists() else 0 for _, _, done in loops]
+
+    def let_every_loop_finish_a_round() -> None:
+        # two more rounds each: the round under way when the resume ended has saved by then
+        start = cycles()
+        poll(lambda: all(now >= then + 2 for now, then in zip(cycles(), start, strict=True)), "two rounds of each loop")
+
+    let_every_loop_finish_a_round()
+    killed_launch(tmp_path, plan, command, counted, n=2)  # a resume, killed too
+    let_every_loop_finish_a_round()
+    backend = SlowBackend(**counted)
+    launcher.launch(plan, CONFIG, backend, tmp_path / "out", command=command)
+    let_every_loop_finish_a_round()
+    stop.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    final = launcher.launch(plan, CONFIG, backend, tmp_path / "out", command=command)
+    assert [r.new for r in final] == [False] * 8
+    assert submissions(tmp_path / "submissions") == names
+    wait_finished(group_dir, LocalBackend())
+    assert Counter(r for r, e, _ in events(tmp_path)).most_common(1)[0][1] == 1  # no run trained twice
+
+
+def test_a_trainer_whose_runner_was_killed_is_orphaned_not_failed_and_cancel_stops_it(tmp_path: Path) -> None:
+    backend = LocalBackend()
+    body = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nlog(f'pid:{os.getpid()}')\ntime.sleep(60)\n"
+    (result,) = launcher.launch(make_plan(["r"]), CONFIG, backend, tmp_path / "out", command=trainer(tmp_path, body))
+    group_dir = tmp_path / "out" / "g-0123abcd"
+    started = poll(lambda: [e for _, e, _ in events(tmp_path) if e.startswith("pid:")], "the trainer to start")
+    trainer_pid = int(started[0].removeprefix("pid:"))
+    os.kill(int(result.job_id), signal.SIGKILL)  # the runner, not the trainer
+    poll(lambda: not Path(f"/proc/{result.job_id}").exists() or _zombie(int(result.job_id)), "the runner to die")
+
+    found = launcher.statuses(group_dir, backend)[1]["r"]
+    assert found is not None and found.state == RunState.ORPHANED
+    assert f"pids {trainer_pid}" in found.detail
+    assert launcher.read_record(group_dir).runs[0].status.state == "orphaned"  # type: ignore[union-attr]
+
+    assert launcher.cancel(group_dir, ShortGrace(), ["r"]) == ["r"]  # SIGTERM ignored: SIGKILL after the grace
+    assert _zombie(trainer_pid) or not Path(f"/proc/{trainer_pid}").exists()
+    assert launcher.statuses(group_dir, backend)[1]["r"].state == RunState.CANCELLED  # type: ignore[union-attr]
+    assert launcher.cancel(group_dir, backend) == []
+
+
+class ShortGrace(LocalBackend):
+    def cancel(self, job_id: str, run_dir: Path, grace_s: float = 0.5) -> None:
+        super().cancel(job_id, run_dir, grace_s)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_resume_with_a_corrected_command_uses_it_for_the_runs_left_and_records_the_change(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    old = trainer(tmp_path, "log('old')\n")
+    args = {
+        "plan": make_plan(),
+        "config": str(CONFIG),
+        "output": str(out),
+        "command": old,
+        "kill": ["before-submit", 2],
+    }
+    proc = subprocess.run([sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    new = trainer(tmp_path, "log('new')\n", name="fixed.py")
+    request = launcher.prepare(make_plan(), CONFIG, LocalBackend(), out, command=new)
+    assert [(c.setting, c.old, c.new) for c in request.changes] == [("trainer_command", old, new)]
+    launcher.submit(request, LocalBackend())
+    wait_finished(out / "g-0123abcd", LocalBackend())
+    assert sorted((r, e) for r, e, _ in events(tmp_path)) == [("run-a", "old"), ("run-b", "new"), ("run-c", "new")]
+    record = launcher.read_record(out / "g-0123abcd")
+    assert record.trainer_command == new
+    assert [(c.setting, c.old, c.new) for c in record.changes] == [("trainer_command", old, new)]
+    assert [e.command[-2:] if e.command else None for e in record.runs] == [  # each run's own command
+        ["run-a", str(tmp_path / "events.log")],
+        ["run-b", str(tmp_path / "events.log")],
+        ["run-c", str(tmp_path / "events.log")],
+    ]
+    assert [Path(e.command[1]).name if e.command else None for e in record.runs] == [
+        "trainer.py",
+        "fixed.py",
+        "fixed.py",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["{python}", "{nope}"], "bad placeholder 'nope'"),
+        (["{python}", "{0}"], "bad placeholder"),
+        (["{python", "x"], "bad placeholder"),
+        (["olmix-no-such-trainer", "{plan}"], "'olmix-no-such-trainer' is not on PATH"),
+        (["./no-such-trainer.sh"], "no executable file at"),
+    ],
+)
+def test_a_bad_trainer_command_is_refused_before_anything_is_written(
+    tmp_path: Path, command: list[str], message: str
+) -> None:
+    with pytest.raises(OlmixError, match=message):
+        launcher.prepare(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=command)
+    with pytest.raises(OlmixError, match=message):
+        launcher.launch(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=command)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("../escape", "path separator"),
+        ("/abs", "path separator"),
+        ("..", "starts with '.'"),
+        (".", "starts with '.'"),
+        ("a\0b", "control character"),
+        ("x" * 256, "longer than 255 bytes"),
+        ("é" * 128, "longer than 255 bytes"),
+        ("launch.json", "olmix uses for its own files"),
+        ("plan.json", "olmix uses for its own files"),
+        ("", "is empty"),
+    ],
+)
+def test_a_group_or_run_name_that_is_not_one_safe_folder_name_writes_nothing(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    out = tmp_path / "runs" / "inner"
+    with pytest.raises(runpaths.PathSafetyError, match=message):
+        launcher.launch(make_plan(["ok", name]), CONFIG, LocalBackend(), out, command=["true"])
+    with pytest.raises(runpaths.PathSafetyError, match=message):
+        launcher.launch({**make_plan(), "group": name}, CONFIG, LocalBackend(), out, command=["true"])
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_a_symlink_out_of_the_runs_folder_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "g-0123abcd").symlink_to(elsewhere)
+    with pytest.raises(runpaths.PathSafetyError, match="outside the runs folder"):
+        launcher.launch(make_plan(), CONFIG, LocalBackend(), tmp_path / "runs", command=["true"])
+    (tmp_path / "runs" / "g-0123abcd").unlink()
+    (tmp_path / "runs" / "g-0123abcd").mkdir()
+    (tmp_path / "runs" / "g-0123abcd" / "run-b").symlink_to(elsewhere)
+    with pytest.raises(runpaths.PathSafetyError, match="outside the runs folder"):
+        launcher.launch(make_plan(), CONFIG, LocalBackend(), tmp_path / "runs", command=["true"])
+    assert list(elsewhere.iterdir()) == []
+    assert not (tmp_path / "runs" / "g-0123abcd" / "launch.json").exists()
+
+
+def test_a_status_across_a_resume_reports_the_runs_the_resume_submitted(tmp_path: Path) -> None:
+    names = [f"run-{i}" for i in range(4)]
+    plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
+    command = trainer(tmp_path, "log('start')\n")
+    counted: dict[str, Any] = {"submissions": str(tmp_path / "submissions")}
+    killed_launch(tmp_path, plan, command, counted, n=2)  # run-0 recorded as submitted
+    gate = tmp_path / "gate"
+    seen: list[dict[str, Any]] = []
+    looking = threading.Thread(
+        target=lambda: seen.append(launcher.statuses(group_dir, SlowBackend(**counted, gate=str(gate)))[1])
+    )
+    looking.start()
+    poll(Path(f"{gate}.waiting").exists, "the status's backend call to begin")
+    launcher.launch(plan, CONFIG, SlowBackend(**counted), tmp_path / "out", command=command)
+    gate.touch()
+    looking.join(timeout=60)
+    (found,) = seen
+    assert sorted(name for name, st in found.items() if st is not None) == names
+    assert [e.state for e in launcher.read_record(group_dir).runs] == ["submitted"] * 4
+
+
+def test_a_resume_without_a_command_keeps_the_recorded_one(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    chosen = trainer(tmp_path, "log('chosen')\n")
+    args = {
+        "plan": make_plan(),
+        "config": str(CONFIG),
+        "output": str(out),
+        "command": chosen,
+        "kill": ["before-submit", 2],
+    }
+    proc = subprocess.run([sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    fallback = trainer(tmp_path, "log('fallback')\n", name="fallback.py")  # the config's (or olmix's default)
+    request = launcher.prepare(make_plan(), CONFIG, LocalBackend(), out, command=None, default_command=fallback)
+    assert (request.command_kept, request.changes) == (True, [])
+    assert [Path(run.command[1]).name for run in request.runs] == ["trainer.py"] * 3
+    launcher.submit(request, LocalBackend())
+    wait_finished(out / "g-0123abcd", LocalBackend())
+    assert sorted((r, e) for r, e, _ in events(tmp_path)) == [(name, "chosen") for name in RUNS]
+    assert launcher.read_record(out / "g-0123abcd").changes == []

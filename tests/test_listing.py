@@ -68,7 +68,7 @@ AFTER = {"b.npy": 500, "c.npy": 1_000, "e.npy": 700}
 
 
 def test_a_launch_lists_again_what_a_dry_run_took_from_the_cache(corpus: Path) -> None:
-    args = ["launch", "run", "--config", str(corpus / "c.yaml"), "--output", str(corpus / "runs"), "--json"]
+    args = ["launch", "run", "--config", str(corpus / "c.yaml"), "--runs-dir", str(corpus / "runs"), "--json"]
     first = olmix(*args, "--dry-run", tmp=corpus)
     assert first.returncode == 0, first.stderr
     assert files_of(json.loads(first.stdout)) == BEFORE

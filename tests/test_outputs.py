@@ -73,7 +73,7 @@ def test_plan_out_or_plot_naming_a_folder_is_a_usage_error(config: Path, tmp_pat
 def test_launch_output_under_a_file_submits_nothing(config: Path, afile: Path, tmp_path: Path) -> None:
     marker = tmp_path / "trainer-ran"
     result = invoke(
-        "launch", "run", "--config", str(config), "--output", str(afile / "runs"), "--yes",
+        "launch", "run", "--config", str(config), "--runs-dir", str(afile / "runs"), "--yes",
         "--trainer-command", f"touch {marker}",
     )  # fmt: skip
     assert_one_message(result, f"cannot create folder {afile / 'runs'}", f"{afile} is a file, not a folder")

@@ -103,7 +103,7 @@ def test_every_problem_on_its_own_line_with_its_values_escaped(tmp_path: Path) -
 
 
 def test_a_hostile_flag_value_in_an_error(tmp_path: Path) -> None:
-    proc = olmix("launch", "status", "--group", "\x1b]0;pwned\x07\nforged", "--output", str(tmp_path))
+    proc = olmix("launch", "status", "--group", "\x1b]0;pwned\x07\nforged", "--runs-dir", str(tmp_path))
     assert proc.returncode == 1
     assert_no_raw_controls(proc.stderr)
     assert "\\x1b]0;pwned\\x07" in proc.stderr
@@ -123,13 +123,15 @@ def test_launch_status_and_list_tables(tmp_path: Path) -> None:
     group.mkdir(parents=True)
     record = (
         '{"record_version": 1, "group": "g-1\\u001b[2J", "backend": "local", "created_at": 0, "updated_at": 0,'
-        ' "config": {"path": "c\\u001b]8;;http://evil\\u0007.yaml", "sha256": "0"}, "secrets": [], "env": {},'
+        ' "config": {"path": "c\\u001b]8;;http://evil\\u0007.yaml", "sha256": "' + "0" * 64 + '"},'
+        ' "secrets": [], "env": {}, "git_commit": null, "olmix_version": "0", "backend_options": {},'
+        ' "trainer_command": ["true"], "plan_file": "plan.json",'
         ' "runs": [{"name": "r\\u001b[31m", "state": "planned", "token": null, "job_id": null,'
         ' "submitted_at": null, "status": null}]}'
     )
     (group / "launch.json").write_text(record)
-    listed = olmix("launch", "list", "--output", str(tmp_path / "runs"))
-    status = olmix("launch", "status", "--group", "g-1", "--output", str(tmp_path / "runs"))
+    listed = olmix("launch", "list", "--runs-dir", str(tmp_path / "runs"))
+    status = olmix("launch", "status", "--group", "g-1", "--runs-dir", str(tmp_path / "runs"))
     for proc in (listed, status):
         assert proc.returncode == 0, proc.stderr
         assert_no_raw_controls(proc.stdout + proc.stderr)

@@ -1,9 +1,10 @@
 """Backends run the runs of a plan: one small interface, one module per engine.
 
-A backend submits a prepared run, finds a run it may already have submitted
-(by the run's submission token, so a launch killed mid-submission never
-submits twice), reports a run's state and cancels it. Adding a backend is a
-new module and one line in BACKENDS.
+A backend checks that it can start a command, submits a prepared run, finds
+a run it may already have submitted (by the run's submission token, so a
+launch killed mid-submission never submits twice), reports the state of many
+runs in one call (a cluster answers a group's job ids at once) and cancels a
+run. Adding a backend is a new module and one line in BACKENDS.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class BackendError(OlmixError):
 class RunState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    ORPHANED = "orphaned"  # what watched the run died; its trainer still runs
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -74,6 +76,9 @@ class Backend(Protocol):
     def check(self, config: Any) -> list[str]:
         """Notes about settings this backend ignores; raise BackendError when it cannot run them."""
 
+    def check_command(self, command: list[str]) -> None:
+        """Raise BackendError when this backend could not start `command` (say, its program is missing)."""
+
     def submit(self, spec: RunSpec) -> str:
         """Start the run; return its job id."""
 
@@ -81,6 +86,9 @@ class Backend(Protocol):
         """The job id of a run already started with spec.token, if any."""
 
     def status(self, job_id: str, run_dir: Path) -> Status: ...
+
+    def statuses(self, jobs: list[tuple[str, Path]]) -> list[Status]:
+        """The status of each (job id, run folder), in order: one query for a group's runs."""
 
     def cancel(self, job_id: str, run_dir: Path) -> None: ...
 

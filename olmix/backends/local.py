@@ -4,6 +4,11 @@ Runs outlive the launching process; their state lives in files in the run's
 folder (job.json, started.json, exit.json, cancel.json) written by
 local_runner, so `olmix launch status` works from any terminal. At most
 `max_parallel` runs of a group train at once; the others wait for a slot.
+
+The runner and its trainer share a process group, and the trainer carries
+the run's token in its environment (OLMIX_RUN_TOKEN). So a trainer whose
+runner was killed is still recognised (status says `orphaned`, never
+`failed` while it trains) and can still be stopped.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +28,7 @@ from olmix.backends import BackendError, RunSpec, RunState, Status
 from olmix.fileio import write_json_atomic
 
 IGNORED = ("cluster", "budget", "workspace", "priority")
+TOKEN_VAR = "OLMIX_RUN_TOKEN"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -48,6 +55,30 @@ def _alive(pid: int, token: str) -> bool:
     return state != "Z" and token.encode() in _cmdline(pid)
 
 
+def _group_members(pgid: int, token: str) -> list[int]:
+    """Live processes of process group pgid started for the run with `token` (a reused pgid is not ours)."""
+    mark = f"{TOKEN_VAR}={token}".encode()
+    members = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] == "Z" or int(fields[2]) != pgid:
+                continue
+            if mark in (proc / "environ").read_bytes().split(b"\0"):
+                members.append(int(proc.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return members
+
+
+def _pid(job_id: str) -> int:
+    if not job_id.isdigit():
+        raise BackendError(f"job id {job_id!r} is not a process id, as the local backend's job ids are")
+    return int(job_id)
+
+
 class LocalBackend:
     name = "local"
 
@@ -63,6 +94,15 @@ class LocalBackend:
         if config.nodes > 1:
             raise BackendError(f"the local backend runs on one machine; the config asks for nodes: {config.nodes}")
         return notes
+
+    def check_command(self, command: list[str]) -> None:
+        program = command[0]
+        if "/" in program:
+            path = Path(self.cwd or os.getcwd(), program)  # an absolute program ignores the folder
+            if not (path.is_file() and os.access(path, os.X_OK)):
+                raise BackendError(f"trainer program {program!r}: no executable file at {path}; nothing was submitted")
+        elif shutil.which(program) is None:
+            raise BackendError(f"trainer program {program!r} is not on PATH; nothing was submitted")
 
     def submit(self, spec: RunSpec) -> str:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +123,7 @@ class LocalBackend:
             runner += ["--cwd", self.cwd]
         for name in spec.secrets:
             runner += ["--secret", name]
-        env = {**os.environ, **spec.env}
+        env = {**os.environ, **spec.env, TOKEN_VAR: spec.token}
         # runs sharing the machine share its cores, unless the user or the config said otherwise
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         env.setdefault("OMP_NUM_THREADS", str(max(1, cores // self.max_parallel)))
@@ -103,7 +143,11 @@ class LocalBackend:
                 return proc.name
         return None
 
+    def statuses(self, jobs: list[tuple[str, Path]]) -> list[Status]:
+        return [self.status(job_id, run_dir) for job_id, run_dir in jobs]
+
     def status(self, job_id: str, run_dir: Path) -> Status:
+        pid = _pid(job_id)
         done = _read_json(run_dir / "exit.json")
         started = _read_json(run_dir / "started.json")
         started_at = started["started_at"] if started else None
@@ -114,9 +158,17 @@ class LocalBackend:
             return Status(state, code, started_at, done["finished_at"])
         job = _read_json(run_dir / "job.json")
         token = job["token"] if job else ""
-        if job is None or not _alive(int(job_id), token):
+        if job is None or not _alive(pid, token):
             if job is None and self._starting(job_id, run_dir):
                 return Status(RunState.PENDING)
+            if job is not None and (members := _group_members(int(job["pgid"]), token)):
+                return Status(
+                    RunState.ORPHANED,
+                    None,
+                    started_at,
+                    detail=f"its runner (pid {pid}) died; the trainer still runs as process group {job['pgid']} "
+                    f"(pids {', '.join(map(str, members))}); `olmix launch cancel` stops it",
+                )
             if (run_dir / "cancel.json").exists():
                 return Status(RunState.CANCELLED, None, started_at, detail="stopped before it could record an exit")
             return Status(RunState.FAILED, None, started_at, detail="the runner process ended without an exit record")
@@ -124,21 +176,30 @@ class LocalBackend:
 
     @staticmethod
     def _starting(job_id: str, run_dir: Path) -> bool:
-        return str(run_dir).encode() in _cmdline(int(job_id))
+        return str(run_dir).encode() in _cmdline(_pid(job_id))
 
     def cancel(self, job_id: str, run_dir: Path, grace_s: float = 10.0) -> None:
+        """SIGTERM the run's process group (runner and trainer, or the trainer alone if its runner died), SIGKILL
+        after grace_s."""
+        pid = _pid(job_id)
         write_json_atomic(run_dir / "cancel.json", {"cancelled_at": time.time()})
         job = _read_json(run_dir / "job.json")
-        if job is None or not _alive(int(job_id), job["token"]):
+        if job is None:
             return
-        pgid = int(job["pgid"])
+        pgid, token = int(job["pgid"]), job["token"]
+
+        def running() -> bool:
+            return _alive(pid, token) or bool(_group_members(pgid, token))
+
+        if not running():
+            return
         try:
             os.killpg(pgid, signal.SIGTERM)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and _alive(int(job_id), job["token"]):
+        while time.monotonic() < deadline and running():
             time.sleep(0.05)
-        if _alive(int(job_id), job["token"]):
+        if running():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)

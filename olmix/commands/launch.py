@@ -104,6 +104,32 @@ def render_plan(plan: Any, echo: Callable[[str], None] = safe_echo) -> None:
         echo(line(total))
 
 
+def _shown(text: str) -> str:
+    """A command-line word as a shell would take it, with control characters made visible."""
+    import shlex
+
+    return escape(shlex.quote(text))
+
+
+def render_commands(
+    runs: Any, settings: Any, changes: Any, echo: Callable[[str], None] = safe_echo, kept: bool = False
+) -> None:
+    """What each run executes, with what environment, and where those come from."""
+    where = "as recorded for the group; --trainer-command changes it" if kept else settings.command_from
+    echo(f"each run executes (trainer command {where}):")
+    for run in runs:
+        echo(f"  {run.name}: {' '.join(_shown(part) for part in run.command)}")
+    if settings.env:
+        echo(f"with environment variables ({settings.env_from}):")
+        for key, value in settings.env.items():
+            echo(f"  {_shown(key)}={_shown(value)}")
+    if settings.secrets:
+        echo(f"with secrets from this environment ({settings.env_from}; values not shown):")
+        echo("  " + " ".join(_shown(name) for name in settings.secrets))
+    for change in changes:
+        echo(f"note: the group's {change.setting} changes for runs not yet submitted (was {change.old!r})")
+
+
 def _build(config: tuple[str, ...], path_map: tuple[str, ...], no_cache: bool, overrides: tuple[str, ...]) -> Any:
     from olmix.plan import build_plan
     from olmix.resolve import parse_path_map, path_map_from_env
@@ -127,6 +153,24 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
         render_plan(plan)
         if plan_out:
             safe_echo(f"\nplan written to {plan_out}")
+
+
+def _dry_run(
+    plan: Any, plan_out: str | None, as_json: bool, settings: Any, runs_dir: Path, command_given: bool = False
+) -> None:
+    """The plan, then (as text) what each run would execute: what a launch would show before asking."""
+    from olmix import launcher, runpaths
+
+    _show(plan, plan_out, as_json)
+    if as_json:
+        return
+    safe_echo("")
+    group_dir = runpaths.group_dir(runs_dir.resolve(), plan.group)
+    command, kept = settings.command, False
+    if not command_given and (group_dir / launcher.RECORD).exists():  # a resume keeps the recorded command
+        command, kept = list(launcher.read_record(group_dir).trainer_command), True
+    runs = launcher.run_launches(group_dir, [r.name for r in plan.runs], command)
+    render_commands(runs, settings, [], kept=kept)
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -196,37 +240,31 @@ def run(
     every problem listed when the config is invalid or a leaf cannot be
     resolved or is short of tokens.
     """
+    from olmix import backends, launcher, runpaths
+    from olmix.plan import plan_data
+
+    if group is not None:
+        runpaths.check_component(group, "--group")
     plan = _build(config, path_map, no_cache or not dry_run, overrides)  # a launch lists the store itself
+    settings = launcher.run_settings(plan, overrides, trainer_command)
     if dry_run:
-        _show(plan, plan_out, as_json)
+        _dry_run(plan, plan_out, as_json, settings, output, command_given=trainer_command is not None)
         return
-    import shlex
-
-    from olmix import backends, launcher
-    from olmix.backends.secrets import check_secrets
-    from olmix.config import load_config
-
-    configs = [Path(r.config.path) for r in plan.runs if r.config is not None]
-    every = [load_config(path, overrides) for path in configs]
-    settings = every[0]
-    for path, other in zip(configs[1:], every[1:], strict=True):
-        for key in ("trainer_command", "env", "secrets"):
-            if getattr(other, key) != getattr(settings, key):
-                raise launcher.LaunchError(f"{path}: {key} differs from {configs[0]}'s; the runs of one group share it")
-    engine = backends.get(backend, **({"max_parallel": max_parallel} if backend == "local" else {}))
-    notes = sorted({note for one in every for note in engine.check(one)})
-    if group is not None and group != plan.group:
-        raise launcher.LaunchError(
-            f"group {group} is not the group of these configs: they plan as {plan.group} "
-            "(a changed config or different --set overrides make a new group)"
-        )
-    secrets = list(settings.secrets or [])
-    if absent := launcher.missing_secrets(secrets):
-        raise launcher.LaunchError(
-            f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted"
-        )
-    check_secrets(secrets)
-    command = shlex.split(trainer_command) if trainer_command else settings.trainer_command
+    options = {"max_parallel": max_parallel} if backend == "local" else {}
+    engine = backends.get(backend, **options)
+    notes = sorted({note for one in settings.configs for note in engine.check(one)})
+    request = launcher.prepare(
+        plan_data(plan),
+        settings.config_path,
+        engine,
+        output,
+        options=options,
+        command=settings.command if trainer_command is not None else None,
+        default_command=settings.command,
+        env=settings.env,
+        secrets=settings.secrets,
+        group=group,
+    )
     if plan_out:
         from olmix.plan import write_plan
 
@@ -234,6 +272,7 @@ def run(
     echo = (lambda text: safe_echo(text, err=True)) if as_json else safe_echo
     render_plan(plan, echo)
     echo("")
+    render_commands(request.runs, settings, request.changes, echo, kept=request.command_kept)
     for note in notes:
         echo(f"note: {note}")
     count = len(plan.runs)
@@ -241,17 +280,9 @@ def run(
         click.confirm(
             escape(f"Launch {count} run(s) of group {plan.group} on {backend}?"), default=False, abort=True, err=True
         )
-    from olmix.plan import plan_data
-
-    results = launcher.launch(
-        plan_data(plan),
-        configs[0],
+    results = launcher.submit(
+        request,
         engine,
-        output,
-        options={"max_parallel": max_parallel} if backend == "local" else {},
-        command=command,
-        env=dict(settings.env or {}),
-        secrets=secrets,
         on_submit=lambda s: echo(
             f"submitted {s.run}: job {s.job_id}" if s.new else f"already submitted {s.run}: job {s.job_id}"
         ),
@@ -273,7 +304,7 @@ def run(
         launch_ops.wait_and_show(output / plan.group, engine, as_json)
         safe_echo(
             f"watch it:  olmix launch status --group {plan.group}"
-            + ("" if str(output) == "runs" else f" --output {output}")
+            + ("" if str(output) == "runs" else f" --runs-dir {output}")
         )
 
 
@@ -289,7 +320,13 @@ def preview(
     overrides: tuple[str, ...],
 ) -> None:
     """Show the plan a launch would submit (the same as `launch run --dry-run`)."""
-    _show(_build(config, path_map, no_cache, overrides), plan_out, as_json)
+    import os
+
+    from olmix import launcher
+
+    plan = _build(config, path_map, no_cache, overrides)
+    settings = launcher.run_settings(plan, overrides, None)
+    _dry_run(plan, plan_out, as_json, settings, Path(os.environ.get("OLMIX_RUNS_DIR") or "runs"))
 
 
 launch.add_command(launch_ops.status)

@@ -17,14 +17,21 @@ RUNS_DIR_HELP = "Folder holding launched groups (env OLMIX_RUNS_DIR)."
 
 
 def runs_dir_option(func: Any) -> Any:
-    return click.option(
-        "--output",
-        "output",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=lambda: os.environ.get("OLMIX_RUNS_DIR", "runs"),
-        show_default="runs",
-        help=RUNS_DIR_HELP,
-    )(func)
+    """`--runs-dir` (as in `olmix results`), passed as `output`; `--output` is its hidden, deprecated old name."""
+    from functools import wraps
+
+    @wraps(func)
+    def merged(*args: Any, output: Path | None, output_alias: Path | None, **kwargs: Any) -> Any:
+        if output_alias is not None:
+            echo("note: --output is deprecated; it is called --runs-dir now", err=True)
+            output = output_alias
+        runs_dir = output or Path(os.environ.get("OLMIX_RUNS_DIR") or "runs")
+        return func(*args, output=runs_dir, **kwargs)
+
+    folder = click.Path(file_okay=False, path_type=Path)
+    alias = click.option("--output", "output_alias", type=folder, hidden=True, help="Deprecated: --runs-dir.")
+    option = click.option("--runs-dir", "output", type=folder, show_default="runs", help=RUNS_DIR_HELP)
+    return option(alias(merged))
 
 
 def _duration(seconds: float | None) -> str:
@@ -42,21 +49,20 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[dict[str, Any], dict[str, Any]]:
+def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[Any, dict[str, Any]]:
     """Block until every submitted run of the group has finished, saying on stderr how the runs move."""
     from olmix import launcher
 
     shown = ""
-    while True:
-        record, found = launcher.statuses(group_dir, backend)
+    last: tuple[Any, dict[str, Any]] = (None, {})
+    for last in launcher.watch(group_dir, backend, poll_s):
+        found = last[1]
         states = [st.state.value if st else "not submitted" for st in found.values()]
         line = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
         if line != shown:
             echo(f"{time.strftime('%H:%M:%S')} {group_dir.name}: {line}", err=True)
             shown = line
-        if all(st is None or st.state.finished for st in found.values()):
-            return record, found
-        time.sleep(poll_s)
+    return last
 
 
 def wait_and_show(group_dir: Path, backend: Any, as_json: bool = False) -> None:
@@ -75,9 +81,9 @@ def wait_and_show(group_dir: Path, backend: Any, as_json: bool = False) -> None:
 @reports_errors
 def status(group: str, output: Path, as_json: bool, wait: bool) -> None:
     """Each run's state, exit code, duration and log of a launched group."""
-    from olmix import launcher
+    from olmix import launcher, runpaths
 
-    group_dir = output / group
+    group_dir = runpaths.group_dir(output, group)
     record = launcher.read_record(group_dir)
     backend = launcher.backend_for(record)
     if wait:
@@ -87,24 +93,24 @@ def status(group: str, output: Path, as_json: bool, wait: bool) -> None:
     _show_status(group_dir, record, found, as_json)
 
 
-def _show_status(group_dir: Path, record: dict[str, Any], found: dict[str, Any], as_json: bool) -> None:
+def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: bool) -> None:
     group = group_dir.name
     runs = []
-    for entry in record["runs"]:
-        st = found[entry["name"]]
+    for entry in record.runs:
+        st = found[entry.name]
         runs.append(
             {
-                "run": entry["name"],
+                "run": entry.name,
                 "state": st.state.value if st else "not submitted",
                 "exit_code": st.exit_code if st else None,
                 "duration_s": round(st.duration, 1) if st and st.duration is not None else None,
-                "job_id": entry["job_id"],
-                "log": str(group_dir / entry["name"] / "train.log"),
+                "job_id": entry.job_id,
+                "log": str(group_dir / entry.name / "train.log"),
                 "detail": st.detail if st else "",
             }
         )
     if as_json:
-        click.echo(json.dumps({"group": group, "backend": record["backend"], "runs": runs}, indent=2))
+        click.echo(json.dumps({"group": group, "backend": record.backend, "runs": runs}, indent=2))
         return
     rows = [
         [
@@ -116,7 +122,7 @@ def _show_status(group_dir: Path, record: dict[str, Any], found: dict[str, Any],
         ]
         for r in runs
     ]
-    echo(f"group {group} on {record['backend']} ({record['config']['path']})")
+    echo(f"group {group} on {record.backend} ({record.config.path})")
     click.echo(table(rows, ["run", "state", "exit", "duration", "log"]))
     for r in runs:
         if r["detail"]:
@@ -131,9 +137,9 @@ def _show_status(group_dir: Path, record: dict[str, Any], found: dict[str, Any],
 @reports_errors
 def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
     """Stop a group's unfinished runs (their whole process groups) and record it."""
-    from olmix import launcher
+    from olmix import launcher, runpaths
 
-    group_dir = output / group
+    group_dir = runpaths.group_dir(output, group)
     record = launcher.read_record(group_dir)
     what = ", ".join(runs) if runs else "every unfinished run"
     if not yes:
@@ -150,23 +156,19 @@ def list_groups(output: Path, limit: int) -> None:
     """Recently launched groups, newest first."""
     from olmix import launcher
 
-    records = []
-    for path in output.glob(f"*/{launcher.RECORD}") if output.is_dir() else []:
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    records.sort(key=lambda r: r.get("created_at", 0), reverse=True)
+    records, bad = launcher.list_records(output)
+    for error in bad:
+        echo(f"skipped a bad launch record: {error}", err=True)
     if not records:
         echo(f"no launched groups under {output}")
         return
     rows = [
         [
-            r["group"],
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"])),
-            r["backend"],
-            str(len(r["runs"])),
-            r["config"]["path"],
+            r.group,
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
+            r.backend,
+            str(len(r.runs)),
+            r.config.path,
         ]
         for r in records[:limit]
     ]

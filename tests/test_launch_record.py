@@ -1,0 +1,123 @@
+"""The launch record on disk: schema-valid when written, checked when read, and one bad record harms no other."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from olmix import launcher, schemas
+from olmix.backends.local import LocalBackend
+from olmix.cli import main
+
+from .test_launcher import CONFIG, make_plan, wait_finished
+
+
+def launched(tmp_path: Path, group: str) -> Path:
+    plan = {**make_plan(["r"]), "group": group}
+    launcher.launch(plan, CONFIG, LocalBackend(), tmp_path / "runs", command=["true"])
+    wait_finished(tmp_path / "runs" / group, LocalBackend())
+    return tmp_path / "runs" / group / "launch.json"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_written_record_is_valid_for_any_json_schema_validator(tmp_path: Path) -> None:
+    path = launched(tmp_path, "g-one")
+    data = json.loads(path.read_text())
+    assert list(schemas.validator("launch-record").iter_errors(data)) == []
+    assert data["runs"][0]["state"] == "submitted" and data["runs"][0]["status"]["state"] == "succeeded"
+
+
+def _edit(record: dict[str, Any], how: str) -> Any:
+    if how == "list":
+        return []
+    if how == "missing":
+        return {k: v for k, v in record.items() if k != "backend"}
+    if how == "runs-null":
+        return {**record, "runs": None}
+    if how == "job-id":
+        return {**record, "runs": [{**record["runs"][0], "job_id": "../../x"}]}
+    if how == "no-job-id":
+        return {**record, "runs": [{**record["runs"][0], "job_id": None}]}
+    raise AssertionError(how)
+
+
+BAD = [
+    ("list", "a launch record is a JSON object, not a list"),
+    ("missing", "$: missing required key 'backend'"),
+    ("runs-null", "$.runs: must be a list"),
+    ("job-id", "$.runs[0].job_id"),
+    ("no-job-id", "$.runs[0].job_id: a submitted run has a job id"),
+    ("nan", "NaN is not a JSON number"),
+]
+
+
+@pytest.mark.parametrize(("how", "message"), BAD)
+def test_a_bad_record_is_one_clear_message_for_status_and_resume_and_skipped_by_list(
+    tmp_path: Path, how: str, message: str
+) -> None:
+    good = launched(tmp_path, "g-good")
+    bad = launched(tmp_path, "g-bad")
+    record = json.loads(bad.read_text())
+    if how == "nan":
+        bad.write_text(bad.read_text().replace(f'"updated_at": {record["updated_at"]}', '"updated_at": NaN'))
+        assert "NaN" in bad.read_text()
+    else:
+        bad.write_text(json.dumps(_edit(record, how)))
+    runs = str(tmp_path / "runs")
+
+    code, _, err = invoke("launch", "status", "--group", "g-bad", "--runs-dir", runs)
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith(str(bad)) and message in err
+
+    plan = {**make_plan(["r"]), "group": "g-bad"}
+    with pytest.raises(launcher.RecordError, match=r"launch\.json") as caught:
+        launcher.launch(plan, CONFIG, LocalBackend(), tmp_path / "runs", command=["true"])
+    assert message in str(caught.value)
+
+    code, out, err = invoke("launch", "list", "--runs-dir", runs)
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["g-good"]
+    assert err.startswith(f"skipped a bad launch record: {bad}")
+    assert json.loads(good.read_text())["group"] == "g-good"
+
+
+def test_a_job_id_the_backend_cannot_use_is_a_clear_message(tmp_path: Path) -> None:
+    path = launched(tmp_path, "g-one")
+    record = json.loads(path.read_text())
+    record["runs"][0]["job_id"] = "abc"
+    path.write_text(json.dumps(record))
+    code, _, err = invoke("launch", "status", "--group", "g-one", "--runs-dir", str(tmp_path / "runs"))
+    assert (code, err.strip()) == (1, "job id 'abc' is not a process id, as the local backend's job ids are")
+
+
+def test_a_status_that_learns_nothing_new_leaves_the_record_alone(tmp_path: Path) -> None:
+    path = launched(tmp_path, "g-one")  # finished, and its status saved once
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    _, found = launcher.statuses(path.parent, LocalBackend())
+    assert found["r"] is not None and found["r"].state.value == "succeeded"
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+def test_a_record_lock_held_too_long_is_a_clear_error(tmp_path: Path) -> None:
+    import fcntl
+
+    from olmix import launchrecord
+
+    path = launched(tmp_path, "g-one")
+    with open(path.parent / launchrecord.RECORD_LOCK, "a") as holder:  # another process, stopped while holding it
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with (
+            pytest.raises(launchrecord.RecordLockedError, match=r"held the record lock for 0\.2 s"),
+            launchrecord.record_lock(path.parent, wait_s=0.2),
+        ):
+            pass
+    with launchrecord.record_lock(path.parent, wait_s=0.2):  # free again
+        pass
