@@ -315,8 +315,6 @@ def _prepare_group(request: LaunchRequest, backend: Backend) -> None:
     with record_lock(group_dir):
         if not (group_dir / RECORD).exists():
             write_json_atomic(runpaths.inside(request.runs_dir, group_dir / "plan.json"), request.plan)
-            for run, planned in zip(request.runs, request.plan["runs"], strict=True):
-                write_json_atomic(runpaths.inside(request.runs_dir, run.plan_file), {**request.plan, "runs": [planned]})
             write_record(group_dir, _new_record(request, backend))
             return
     with updating(group_dir) as record:
@@ -375,6 +373,10 @@ def _submit_one(request: LaunchRequest, backend: Backend, run: RunLaunch, token:
     new = job_id is None
     if job_id is None:
         spec = dataclasses.replace(spec, token=uuid.uuid4().hex)  # a new attempt, a new token
+        # The run's plan is this launch's, built from listings confirmed during it: a resumed group's runs
+        # left to submit never train on files an earlier launch listed.
+        planned = next(r for r in request.plan["runs"] if r["name"] == run.name)
+        write_json_atomic(runpaths.inside(request.runs_dir, run.plan_file), {**request.plan, "runs": [planned]})
         with updating(group_dir) as record:
             entry = next(e for e in record.runs if e.name == run.name)
             entry.state, entry.token, entry.command = "submitting", spec.token, run.command

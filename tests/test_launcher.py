@@ -485,3 +485,24 @@ def test_a_resume_without_a_command_keeps_the_recorded_one(tmp_path: Path) -> No
     wait_finished(out / "g-0123abcd", LocalBackend())
     assert sorted((r, e) for r, e, _ in events(tmp_path)) == [(name, "chosen") for name in RUNS]
     assert launcher.read_record(out / "g-0123abcd").changes == []
+
+
+def test_a_resume_submits_the_runs_left_with_this_launchs_plan(tmp_path: Path) -> None:
+    """The files behind a plan may change between a killed launch and its resume: the runs the resume submits
+    train on the plan it built (from listings it confirmed), the runs submitted before keep theirs."""
+    out = tmp_path / "out"
+    first = make_plan()
+    for run in first["runs"]:
+        run["listed_at"] = "2026-01-01T00:00:00Z"
+    command = trainer(tmp_path, "log('ran')\n")
+    args = {"plan": first, "config": str(CONFIG), "output": str(out), "command": command, "kill": ["before-submit", 2]}
+    proc = subprocess.run([sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    second = make_plan()
+    for run in second["runs"]:
+        run["listed_at"] = "2026-02-02T00:00:00Z"
+    launcher.submit(launcher.prepare(second, CONFIG, LocalBackend(), out, command=command), LocalBackend())
+    group = out / "g-0123abcd"
+    wait_finished(group, LocalBackend())
+    listed = {name: json.loads((group / name / "plan.json").read_text())["runs"][0]["listed_at"] for name in RUNS}
+    assert listed == {"run-a": "2026-01-01T00:00:00Z", "run-b": "2026-02-02T00:00:00Z", "run-c": "2026-02-02T00:00:00Z"}
