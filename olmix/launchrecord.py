@@ -40,10 +40,6 @@ class RecordLockedError(OlmixError):
     """Another process has held the group's record lock for too long."""
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _positioned(raw: bytes, name: str, problems: list[tuple[tuple[str | int, ...], str]]) -> RecordError:
     from olmix import yamlsource
 
@@ -59,25 +55,16 @@ def parse_record(raw: bytes, name: str) -> LaunchRecord:
     from olmix_generated.launch_record import LaunchRecord
     from pydantic import ValidationError
 
-    from olmix import schemacheck, yamlsource
+    from olmix import records
 
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except ValueError as exc:  # includes JSONDecodeError, which knows where
-        line, column = getattr(exc, "lineno", 0), getattr(exc, "colno", 0)
-        raise RecordError([Problem(name, line, column, (), f"not a launch record: {exc}")]) from None
+    data = records.strict_json(raw, name, what="a launch record", error=RecordError)
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else "a single value"
         raise RecordError([Problem(name, 1, 1, (), f"a launch record is a JSON object, not {kind}")])
     try:
         record = LaunchRecord.model_validate_json(raw)
     except ValidationError as exc:
-        try:
-            doc = yamlsource.parse(raw, name)
-        except ConfigError as parse_error:
-            raise RecordError(parse_error.problems) from None
-        problems = schemacheck.check(doc, "launch-record")
-        raise RecordError(problems or [doc.problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()]) from None
+        raise RecordError(records.schema_problems(raw, name, "launch-record", exc)) from None
     if rules := _rules(record):
         raise _positioned(raw, name, rules)
     return record

@@ -29,33 +29,17 @@ def finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON (a value that is not a finite number is written as null)")
-
-
 def _validated(raw: bytes, name: str) -> Metrics:
     from olmix_generated.metrics import Metrics
     from pydantic import ValidationError
 
-    from olmix import schemacheck, yamlsource
+    from olmix import records
 
-    try:
-        json.loads(raw, parse_constant=_no_constant)
-    except UnicodeDecodeError as exc:
-        raise MetricsError([Problem(name, 0, 0, (), f"not UTF-8 text: {exc.reason}")]) from None
-    except ValueError as exc:
-        where = (exc.lineno, exc.colno) if isinstance(exc, json.JSONDecodeError) else (0, 0)
-        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise MetricsError([Problem(name, *where, (), f"not JSON: {message}")]) from None
+    records.strict_json(raw, name, what="JSON", error=MetricsError)
     try:
         return Metrics.model_validate_json(raw)
     except ValidationError as exc:
-        try:
-            doc = yamlsource.parse(raw, name)  # JSON is YAML: the same positions for the messages
-        except ConfigError as parse_error:
-            raise MetricsError(parse_error.problems) from None
-        problems = schemacheck.check(doc, "metrics")
-        raise MetricsError(problems or [doc.problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()]) from None
+        raise MetricsError(records.schema_problems(raw, name, "metrics", exc)) from None
 
 
 def read_metrics(path: str | Path) -> Metrics:

@@ -413,18 +413,13 @@ def _validated(text: str | bytes, name: str) -> LaunchPlan:
     from olmix_generated.launch_plan import LaunchPlan
     from pydantic import ValidationError
 
-    from olmix import schemacheck, yamlsource
+    from olmix import records
 
     try:
         return LaunchPlan.model_validate_json(text)
     except ValidationError as exc:
         raw = text.encode() if isinstance(text, str) else text
-        try:
-            doc = yamlsource.parse(raw, name)  # JSON is YAML: the same positions for the messages
-        except ConfigError as parse_error:
-            raise PlanError(parse_error.problems) from None
-        problems = schemacheck.check(doc, "launch-plan")
-        raise PlanError(problems or [doc.problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()]) from None
+        raise PlanError(records.schema_problems(raw, name, "launch-plan", exc)) from None
 
 
 @_without_gc_pauses

@@ -52,7 +52,7 @@ def test_a_file_holding_nan_is_refused_on_read(tmp_path: Path, constant: str) ->
             '"final_train_loss": 7.0', f'"final_train_loss": {constant}'
         )
     )
-    with pytest.raises(MetricsError, match=f"{constant} is not JSON"):
+    with pytest.raises(MetricsError, match=f"{constant} is not a JSON number"):
         read_metrics(path)
 
 

@@ -160,7 +160,7 @@ def test_the_plot_is_a_png(tmp_path: Path) -> None:
     [
         ('{"run": "x",', "metrics.json:1:13: $: not JSON: Expecting property name"),
         ("[1, 2]", "metrics.json:1:1: $: "),
-        ("NAN", "not JSON: NaN is not JSON"),
+        ("NAN", "not JSON: NaN is not a JSON number"),
         ("MISSING", "metrics.json:1:1: $: missing required key 'model'"),
         ("STRING_LOSS", ".heldout.sources.arxiv.loss: "),
     ],
@@ -202,7 +202,7 @@ def test_json_output_is_strict_json_when_a_run_has_nan(tmp_path: Path) -> None:
     out = invoke_results(tmp_path, "--json")
     assert out.exit_code == 0, out.output
     json.loads(out.stdout, parse_constant=lambda name: pytest.fail(f"{name} in --json output"))
-    assert "skipped" in out.stderr and "Infinity is not JSON" in out.stderr
+    assert "skipped" in out.stderr and "Infinity is not a JSON number" in out.stderr
 
 
 def test_a_group_whose_every_metrics_file_is_malformed_is_an_error_listing_them(tmp_path: Path) -> None:
