@@ -81,7 +81,7 @@ def test_proposer_matches_brute_force(caps: tuple[float, ...], kl: float) -> Non
 
 
 def test_caps_that_cannot_reach_one_are_refused() -> None:
-    with pytest.raises(ProposalError, match="caps sum to 0.6000"):
+    with pytest.raises(ProposalError, match=r"caps sum to 0\.6000"):
         propose_log_linear([LogLinear(0.0, np.zeros(2))], [1.0], np.array([0.5, 0.5]), np.array([0.3, 0.3]))
 
 

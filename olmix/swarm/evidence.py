@@ -22,7 +22,7 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ class Run:
     ratios: dict[str, float]  # leaf -> ratio (leaves left out of the run have no entry)
     metrics: dict[str, float]  # metric -> value (metrics the run lacks have no entry)
     fingerprints: dict[str, str]  # leaf -> digest of its files
+    tokens: dict[str, int] = field(default_factory=dict)  # leaf -> tokens available, when the plan says
+    config: str = ""  # the config the run was planned from, when the plan says
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,15 @@ def read_run(folder: Path) -> Run:
     chosen = [r for r in runs if r.get("name") == name] or (runs if len(runs) == 1 else [])
     if len(chosen) != 1:
         raise EvidenceError(f"{folder / 'plan.json'}: no run named {name!r} in the plan")
-    ratios, prints = {}, {}
+    ratios, prints, tokens = {}, {}, {}
     for leaf in chosen[0].get("leaves", []):
+        files = {str(k): int(v) for k, v in leaf.get("files", {}).items()}
         ratios[str(leaf["name"])] = float(leaf["ratio"])
-        prints[str(leaf["name"])] = fingerprint({str(k): int(v) for k, v in leaf.get("files", {}).items()})
-    return Run(name, ratios, _metric_values(metrics), prints)
+        prints[str(leaf["name"])] = fingerprint(files)
+        tokens[str(leaf["name"])] = int(leaf.get("tokens_available", sum(files.values())))
+    config = chosen[0].get("config", {})
+    where = str(config.get("path", "")) if isinstance(config, dict) else ""
+    return Run(name, ratios, _metric_values(metrics), prints, tokens, where)
 
 
 def pooled(runs: Sequence[Run]) -> Evidence:

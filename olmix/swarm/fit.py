@@ -39,7 +39,8 @@ class LogLinear:
     t: Array
 
     def predict(self, x: Array) -> Array:
-        return np.exp(self.c) + np.exp(x @ self.t)
+        out: Array = np.exp(self.c) + np.exp(x @ self.t)
+        return out
 
     def as_dict(self, leaves: list[str]) -> dict[str, Any]:
         return {"c": float(self.c), "t": {leaf: float(v) for leaf, v in zip(leaves, self.t, strict=True)}}
@@ -116,7 +117,7 @@ class Quality:
         }
 
 
-def folds(n: int, k: int = FOLDS, seed: int = 0) -> list[Array]:
+def folds(n: int, k: int = FOLDS, seed: int = 0) -> list[NDArray[np.int64]]:
     """k index sets covering 0..n-1, shuffled by a fixed seed."""
     order = np.random.default_rng(seed).permutation(n)
     return [order[i::k] for i in range(min(k, n))]

@@ -189,7 +189,7 @@ def _dirichlet(rng: random.Random, alphas: Sequence[float]) -> list[float] | Non
     return None if total <= 0 or not math.isfinite(total) else [d / total for d in draws]
 
 
-def _rounded(shares: Sequence[float]) -> list[float]:
+def rounded(shares: Sequence[float]) -> list[float]:
     """Shares as multiples of 1/ROUNDING that sum to exactly 1 (largest remainder)."""
     scaled = [s * ROUNDING for s in shares]
     units = [math.floor(s) for s in scaled]
@@ -236,7 +236,7 @@ def _draw(
                     parent_share *= shares.get(name, 0.0)
                     name = name.rpartition(SEPARATOR)[0]
                 drawn = _clip(sampled, settings.minimum_topic_weight / parent_share) if parent_share > 0 else sampled
-        for child, share in zip(group.children, _rounded(drawn), strict=True):
+        for child, share in zip(group.children, rounded(drawn), strict=True):
             shares[child] = share
     return shares
 
