@@ -224,3 +224,30 @@ def test_generate_swarm_refuses_an_impossible_swarm_with_one_message(tmp_path: P
 
 def test_leaf_type_is_the_planners() -> None:
     assert all(isinstance(leaf, Leaf) for leaf in leaves(config()))
+
+
+# -- variants: N at launch --------------------------------------------------------------------------------
+
+
+def test_variants_expand_into_runs_of_one_plan_matching_the_generated_files(tmp_path: Path) -> None:
+    from olmix.plan import build_plan
+
+    cfg = corpus_config(tmp_path)
+    plan = build_plan(cfg, use_cache=False)
+    assert [r.name for r in plan.runs] == [f"tiny/../swarm-v00{i}" for i in range(4)]
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(out)]).exit_code == 0
+    for run, file in zip(plan.runs, sorted(out.iterdir()), strict=True):
+        weights = {s["name"]: s["weight"] for s in yamlsource.parse(file.read_bytes(), "v").data["sources"]}
+        assert {leaf.name: leaf.ratio for leaf in run.leaves} == pytest.approx(
+            {k: v for k, v in weights.items() if v > 0}
+        )
+
+
+def test_an_impossible_swarm_at_launch_is_a_config_problem_at_variants(tmp_path: Path) -> None:
+    from olmix.errors import ConfigError
+    from olmix.plan import build_plan
+
+    cfg = corpus_config(tmp_path, chinchilla_multiple=0.001)
+    with pytest.raises(ConfigError, match=r"\$\.variants: kept 0 of 4 variants"):
+        build_plan(cfg, use_cache=False)
