@@ -24,6 +24,7 @@ seeded: the same inputs give the same swarm on every machine.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections import Counter
@@ -308,6 +309,7 @@ def sample(
     ]
     rng = random.Random(settings.seed)
     kept: list[Variant] = []
+    nearby = _Neighbours(tree.leaves)
     rejected: Counter[str] = Counter()
     attempts = settings.variants * settings.sample_multiplier
     for draw in range(attempts):
@@ -321,9 +323,10 @@ def sample(
         why = _broken(tree, settings, shares, budget)
         if why is None:
             ratios = {leaf: _total(shares, leaf) for leaf in tree.leaves}
-            if any(_distance(ratios, v.ratios) < DUPLICATE_DISTANCE for v in kept):
+            if nearby.close(ratios):
                 why = f"near-duplicate of a kept variant (L2 distance < {DUPLICATE_DISTANCE})"
             else:
+                nearby.add(ratios)
                 kept.append(Variant(shares, ratios, strength[0]))
                 continue
         rejected[why] += 1
@@ -336,6 +339,34 @@ def sample(
             f"Rejections: {reasons}"
         )
     return kept
+
+
+class _Neighbours:
+    """Kept variants, found by their projection on one fixed direction: two variants closer than
+    DUPLICATE_DISTANCE are closer than that along any direction, so only a thin slice is compared in full."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        pick = random.Random(0)
+        direction = [pick.gauss(0.0, 1.0) for _ in names]
+        norm = math.sqrt(sum(d * d for d in direction)) or 1.0
+        self.direction = {name: d / norm for name, d in zip(names, direction, strict=True)}
+        self.keys: list[float] = []
+        self.vectors: list[Mapping[str, float]] = []
+
+    def _key(self, ratios: Mapping[str, float]) -> float:
+        return sum(self.direction[k] * v for k, v in ratios.items())
+
+    def close(self, ratios: Mapping[str, float]) -> bool:
+        key = self._key(ratios)
+        start = bisect.bisect_left(self.keys, key - DUPLICATE_DISTANCE)
+        stop = bisect.bisect_right(self.keys, key + DUPLICATE_DISTANCE)
+        return any(_distance(ratios, self.vectors[i]) < DUPLICATE_DISTANCE for i in range(start, stop))
+
+    def add(self, ratios: Mapping[str, float]) -> None:
+        key = self._key(ratios)
+        at = bisect.bisect_left(self.keys, key)
+        self.keys.insert(at, key)
+        self.vectors.insert(at, ratios)
 
 
 def _distance(a: Mapping[str, float], b: Mapping[str, float]) -> float:
