@@ -70,6 +70,8 @@ def test_fit_proposes_a_launchable_mixture_at_the_cap(tmp_path: Path) -> None:
     assert weights == pytest.approx({"a": 0.0, "b:x": 0.6, "b:y": 0.4}, abs=1e-4)
     assert fit["proposal"]["optimality_gap"] < 1e-6
     assert fit["proposal"]["predicted_objective"] < fit["prior_predicted_objective"]  # the prior meets the caps
+    assert (out / "predicted_vs_observed.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "proposal_vs_prior.png").read_bytes()[:4] == b"\x89PNG"
     checked = CliRunner().invoke(main, ["validate", str(out / "proposal.yaml")])
     assert checked.exit_code == 0, checked.output
     again = CliRunner().invoke(main, [*args, "--kl-reg", "0.5"])
@@ -132,3 +134,21 @@ def test_unknown_objective_metric_is_named(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 1 and "did you mean 'heldout:web'" in result.output
+
+
+def test_refitting_reads_the_evidence_afresh_and_leaves_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    law_swarm(tmp_path / "runs", n=8)
+    args = ["fit", "--group", "g", "--runs-dir", "runs", "--out", "fit", "--force"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    make_run(tmp_path / "runs" / "g", "late", {"a": 0.2, "b:x": 0.3, "b:y": 0.5}, {"web": 3.0}, None)
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert "late" in json.loads((tmp_path / "fit" / "fit.json").read_text())["runs"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit", "runs"]
+    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == [
+        "fit.json",
+        "predicted_vs_observed.png",
+        "proposal_vs_prior.png",
+    ]

@@ -202,7 +202,19 @@ def run(
         "observed_objective": float(observed[best]),
         "predicted_objective": predicted(x[best]),
     }
-    files = {"fit.json": _json(fit_data)}
+    files: dict[str, bytes] = {}
+    from olmix.swarm import plots
+
+    if plots.available():
+        series = {}
+        for m, model in zip(report, models, strict=True):
+            observed = y[:, evidence.metrics.index(m)]
+            series[m] = (observed.tolist(), model.predict(x).tolist())
+        files["predicted_vs_observed.png"] = plots.predicted_vs_observed(series)
+        files["proposal_vs_prior.png"] = plots.proposal_vs_prior(names, found.weights.tolist(), prior.tolist())
+    else:
+        fit_data["plots"] = "left out: matplotlib is missing (pip install 'olmix[plot]')"
+    files["fit.json"] = _json(fit_data)
     if target is not None:
         files["proposal.yaml"] = proposal_config(target, proposal)
     return fit_data, files
