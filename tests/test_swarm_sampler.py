@@ -251,3 +251,14 @@ def test_an_impossible_swarm_at_launch_is_a_config_problem_at_variants(tmp_path:
     cfg = corpus_config(tmp_path, chinchilla_multiple=0.001)
     with pytest.raises(ConfigError, match=r"\$\.variants: kept 0 of 4 variants"):
         build_plan(cfg, use_cache=False)
+
+
+def test_existing_mix_file_is_refused_not_ignored(tmp_path: Path) -> None:
+    from olmix.errors import ConfigError
+    from olmix.plan import build_plan
+
+    cfg = corpus_config(tmp_path, existing_mix_file="mix.json")
+    with pytest.raises(ConfigError, match=r"\$\.existing_mix_file: existing_mix_file is not supported"):
+        build_plan(cfg, use_cache=False)
+    result = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "existing_mix_file is not supported" in result.output

@@ -32,6 +32,18 @@ def file_stem(name: str) -> str:
     return stem or "swarm"
 
 
+def refuse_unsupported(doc: Any, config: Any) -> None:
+    """Settings the schema accepts that a swarm cannot honour yet: an error, never ignored."""
+    if config.existing_mix_file is not None:
+        raise ConfigError(
+            [
+                doc.problem(
+                    ("existing_mix_file",), "existing_mix_file is not supported; set the weights on the nodes instead"
+                )
+            ]
+        )
+
+
 def with_weights(data: dict[str, Any], shares: dict[str, float]) -> dict[str, Any]:
     """A copy of a config's data with `shares` as the weight of every named node."""
     out = copy.deepcopy(data)
@@ -91,10 +103,7 @@ def swarm(
 
     path = Path(config_path)
     doc, config = load_document(path, "mixture")
-    if config.existing_mix_file is not None:
-        raise ConfigError(
-            [doc.problem(("existing_mix_file",), "existing_mix_file is not supported; set weights on the nodes")]
-        )
+    refuse_unsupported(doc, config)
     if config.proxy_model_id is None:
         raise ConfigError([doc.problem((), "proxy_model_id is required to sample a swarm (it sets the budget)")])
     settings = Settings.of(config, variants, seed)

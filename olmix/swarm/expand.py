@@ -37,6 +37,10 @@ def variant_overrides(
     from olmix.swarm.sampler import Settings, SwarmError, sample
 
     doc, config = load_document(config_path, "mixture", overrides)
+    if config.variants > 1:
+        from olmix.swarm.configs import refuse_unsupported
+
+        refuse_unsupported(doc, config)
     if config.variants <= 1 or config.proxy_model_id is None:
         return [[]]  # not a swarm, or one the planner will report on as it stands
     lvs = leaves(config)
