@@ -152,3 +152,11 @@ def test_refitting_reads_the_evidence_afresh_and_leaves_no_cache(
         "predicted_vs_observed.png",
         "proposal_vs_prior.png",
     ]
+
+
+def test_trees_without_their_extra_say_which_to_install(tmp_path: Path) -> None:
+    blocked = "import sys; sys.modules['sklearn'] = None; from olmix.cli import main; main()"
+    args = ["fit", "--regression", "trees", "--ratios", "r.csv", "--metrics", "m.csv", "--out", str(tmp_path)]
+    done = subprocess.run([sys.executable, "-c", blocked, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "pip install 'olmix[fit-trees]'" in done.stderr and "Traceback" not in done.stderr

@@ -221,4 +221,10 @@ def run(
 
 
 def _json(data: Any) -> bytes:
+    """fit.json's bytes, checked against schema/fit.schema.json first: a record others read is spec."""
+    from olmix import schemas
+
+    errors = sorted(schemas.validator("fit").iter_errors(data), key=str)
+    if errors:  # a bug here, not the user's: say what broke rather than write a record nobody can trust
+        raise FitError(f"fit.json would not match its schema: {errors[0].message}")
     return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8")
