@@ -14,7 +14,7 @@ CODEGEN_FLAGS := --input-file-type jsonschema --output-model-type pydantic_v2.Ba
 SCHEMAS := $(wildcard schema/*.schema.json)
 GEN := generated/olmix_generated
 
-.PHONY: install demo generate check-generated check-configs validate lint typecheck test check bench fuzz clean
+.PHONY: install demo demo-swarm generate check-generated check-configs validate lint typecheck test check bench fuzz clean
 
 install: $(STAMP)
 
@@ -88,6 +88,29 @@ check-configs: install
 	  --out config/examples/launch/quality_thresholds --check
 
 check: lint typecheck check-generated check-configs validate test
+
+
+# The mixture-optimization loop on the demo corpus: a swarm of eight 1M-parameter proxies, the fit and its
+# proposal, then the proposal trained beside the uniform mixture, and the verdict with the numbers.
+SWARM := $(DEMO)/swarm
+SWARM_CONFIG := config/examples/swarm/demo_swarm.yaml
+SWARM_OBJECTIVE := --objective eval:all_web=0.5 --objective eval:wikipedia=0.5
+
+demo-swarm: install
+	$(BIN)/olmix demo-data $(DEMO_DATA)
+	OLMIX_PATH_MAP=s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ $(BIN)/olmix generate swarm $(SWARM_CONFIG) \
+	  --out $(SWARM)/configs --force
+	$(BIN)/olmix launch run --config $(SWARM)/configs/ --path-map s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ \
+	  --max-parallel 8 --output $(SWARM)/runs --trainer-command "$(DEMO_TRAINER)" --yes --wait
+	OLMIX_PATH_MAP=s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ $(BIN)/olmix fit --runs-dir $(SWARM)/runs \
+	  --group $$(basename $$(dirname $$(ls -t $(SWARM)/runs/*/launch.json | head -1))) --target-config $(SWARM_CONFIG) \
+	  $(SWARM_OBJECTIVE) --kl-reg 0.01 --out $(SWARM)/fit --force
+	mkdir -p $(SWARM)/final
+	cp $(SWARM)/fit/proposal.yaml $(SWARM)/final/proposal.yaml
+	$(PY) -m olmix.devtools.demo_swarm uniform $(SWARM_CONFIG) $(SWARM)/final/uniform.yaml
+	$(BIN)/olmix launch run --config $(SWARM)/final/ --path-map s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ \
+	  --max-parallel 2 --output $(SWARM)/final-runs --trainer-command "$(DEMO_TRAINER)" --yes --wait
+	$(PY) -m olmix.devtools.demo_swarm compare $(SWARM)/runs $(SWARM)/final-runs $(SWARM)/fit/fit.json
 
 bench: install
 	$(PY) -m olmix.devtools.bench $(BENCH)
