@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from olmix.cli import reports_errors
+from olmix.cli import echo, reports_errors
 
 
 def _needs(regression: str) -> None:
@@ -93,24 +93,24 @@ def fit(
     data, files = loop.run(found, target, regression=regression, objective_entries=objective, kl_reg=kl_reg)
     for metric, entry in data["metrics"].items():
         cv = entry["cv"]
-        click.echo(
+        echo(
             f"{metric}: cross-validated R² {cv['r2']:.3f}, Spearman {cv['spearman']:.3f}, MAE {cv['mae']:.4g} "
             f"(predicting the mean: {cv['mae_of_mean']:.4g})"
         )
     out = Path(out_dir)
     written = fileio.write_all([(out / name, blob) for name, blob in files.items()], force=force)
     for path, what in written:
-        click.echo(f"{what} {path}")
+        echo(f"{what} {path}")
     if data["proposal"] is None:
-        click.echo(f"no proposal: {data['refused']}", err=True)
+        echo(f"no proposal: {data['refused']}", err=True)
         sys.exit(1)
     proposal = data["proposal"]
     gap = proposal["optimality_gap"]
-    click.echo(
+    echo(
         f"proposal: predicted objective {proposal['predicted_objective']:.4f} "
         f"(prior {data['prior_predicted_objective']:.4f}, best observed run {data['best_observed']['run']} "
         f"{data['best_observed']['observed_objective']:.4f}); optimality gap "
         + ("unknown (searched)" if gap is None else f"≤ {gap:.2e}")
     )
     if "proposal.yaml" not in files:
-        click.echo("no proposal.yaml: name the mixture to write it into with --target-config", err=True)
+        echo("no proposal.yaml: name the mixture to write it into with --target-config", err=True)
