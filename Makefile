@@ -14,7 +14,7 @@ CODEGEN_FLAGS := --input-file-type jsonschema --output-model-type pydantic_v2.Ba
 SCHEMAS := $(wildcard schema/*.schema.json)
 GEN := generated/olmix_generated
 
-.PHONY: install demo generate check-generated check-configs validate lint typecheck test test-fast check-static check bench fuzz clean
+.PHONY: install demo demo-swarm generate check-generated check-configs validate lint typecheck test test-fast check-static check bench fuzz clean
 
 install: $(STAMP)
 
@@ -25,7 +25,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e '.[dev,train,plot]'
+	$(PY) -m pip install -q --no-compile -e '.[dev,train,plot,fit]'
 	$(PY) -m compileall -qq -j 0 $(VENV)/lib || true
 	touch $(STAMP)
 
@@ -96,6 +96,28 @@ check-configs: install
 check-static: lint typecheck check-generated check-configs validate
 
 check: check-static test
+
+# The mixture-optimization loop on the demo corpus: a swarm of eight 1M-parameter proxies, the fit and its
+# proposal, then the proposal trained beside the uniform mixture, and the verdict with the numbers.
+SWARM := $(DEMO)/swarm
+SWARM_CONFIG := config/examples/swarm/demo_swarm.yaml
+SWARM_OBJECTIVE := --objective eval:all_web=0.5 --objective eval:wikipedia=0.5
+
+demo-swarm: install
+	$(BIN)/olmix demo-data $(DEMO_DATA)
+	OLMIX_PATH_MAP=s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ $(BIN)/olmix generate swarm $(SWARM_CONFIG) \
+	  --out $(SWARM)/configs --force
+	$(BIN)/olmix launch run --config $(SWARM)/configs/ --path-map s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ \
+	  --max-parallel 8 --runs-dir $(SWARM)/runs --trainer-command "$(DEMO_TRAINER)" --yes --wait
+	OLMIX_PATH_MAP=s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ $(BIN)/olmix fit --runs-dir $(SWARM)/runs \
+	  --group $$(basename $$(dirname $$(ls -t $(SWARM)/runs/*/launch.json | head -1))) --target-config $(SWARM_CONFIG) \
+	  $(SWARM_OBJECTIVE) --kl-reg 0.01 --out $(SWARM)/fit --force
+	mkdir -p $(SWARM)/final
+	cp $(SWARM)/fit/proposal.yaml $(SWARM)/final/proposal.yaml
+	$(PY) -m tools.demo_swarm uniform $(SWARM_CONFIG) $(SWARM)/final/uniform.yaml
+	$(BIN)/olmix launch run --config $(SWARM)/final/ --path-map s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ \
+	  --max-parallel 2 --runs-dir $(SWARM)/final-runs --trainer-command "$(DEMO_TRAINER)" --yes --wait
+	$(PY) -m tools.demo_swarm compare $(SWARM)/runs $(SWARM)/final-runs $(SWARM)/fit/fit.json
 
 bench: install
 	$(PY) -m tools.bench $(BENCH)

@@ -24,6 +24,7 @@ COMMANDS = {
     "launch": "olmix.commands.launch:launch",
     "demo-data": "olmix.commands.demo_data:demo_data",
     "results": "olmix.commands.results:results",
+    "fit": "olmix.commands.fit:fit",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,6 +80,7 @@ def set_option(func: Callable[..., Any]) -> Callable[..., Any]:
 # command module (a test keeps them equal to the commands' own).
 SHORT_HELP = {
     "demo-data": "Write a small synthetic corpus in the layout of s3://ai2-llm/preprocessed/ under DIRECTORY.",
+    "fit": "Fit how each metric depends on the mixture and propose the mixture that minimises the objective.",
     "generate": "Write experiment configs from a study file.",
     "launch": "Plan and launch the runs of a mixture config.",
     "leaves": "The leaves of CONFIG in config order: name, repetition cap, weights along the ancestry, paths.",

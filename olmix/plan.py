@@ -199,10 +199,6 @@ def listing_note(listed_at: str | None, now: float | None = None) -> str | None:
 
 def _preflight(doc: Document, config: Any) -> list[Problem]:
     problems = []
-    if config.variants > 1:
-        problems.append(
-            doc.problem(("variants",), f"variants: {config.variants} (mixture swarms) is not supported yet; use 1")
-        )
     if config.proxy_model_id is None:
         known = ", ".join(MODELS)
         problems.append(doc.problem((), f"proxy_model_id is required to plan a run (known: {known})"))
@@ -349,18 +345,21 @@ def build_plan(
     now = time.time()
     for path in files:
         try:
-            runs.append(
-                plan_run(
-                    path,
-                    path_map=path_map,
-                    use_cache=use_cache,
-                    cache_directory=cache_directory,
-                    progress=progress,
-                    overrides=overrides,
-                    listed=listed,
-                    now=now,
-                )[1]
-            )
+            from olmix.swarm.expand import variant_overrides  # variants: N is N runs of one group
+
+            for extra in variant_overrides(path, overrides, path_map, use_cache=use_cache):
+                runs.append(
+                    plan_run(
+                        path,
+                        path_map=path_map,
+                        use_cache=use_cache,
+                        cache_directory=cache_directory,
+                        progress=progress,
+                        overrides=[*overrides, *extra],
+                        listed=listed,
+                        now=now,
+                    )[1]
+                )
         except ConfigError as exc:
             problems += exc.problems
     seen: dict[str, str] = {}

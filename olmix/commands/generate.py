@@ -61,3 +61,45 @@ def quality_thresholds(study: str, out_dir: str, force: bool, check: bool) -> No
         echo(f"{what} {_shown(path)}")
     for path in stale:
         echo(f"note: {_shown(path)} is not produced by the study any more (left in place)", err=True)
+
+
+@generate.command("swarm")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
+@click.option("--variants", type=click.IntRange(min=2), help="Number of mixtures (default: the config's variants).")
+@click.option("--seed", type=int, help="Random seed of the sampler (default: the config's seed).")
+@click.option("--force", is_flag=True, help="Overwrite files that differ from what the sampler produces.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file is missing or differs.")
+@reports_errors
+def swarm(config: str, out_dir: str, variants: int | None, seed: int | None, force: bool, check: bool) -> None:
+    """Sample a swarm of mixtures around CONFIG: one config per variant, with a weight on every node.
+
+    The same config and seed give the same bytes on every run. An existing file
+    that differs is not overwritten without --force.
+    """
+    from pathlib import Path
+
+    from olmix import fileio
+    from olmix.resolve import path_map_from_env
+    from olmix.swarm.configs import swarm as sample_swarm
+
+    out = Path(out_dir)
+    files = [
+        (out / name, data)
+        for name, data in sample_swarm(config, variants=variants, seed=seed, path_map=path_map_from_env())
+    ]
+    if check:
+        bad = [(path, fileio.status(path, data)) for path, data in files]
+        bad = [(path, state) for path, state in bad if state != "same"]
+        for path, state in bad:
+            echo(f"{_shown(path)}: {'missing' if state == 'new' else 'differs'}", err=True)
+        if bad:
+            echo(
+                f"{len(bad)} file(s) out of date; regenerate with: olmix generate swarm {config} --out {out_dir}",
+                err=True,
+            )
+            sys.exit(1)
+        echo(f"{len(files)} file(s) match {config}")
+        return
+    for path, what in fileio.write_all(files, force=force):
+        echo(f"{what} {_shown(path)}")

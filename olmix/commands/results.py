@@ -25,8 +25,24 @@ from olmix.terminal import escape
 @click.option(
     "--plot", type=click.Path(dir_okay=False), help="Also draw held-out loss against threshold into this PNG."
 )
+@click.option("--mixtures", is_flag=True, help="One row per run: its leaf weights and its metrics.")
+@click.option(
+    "--export",
+    type=click.Path(file_okay=False),
+    help="Write the group's evidence as ratios.csv, metrics.csv (upstream layout) and fingerprints.csv here.",
+)
+@click.option("--force", is_flag=True, help="With --export: overwrite files that differ.")
 @reports_errors
-def results(group: str | None, runs_dir: str, as_json: bool, as_csv: bool, plot: str | None) -> None:
+def results(
+    group: str | None,
+    runs_dir: str,
+    as_json: bool,
+    as_csv: bool,
+    plot: str | None,
+    mixtures: bool = False,
+    export: str | None = None,
+    force: bool = False,
+) -> None:
     """Held-out loss per source against quality threshold, for every finished run of a group.
 
     The change in brackets is against the run with the widest threshold.
@@ -40,6 +56,9 @@ def results(group: str | None, runs_dir: str, as_json: bool, as_csv: bool, plot:
     if group is None:
         group = collected.latest_group(runs_dir)
         echo(f"group {group} (the latest under {runs_dir})", err=True)
+    if mixtures or export:
+        _evidence(runs_dir, group, export, force)
+        return
     skipped: list[str] = []
     found = collected.collect(runs_dir, group, skipped)
     for line in skipped:
@@ -72,3 +91,22 @@ def render_table(cells: list[list[str]]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def _evidence(runs_dir: str, group: str, export: str | None, force: bool) -> None:
+    from olmix import fileio
+    from olmix.swarm import evidence
+
+    found = evidence.collect(runs_dir, [group])
+    if export:
+        files = [(Path(export) / name, data) for name, data in evidence.to_csv(found).items()]
+        for path, what in fileio.write_all(files, force=force):
+            echo(f"{what} {path}")
+        return
+    x, y = found.matrix()
+    header = ["run", *found.leaves, *found.metrics]
+    cells = [header] + [
+        [run.name, *(f"{v:.4f}" for v in xs), *(f"{v:.4f}" for v in ys)]
+        for run, xs, ys in zip(found.runs, x, y, strict=True)
+    ]
+    echo(render_table(cells))

@@ -1,0 +1,116 @@
+"""`olmix fit`: fit the mixing law on a swarm's evidence and propose the mixture to train at scale.
+
+The command exists whatever is installed: numpy and scipy (the `fit` extra)
+are imported when it runs, and their absence is one message naming the extra.
+"""
+
+from __future__ import annotations
+
+import click
+
+from olmix.cli import echo, reports_errors
+
+
+def _needs(regression: str) -> None:
+    import os
+
+    from olmix.errors import OlmixError
+
+    # the fits are many small solves: BLAS threads only contend for the cores (a fit of 64 runs × 8 leaves
+    # took 5× longer with them on a loaded 2-core machine); set before numpy loads, and only as a default
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+    extra = {"log-linear": "fit", "trees": "fit-trees"}[regression]
+    modules = ["numpy", "scipy"] + (["sklearn"] if regression == "trees" else [])
+    for module in modules:
+        try:
+            __import__(module)
+        except ImportError:
+            raise OlmixError(
+                f"olmix fit --regression {regression} needs {module}; install it with: pip install 'olmix[{extra}]'"
+            ) from None
+
+
+@click.command()
+@click.option(
+    "--group", "groups", multiple=True, help="Launch group whose finished runs are the evidence (repeatable)."
+)
+@click.option(
+    "--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True, help="Folder of the groups."
+)
+@click.option("--ratios", type=click.Path(dir_okay=False), help="ratios.csv (upstream layout), with --metrics.")
+@click.option("--metrics", type=click.Path(dir_okay=False), help="metrics.csv (upstream layout), with --ratios.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
+@click.option(
+    "--regression",
+    type=click.Choice(["log-linear", "trees"]),
+    default="log-linear",
+    show_default=True,
+    help="log-linear: the mixing law exp(c) + exp(t·w), exact proposal; trees: gradient-boosted trees "
+    "(the fit-trees extra), searched proposal.",
+)
+@click.option("--kl-reg", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Weight of KL(w ‖ prior).")
+@click.option("--repetition-factor", type=click.FloatRange(min=1), help="Cap at the target scale [default: config's].")
+@click.option("--target-config", type=click.Path(dir_okay=False), help="Mixture the proposal is written into.")
+@click.option("--objective", "objective", multiple=True, metavar="METRIC=WEIGHT", help="Objective term (repeatable).")
+@click.option("--force", is_flag=True, help="Overwrite files that differ.")
+@reports_errors
+def fit(
+    groups: tuple[str, ...],
+    runs_dir: str,
+    ratios: str | None,
+    metrics: str | None,
+    out_dir: str,
+    regression: str,
+    kl_reg: float,
+    repetition_factor: float | None,
+    target_config: str | None,
+    objective: tuple[str, ...],
+    force: bool,
+) -> None:
+    """Fit how each metric depends on the mixture and propose the mixture that minimises the objective.
+
+    Writes OUT/fit.json (parameters, cross-validated quality, predicted objective
+    of the proposal, the prior and the best observed run) and OUT/proposal.yaml
+    (a config that validates and launches as is; needs a target config, named with
+    --target-config or recorded in the group's plans).
+    """
+    import sys
+    from pathlib import Path
+
+    if bool(groups) == bool(ratios or metrics) or bool(ratios) != bool(metrics):
+        raise click.UsageError("give --group G, or --ratios R.csv with --metrics M.csv")
+    _needs(regression)
+    from olmix import fileio
+    from olmix.resolve import path_map_from_env
+    from olmix.swarm import evidence as evidence_
+    from olmix.swarm import loop
+
+    found = evidence_.collect(runs_dir, groups) if groups else evidence_.from_csv(str(ratios), str(metrics))
+    config = target_config or next((r.config for r in found.runs if r.config and Path(r.config).is_file()), None)
+    target = loop.load_target(config, repetition_factor, path_map_from_env()) if config else None
+    data, files = loop.run(found, target, regression=regression, objective_entries=objective, kl_reg=kl_reg)
+    for metric, entry in data["metrics"].items():
+        cv = entry["cv"]
+        echo(
+            f"{metric}: cross-validated R² {cv['r2']:.3f}, Spearman {cv['spearman']:.3f}, MAE {cv['mae']:.4g} "
+            f"(predicting the mean: {cv['mae_of_mean']:.4g})"
+        )
+    out = Path(out_dir)
+    written = fileio.write_all([(out / name, blob) for name, blob in files.items()], force=force)
+    for path, what in written:
+        echo(f"{what} {path}")
+    if data["proposal"] is None:
+        echo(f"no proposal: {data['refused']}", err=True)
+        sys.exit(1)
+    proposal = data["proposal"]
+    gap = proposal["optimality_gap"]
+    echo(
+        f"proposal: predicted objective {proposal['predicted_objective']:.4f} "
+        f"(prior {data['prior_predicted_objective']:.4f}, best observed run {data['best_observed']['run']} "
+        f"{data['best_observed']['observed_objective']:.4f}); optimality gap "
+        + ("unknown (searched)" if gap is None else f"≤ {gap:.2e}")
+    )
+    if "proposal.yaml" not in files:
+        echo("no proposal.yaml: name the mixture to write it into with --target-config", err=True)

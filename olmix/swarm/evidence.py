@@ -1,0 +1,232 @@
+"""Evidence for a fit: each run's leaf weights and metrics, and the data behind each leaf.
+
+A run's folder holds its plan (`plan.json`: every leaf's ratio and its files
+with their token counts) and `metrics.json`. Metrics are named
+`heldout:<source>` (held-out loss per source) and `eval:<set>` (loss on a
+fixed evaluation set). Every leaf of every run carries a fingerprint of its
+files (path and tokens): two runs whose same-named leaf held different data
+(re-partitioned, deduplicated or relabelled buckets) are never pooled; the
+upstream tools key evidence by name only and it goes stale silently.
+
+CSV in the upstream olmix layout moves evidence both ways: `ratios.csv` (a
+`run` column, then one per leaf) and `metrics.csv` (a `run` column, then one
+per metric), joined on `run`. `fingerprints.csv` (same shape as ratios.csv)
+rides along so an imported swarm can still be checked before pooling.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from olmix.errors import OlmixError
+
+RATIOS_FILE = "ratios.csv"
+METRICS_CSV = "metrics.csv"
+FINGERPRINTS_FILE = "fingerprints.csv"
+RATIO_SUM_TOLERANCE = 0.01  # upstream's: each ratios row sums to 1 ± 0.01
+
+
+class EvidenceError(OlmixError):
+    """Evidence that cannot be read or must not be pooled."""
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    ratios: dict[str, float]  # leaf -> ratio (leaves left out of the run have no entry)
+    metrics: dict[str, float]  # metric -> value (metrics the run lacks have no entry)
+    fingerprints: dict[str, str]  # leaf -> digest of its files
+    tokens: dict[str, int] = field(default_factory=dict)  # leaf -> tokens available, when the plan says
+    config: str = ""  # the config the run was planned from, when the plan says
+
+
+@dataclass(frozen=True)
+class Evidence:
+    runs: list[Run]
+    leaves: list[str]  # every leaf of any run, in first-seen order
+    metrics: list[str]  # metrics every run has, in first-seen order
+
+    def matrix(self) -> tuple[list[list[float]], list[list[float]]]:
+        """(ratios, metrics) as rows per run, columns per leaf / metric."""
+        x = [[run.ratios.get(leaf, 0.0) for leaf in self.leaves] for run in self.runs]
+        y = [[run.metrics[m] for m in self.metrics] for run in self.runs]
+        return x, y
+
+
+def fingerprint(files: Mapping[str, int]) -> str:
+    """The data behind a leaf: sha256 over its (path, tokens) pairs in sorted order, first 16 hex digits."""
+    text = "\n".join(f"{path}\t{tokens}" for path, tokens in sorted(files.items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvidenceError(f"{path}: cannot read: {exc}") from None
+
+
+def _metric_values(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    heldout = metrics.get("heldout", {})
+    for prefix, table in (
+        ("heldout", heldout.get("sources", {}) if isinstance(heldout, dict) else {}),
+        ("eval", metrics.get("eval", {})),
+    ):
+        for name, value in (table or {}).items():
+            loss = value.get("loss") if isinstance(value, dict) else None
+            if isinstance(loss, int | float) and math.isfinite(loss):
+                out[f"{prefix}:{name}"] = float(loss)
+    return out
+
+
+def read_run(folder: Path) -> Run:
+    """One finished run: its plan's leaves and its metrics."""
+    from olmix.metrics import METRICS_FILE
+
+    metrics = _read_json(folder / METRICS_FILE)
+    plan = _read_json(folder / "plan.json")
+    name = str(metrics.get("run") or folder.name)
+    runs = [r for r in plan.get("runs", []) if isinstance(r, dict)]
+    chosen = [r for r in runs if r.get("name") == name] or (runs if len(runs) == 1 else [])
+    if len(chosen) != 1:
+        raise EvidenceError(f"{folder / 'plan.json'}: no run named {name!r} in the plan")
+    ratios, prints, tokens = {}, {}, {}
+    for leaf in chosen[0].get("leaves", []):
+        files = {str(k): int(v) for k, v in leaf.get("files", {}).items()}
+        ratios[str(leaf["name"])] = float(leaf["ratio"])
+        prints[str(leaf["name"])] = fingerprint(files)
+        tokens[str(leaf["name"])] = int(leaf.get("tokens_available", sum(files.values())))
+    config = chosen[0].get("config", {})
+    where = str(config.get("path", "")) if isinstance(config, dict) else ""
+    return Run(name, ratios, _metric_values(metrics), prints, tokens, where)
+
+
+def pooled(runs: Sequence[Run]) -> Evidence:
+    """The runs as one body of evidence; EvidenceError when a leaf's data differs between runs."""
+    if not runs:
+        raise EvidenceError("no runs to pool")
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for run in runs:
+        for leaf, digest in run.fingerprints.items():
+            first = seen.setdefault(leaf, (digest, run.name))
+            if first[0] != digest:
+                clashes.append(f"leaf '{leaf}' held different files in run '{first[1]}' and run '{run.name}'")
+    if clashes:
+        raise EvidenceError(
+            "these runs must not be pooled: the same leaf name stands for different data\n  " + "\n  ".join(clashes)
+        )
+    leaves = list(dict.fromkeys(leaf for run in runs for leaf in run.ratios))
+    metrics = [m for m in dict.fromkeys(m for run in runs for m in run.metrics) if all(m in r.metrics for r in runs)]
+    return Evidence(list(runs), leaves, metrics)
+
+
+def collect(runs_dir: str | Path, groups: Sequence[str]) -> Evidence:
+    """Every finished run (with a metrics.json) of the groups, pooled."""
+    from olmix.metrics import METRICS_FILE
+
+    runs = []
+    for group in groups:
+        folder = Path(runs_dir) / group
+        if not folder.is_dir():
+            raise EvidenceError(f"no group {group!r} under {runs_dir}")
+        runs += [read_run(run) for run in sorted(folder.iterdir()) if (run / METRICS_FILE).is_file()]
+    if not runs:
+        raise EvidenceError(f"no finished run (with {METRICS_FILE}) in {', '.join(groups)} under {runs_dir}")
+    return pooled(runs)
+
+
+# -- CSV, the upstream layout ------------------------------------------------------------------------------
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[repr(v) if isinstance(v, float) else v for v in row] for row in rows])
+    return out.getvalue().encode("utf-8")
+
+
+def to_csv(evidence: Evidence) -> dict[str, bytes]:
+    """File name -> bytes of ratios.csv, metrics.csv and fingerprints.csv."""
+    x, y = evidence.matrix()
+    names = [run.name for run in evidence.runs]
+    return {
+        RATIOS_FILE: _csv(["run", *evidence.leaves], [[n, *row] for n, row in zip(names, x, strict=True)]),
+        METRICS_CSV: _csv(["run", *evidence.metrics], [[n, *row] for n, row in zip(names, y, strict=True)]),
+        FINGERPRINTS_FILE: _csv(
+            ["run", *evidence.leaves],
+            [[r.name, *(r.fingerprints.get(leaf, "") for leaf in evidence.leaves)] for r in evidence.runs],
+        ),
+    }
+
+
+def _read_csv(path: Path) -> tuple[list[str], dict[str, tuple[int, list[str]]]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvidenceError(f"{path}: cannot read: {exc}") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or not rows[0] or rows[0][0] != "run":
+        raise EvidenceError(f"{path}:1: the first column must be 'run'")
+    header = rows[0][1:]
+    if len(set(header)) != len(header):
+        raise EvidenceError(f"{path}:1: a column name appears twice")
+    out: dict[str, tuple[int, list[str]]] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header) + 1:
+            raise EvidenceError(f"{path}:{line}: {len(row)} fields, the header has {len(header) + 1}")
+        if row[0] in out:
+            raise EvidenceError(f"{path}:{line}: run {row[0]!r} appears twice")
+        out[row[0]] = (line, row[1:])
+    return header, out
+
+
+def _number(path: Path, line: int, column: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise EvidenceError(f"{path}:{line}: column {column!r}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise EvidenceError(f"{path}:{line}: column {column!r}: {text} is not a finite number")
+    return value
+
+
+def from_csv(ratios_path: str | Path, metrics_path: str | Path) -> Evidence:
+    """Evidence from ratios.csv and metrics.csv, joined on run; fingerprints.csv beside ratios.csv is checked."""
+    rpath, mpath = Path(ratios_path), Path(metrics_path)
+    leaves, ratio_rows = _read_csv(rpath)
+    metrics, metric_rows = _read_csv(mpath)
+    missing = [run for run in ratio_rows if run not in metric_rows]
+    if missing:
+        raise EvidenceError(f"{mpath}: no row for run(s) {', '.join(map(repr, missing[:5]))} of {rpath}")
+    prints: dict[str, list[str]] = {}
+    fpath = rpath.parent / FINGERPRINTS_FILE
+    if fpath.is_file():
+        fleaves, frows = _read_csv(fpath)
+        for run, (_, row) in frows.items():
+            prints[run] = [dict(zip(fleaves, row, strict=True)).get(leaf, "") for leaf in leaves]
+    runs = []
+    for run, (line, row) in ratio_rows.items():
+        ratios = {leaf: _number(rpath, line, leaf, v) for leaf, v in zip(leaves, row, strict=True)}
+        if any(v < 0 for v in ratios.values()):
+            raise EvidenceError(f"{rpath}:{line}: a ratio is negative")
+        if abs(sum(ratios.values()) - 1) > RATIO_SUM_TOLERANCE:
+            raise EvidenceError(f"{rpath}:{line}: ratios sum to {sum(ratios.values()):.4f}, not 1 ± 0.01")
+        mline, mrow = metric_rows[run]
+        values = {m: _number(mpath, mline, m, v) for m, v in zip(metrics, mrow, strict=True)}
+        fingerprints = {leaf: d for leaf, d in zip(leaves, prints.get(run, []), strict=False) if d}
+        runs.append(Run(run, {k: v for k, v in ratios.items() if v > 0}, values, fingerprints))
+    evidence = pooled(runs)
+    return Evidence(evidence.runs, leaves, evidence.metrics)

@@ -1,0 +1,162 @@
+"""`olmix fit` end to end: evidence in, fit.json and a launchable proposal.yaml out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from olmix.cli import main
+from tests.test_swarm_evidence import make_run
+from tests.tokenfiles import write_tokens
+
+np = pytest.importorskip("numpy")
+pytest.importorskip("scipy")
+
+SLOPES = {"a": 0.8, "b:x": -0.6, "b:y": 0.3}  # loss falls with b:x: the proposal should lean on it
+
+
+def target_config(tmp_path: Path, **extra: object) -> Path:
+    for leaf, n in (("a", 4000), ("bx", 4000), ("by", 4000)):
+        write_tokens(tmp_path / "data" / leaf / "part.npy", n, seed=len(leaf))
+    data = {
+        "name": "mix",
+        "proxy_model_id": "olmo3_1m",
+        "chinchilla_multiple": 0.0001,
+        "dtype": "uint32",
+        "target_tokens": 10_000,
+        "repetition_factor": 1.5,  # each leaf may give at most 4000 × 1.5 / 10,000 = 0.6 of the target run
+        "sources": [
+            {"name": "a", "paths": [str(tmp_path / "data" / "a" / "*.npy")]},
+            {
+                "name": "b",
+                "topics": [
+                    {"name": "x", "paths": [str(tmp_path / "data" / "bx" / "*.npy")]},
+                    {"name": "y", "paths": [str(tmp_path / "data" / "by" / "*.npy")]},
+                ],
+            },
+        ],
+        **extra,
+    }
+    path = tmp_path / "mix.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def law_swarm(runs_dir: Path, n: int = 16, noise: float = 0.0) -> None:
+    rng = np.random.default_rng(5)
+    for i, w in enumerate(rng.dirichlet(np.ones(3), size=n)):
+        ratios = dict(zip(SLOPES, w.tolist(), strict=True))
+        loss = 2.0 + float(np.exp(sum(SLOPES[k] * ratios[k] for k in SLOPES)))
+        make_run(runs_dir / "g", f"r{i:02d}", ratios, {"web": loss + noise * float(rng.normal())}, None)
+
+
+def test_fit_proposes_a_launchable_mixture_at_the_cap(tmp_path: Path) -> None:
+    law_swarm(tmp_path / "runs")
+    cfg = target_config(tmp_path)
+    out = tmp_path / "fit"
+    args = ["fit", "--group", "g", "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--target-config", str(cfg)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "heldout:web: cross-validated R² " in result.output
+    fit = json.loads((out / "fit.json").read_text())
+    weights = fit["proposal"]["weights"]
+    # minimise exp(0.8a - 0.6x + 0.3y) with every leaf ≤ 0.6: x at its cap, the rest on y (slope 0.3 < 0.8)
+    assert weights == pytest.approx({"a": 0.0, "b:x": 0.6, "b:y": 0.4}, abs=1e-4)
+    assert fit["proposal"]["optimality_gap"] < 1e-6
+    assert fit["proposal"]["predicted_objective"] < fit["prior_predicted_objective"]  # the prior meets the caps
+    assert (out / "predicted_vs_observed.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "proposal_vs_prior.png").read_bytes()[:4] == b"\x89PNG"
+    checked = CliRunner().invoke(main, ["validate", str(out / "proposal.yaml")])
+    assert checked.exit_code == 0, checked.output
+    again = CliRunner().invoke(main, [*args, "--kl-reg", "0.5"])
+    assert again.exit_code == 1 and "--force" in again.output  # a different fit never overwrites silently
+
+
+def test_fit_from_csv_refuses_a_fit_that_does_not_beat_the_mean(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = rng.dirichlet(np.ones(3), size=12).tolist()
+    (tmp_path / "ratios.csv").write_text(
+        "run,a,b,c\n" + "".join(f"r{i},{r[0]!r},{r[1]!r},{1 - r[0] - r[1]!r}\n" for i, r in enumerate(rows))
+    )
+    (tmp_path / "metrics.csv").write_text(
+        "run,loss\n" + "".join(f"r{i},{3 + float(rng.normal(0, 0.2))!r}\n" for i in range(12))
+    )
+    out = tmp_path / "out"
+    args = ["fit", "--ratios", str(tmp_path / "ratios.csv"), "--metrics", str(tmp_path / "metrics.csv")]
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 1
+    assert "no proposal: the fit does not beat predicting the mean for: loss" in result.output
+    assert json.loads((out / "fit.json").read_text())["proposal"] is None
+    assert not (out / "proposal.yaml").exists()
+
+
+def test_fit_needs_one_source_of_evidence() -> None:
+    result = CliRunner().invoke(main, ["fit", "--out", "x"])
+    assert result.exit_code == 2 and "give --group G, or --ratios" in result.output
+
+
+def test_fit_without_its_extra_says_which_to_install(tmp_path: Path) -> None:
+    blocked = "import sys; sys.modules['scipy'] = None; from olmix.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", blocked, "fit", "--ratios", "r.csv", "--metrics", "m.csv", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "pip install 'olmix[fit]'" in done.stderr and "Traceback" not in done.stderr
+    listed = subprocess.run(
+        [sys.executable, "-c", blocked, "--help"], capture_output=True, text=True, check=False
+    ).stdout
+    assert "fit " in listed  # the command never vanishes
+
+
+def test_unknown_objective_metric_is_named(tmp_path: Path) -> None:
+    law_swarm(tmp_path / "runs", n=6)
+    result = CliRunner().invoke(
+        main,
+        [
+            "fit",
+            "--group",
+            "g",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--out",
+            str(tmp_path / "o"),
+            "--objective",
+            "heldout:wbe=1",
+        ],
+    )
+    assert result.exit_code == 1 and "did you mean 'heldout:web'" in result.output
+
+
+def test_refitting_reads_the_evidence_afresh_and_leaves_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    law_swarm(tmp_path / "runs", n=8)
+    args = ["fit", "--group", "g", "--runs-dir", "runs", "--out", "fit", "--force"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    make_run(tmp_path / "runs" / "g", "late", {"a": 0.2, "b:x": 0.3, "b:y": 0.5}, {"web": 3.0}, None)
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert "late" in json.loads((tmp_path / "fit" / "fit.json").read_text())["runs"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit", "runs"]
+    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == [
+        "fit.json",
+        "predicted_vs_observed.png",
+        "proposal_vs_prior.png",
+    ]
+
+
+def test_trees_without_their_extra_say_which_to_install(tmp_path: Path) -> None:
+    blocked = "import sys; sys.modules['sklearn'] = None; from olmix.cli import main; main()"
+    args = ["fit", "--regression", "trees", "--ratios", "r.csv", "--metrics", "m.csv", "--out", str(tmp_path)]
+    done = subprocess.run([sys.executable, "-c", blocked, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "pip install 'olmix[fit-trees]'" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,264 @@
+"""The swarm sampler: constraints as properties, determinism, and the upstream sampler's pitfalls."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from olmix_generated.mixture import ExperimentConfig
+
+from olmix import yamlsource
+from olmix.cli import main
+from olmix.leaves import Leaf, leaves
+from olmix.swarm.sampler import Settings, SwarmError, sample, strengths
+from tests.tokenfiles import write_tokens
+
+BUDGET = 1000
+
+
+def config(**extra: Any) -> ExperimentConfig:
+    data = {
+        "name": "swarm",
+        "proxy_model_id": "olmo3_1m",
+        "sources": [
+            {"name": "web", "topics": [{"name": "t", "paths": ["a"]}, {"name": "t-2", "paths": ["b"]}]},
+            {"name": "code", "quality": [{"name": "high", "paths": ["c"]}, {"name": "low", "paths": ["d"]}]},
+            {"name": "books", "paths": ["e"]},
+        ],
+    }
+    data.update(extra)
+    return ExperimentConfig.model_validate(data)
+
+
+TOKENS = {"web:t": 10_000, "web:t-2": 10_000, "code:high": 10_000, "code:low": 10_000, "books": 10_000}
+
+
+def run(cfg: ExperimentConfig, tokens: dict[str, int] = TOKENS, budget: int = BUDGET, **over: Any) -> list[Any]:
+    s = Settings.of(cfg, over.pop("variants", 8), over.pop("seed", None))
+    return sample(leaves(cfg), tokens, budget, s, **over)
+
+
+def test_every_variant_sums_to_one_and_shares_sum_to_one_per_group() -> None:
+    for v in run(config()):
+        assert math.isclose(sum(v.ratios.values()), 1.0, abs_tol=1e-9)
+        assert math.isclose(v.shares["web:t"] + v.shares["web:t-2"], 1.0, abs_tol=1e-12)
+        assert math.isclose(v.shares["web"] + v.shares["code"] + v.shares["books"], 1.0, abs_tol=1e-12)
+
+
+def test_same_seed_same_swarm_other_seed_other_swarm() -> None:
+    a, b, c = run(config()), run(config()), run(config(), seed=43)
+    assert [v.shares for v in a] == [v.shares for v in b]
+    assert [v.shares for v in a] != [v.shares for v in c]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    min_source=st.sampled_from([0.0, 0.05, 0.2]),
+    min_topic=st.sampled_from([0.0, 0.1, 0.3]),
+    min_leaf=st.sampled_from([0.0, 0.01, 0.04]),
+)
+def test_minimums_hold_on_the_written_weights(seed: int, min_source: float, min_topic: float, min_leaf: float) -> None:
+    cfg = config(
+        minimum_source_weight=min_source, minimum_topic_weight=min_topic, minimum_weight=min_leaf, sample_multiplier=200
+    )
+    for v in run(cfg, seed=seed, variants=4):
+        for source in ("web", "code", "books"):
+            assert v.shares[source] == 0 or v.shares[source] >= min_source
+        for leaf, ratio in v.ratios.items():
+            source = leaf.split(":")[0]
+            assert ratio == 0 or ratio >= min_leaf
+            if ":" in leaf and v.shares[source] > 0:
+                assert v.shares[leaf] == 0 or v.shares[leaf] >= min_topic  # relative to the source
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32), tokens=st.integers(300, 2000))
+def test_repetition_caps_hold(seed: int, tokens: int) -> None:
+    have = {**TOKENS, "books": tokens}
+    for v in run(config(sample_multiplier=500), have, seed=seed, variants=4):
+        assert v.ratios["books"] * BUDGET <= tokens
+
+
+def test_a_leaf_with_zero_tokens_is_never_sampled_above_zero() -> None:
+    for v in run(config(), {**TOKENS, "books": 0}):
+        assert v.ratios["books"] == 0
+
+
+def test_frozen_sibling_weights_keep_their_split() -> None:
+    cfg = config()
+    data = cfg.model_dump(mode="json", exclude_unset=True)
+    data["sources"][0]["weight"], data["sources"][1]["weight"], data["sources"][2]["weight"] = 2, 1, 1
+    frozen = ExperimentConfig.model_validate(data)
+    swarm = run(frozen)
+    assert all(v.shares["web"] == 0.5 and v.shares["code"] == 0.25 for v in swarm)
+    assert len({v.shares["web:t"] for v in swarm}) > 1  # the rest is resampled
+
+
+def test_fixed_source_weights_hold_and_the_rest_fills_the_remainder() -> None:
+    for v in run(config(fixed_source_weights={"books": 0.4})):
+        assert v.shares["books"] == 0.4
+        assert math.isclose(v.shares["web"] + v.shares["code"], 0.6, abs_tol=1e-6)
+
+
+def test_nonzero_weight_survives() -> None:
+    cfg = config(nonzero_weight=["code:low"], minimum_source_weight=0.3, minimum_topic_weight=0.3)
+    for v in run(cfg, variants=4):
+        assert v.ratios["code:low"] > 0
+
+
+def test_impossible_request_names_the_binding_constraint() -> None:
+    tiny = {**TOKENS, "web:t": 1, "web:t-2": 1, "code:high": 1, "code:low": 1}
+    with pytest.raises(SwarmError, match=r"binding constraint is repetition cap 1.0 of leaf 'books'"):
+        run(config(), tiny, budget=50_000)  # books alone holds 10,000 < 50,000 and the rest hold nothing
+
+
+def test_near_duplicates_are_rejected() -> None:
+    with pytest.raises(SwarmError, match="near-duplicate"):
+        run(config(min_strength=1e9, max_strength=1e9), variants=3)  # every draw sits on the prior
+
+
+def test_topic_prior_follows_config_order_not_name_order() -> None:
+    # "t" < "t-2" as plain strings, but "t-2" sorts before "t:" names; priors must follow the config
+    tokens = {**TOKENS, "web:t": 90_000, "web:t-2": 10_000}
+    for v in run(config(min_strength=1e5, max_strength=1e5, sample_multiplier=50), tokens, variants=2):
+        assert v.shares["web:t"] == pytest.approx(0.9, abs=0.01)
+
+
+def test_min_strength_equal_to_max_strength_is_one_strength() -> None:
+    assert strengths(2.0, 2.0) == [2.0]
+    assert {v.strength for v in run(config(min_strength=2.0, max_strength=2.0))} == {2.0}
+
+
+def test_a_source_with_the_same_total_in_every_variant_is_fine() -> None:
+    cfg = config(fixed_source_weights={"web": 0.5, "code": 0.3, "books": 0.2})
+    assert {v.shares["web"] for v in run(cfg)} == {0.5}
+
+
+def test_a_zeroed_source_zeroes_its_topics_exactly() -> None:
+    cfg = config(minimum_source_weight=0.3, min_strength=0.05, max_strength=0.05, sample_multiplier=100)
+    swarm = run(cfg)
+    zeroed = [v for v in swarm if v.shares["web"] == 0]
+    assert zeroed, "no variant zeroed web; the test needs one"
+    assert all(v.ratios["web:t"] == 0 and v.ratios["web:t-2"] == 0 for v in zeroed)
+
+
+def test_manual_prior_and_temperature_move_the_mean() -> None:
+    flat = run(config(min_strength=1e5, max_strength=1e5, manual_prior={"web": 8, "code": 1, "books": 1}), variants=2)
+    assert flat[0].shares["web"] == pytest.approx(0.8, abs=0.01)
+    cooled = config(
+        min_strength=1e5, max_strength=1e5, manual_prior={"web": 8, "code": 1, "books": 1}, mix_temperature=0.0001
+    )
+    assert run(cooled, variants=2)[0].shares["web"] == pytest.approx(1 / 3, abs=0.01)
+
+
+def test_manual_topic_prior_sets_topic_shares() -> None:
+    cfg = config(min_strength=1e5, max_strength=1e5, manual_topic_prior={"t": 1, "t-2": 3})
+    assert run(cfg, variants=2)[0].shares["web:t-2"] == pytest.approx(0.75, abs=0.01)
+
+
+def test_fixed_weights_that_overfill_are_refused() -> None:
+    with pytest.raises(SwarmError, match=r"fixed_source_weights sum to 1\.2"):
+        run(config(fixed_source_weights={"web": 0.7, "books": 0.5}))
+
+
+# -- the command -----------------------------------------------------------------------------------------
+
+
+def corpus_config(tmp_path: Path, **extra: Any) -> Path:
+    for name in ("a", "b", "c"):
+        write_tokens(tmp_path / "data" / name / "part.npy", 4000, seed=ord(name))
+    data = {
+        "name": "tiny-swarm",
+        "proxy_model_id": "olmo3_1m",
+        "chinchilla_multiple": 0.0001,  # 2,000 tokens per run
+        "dtype": "uint32",
+        "variants": 4,
+        "sources": [
+            {"name": "a", "paths": [str(tmp_path / "data" / "a" / "*.npy")]},
+            {"name": "b", "paths": [str(tmp_path / "data" / "b" / "*.npy")]},
+            {"name": "c", "paths": [str(tmp_path / "data" / "c" / "*.npy")]},
+        ],
+        **extra,
+    }
+    path = tmp_path / "swarm.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_generate_swarm_writes_valid_configs_once(tmp_path: Path) -> None:
+    cfg = corpus_config(tmp_path)
+    out = tmp_path / "out"
+    first = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == [f"tiny-swarm-v00{i}.yaml" for i in range(4)]
+    texts = [f.read_bytes() for f in files]
+    check = CliRunner().invoke(main, ["validate", *map(str, files)])
+    assert check.exit_code == 0, check.output
+    for text in texts:
+        data = yamlsource.parse(text, "v.yaml").data  # YAML 1.2 numbers, as olmix reads them
+        assert data["variants"] == 1
+        assert all("weight" in s for s in data["sources"])
+        assert math.isclose(sum(s["weight"] for s in data["sources"]), 1.0, abs_tol=1e-9)
+    assert CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(out), "--check"]).exit_code == 0
+    other = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(out), "--seed", "1"])
+    assert other.exit_code == 1 and "--force" in other.output
+    assert [f.read_bytes() for f in files] == texts
+
+
+def test_generate_swarm_refuses_an_impossible_swarm_with_one_message(tmp_path: Path) -> None:
+    cfg = corpus_config(tmp_path, chinchilla_multiple=0.001)  # 20,000 tokens per run, 12,000 on disk
+    result = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "binding constraint is repetition cap" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_leaf_type_is_the_planners() -> None:
+    assert all(isinstance(leaf, Leaf) for leaf in leaves(config()))
+
+
+# -- variants: N at launch --------------------------------------------------------------------------------
+
+
+def test_variants_expand_into_runs_of_one_plan_matching_the_generated_files(tmp_path: Path) -> None:
+    from olmix.plan import build_plan
+
+    cfg = corpus_config(tmp_path)
+    plan = build_plan(cfg, use_cache=False)
+    assert [r.name for r in plan.runs] == [f"tiny-swarm-v00{i}" for i in range(4)]
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(out)]).exit_code == 0
+    for run, file in zip(plan.runs, sorted(out.iterdir()), strict=True):
+        weights = {s["name"]: s["weight"] for s in yamlsource.parse(file.read_bytes(), "v").data["sources"]}
+        assert {leaf.name: leaf.ratio for leaf in run.leaves} == pytest.approx(
+            {k: v for k, v in weights.items() if v > 0}
+        )
+
+
+def test_an_impossible_swarm_at_launch_is_a_config_problem_at_variants(tmp_path: Path) -> None:
+    from olmix.errors import ConfigError
+    from olmix.plan import build_plan
+
+    cfg = corpus_config(tmp_path, chinchilla_multiple=0.001)
+    with pytest.raises(ConfigError, match=r"\$\.variants: kept 0 of 4 variants"):
+        build_plan(cfg, use_cache=False)
+
+
+def test_existing_mix_file_is_refused_not_ignored(tmp_path: Path) -> None:
+    from olmix.errors import ConfigError
+    from olmix.plan import build_plan
+
+    cfg = corpus_config(tmp_path, existing_mix_file="mix.json")
+    with pytest.raises(ConfigError, match=r"\$\.existing_mix_file: existing_mix_file is not supported"):
+        build_plan(cfg, use_cache=False)
+    result = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "existing_mix_file is not supported" in result.output
