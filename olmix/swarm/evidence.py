@@ -19,12 +19,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from olmix.errors import OlmixError
 
@@ -32,6 +31,10 @@ RATIOS_FILE = "ratios.csv"
 METRICS_CSV = "metrics.csv"
 FINGERPRINTS_FILE = "fingerprints.csv"
 RATIO_SUM_TOLERANCE = 0.01  # upstream's: each ratios row sums to 1 ± 0.01
+
+
+if TYPE_CHECKING:
+    from olmix_generated.metrics import Metrics
 
 
 class EvidenceError(OlmixError):
@@ -67,46 +70,29 @@ def fingerprint(files: Mapping[str, int]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise EvidenceError(f"{path}: cannot read: {exc}") from None
-
-
-def _metric_values(metrics: Mapping[str, Any]) -> dict[str, float]:
+def _metric_values(metrics: Metrics) -> dict[str, float]:
     out: dict[str, float] = {}
-    heldout = metrics.get("heldout", {})
-    for prefix, table in (
-        ("heldout", heldout.get("sources", {}) if isinstance(heldout, dict) else {}),
-        ("eval", metrics.get("eval", {})),
-    ):
-        for name, value in (table or {}).items():
-            loss = value.get("loss") if isinstance(value, dict) else None
-            if isinstance(loss, int | float) and math.isfinite(loss):
-                out[f"{prefix}:{name}"] = float(loss)
+    for prefix, table in (("heldout", metrics.heldout.sources), ("eval", metrics.eval)):
+        for name, value in table.items():
+            if value.loss is not None:  # the metrics reader lets no NaN or infinity through
+                out[f"{prefix}:{name}"] = value.loss
     return out
 
 
 def read_run(folder: Path) -> Run:
-    """One finished run: its plan's leaves and its metrics."""
-    from olmix.metrics import METRICS_FILE
+    """One finished run: its plan's leaves and its metrics, both read through their schemas."""
+    from olmix.metrics import METRICS_FILE, read_metrics
+    from olmix.train import load_run
 
-    metrics = _read_json(folder / METRICS_FILE)
-    plan = _read_json(folder / "plan.json")
-    name = str(metrics.get("run") or folder.name)
-    runs = [r for r in plan.get("runs", []) if isinstance(r, dict)]
-    chosen = [r for r in runs if r.get("name") == name] or (runs if len(runs) == 1 else [])
-    if len(chosen) != 1:
-        raise EvidenceError(f"{folder / 'plan.json'}: no run named {name!r} in the plan")
+    metrics = read_metrics(folder / METRICS_FILE)
+    name = metrics.run
+    _, run = load_run(folder / "plan.json", name)
     ratios, prints, tokens = {}, {}, {}
-    for leaf in chosen[0].get("leaves", []):
-        files = {str(k): int(v) for k, v in leaf.get("files", {}).items()}
-        ratios[str(leaf["name"])] = float(leaf["ratio"])
-        prints[str(leaf["name"])] = fingerprint(files)
-        tokens[str(leaf["name"])] = int(leaf.get("tokens_available", sum(files.values())))
-    config = chosen[0].get("config", {})
-    where = str(config.get("path", "")) if isinstance(config, dict) else ""
+    for leaf in run.leaves:
+        ratios[leaf.name] = leaf.ratio
+        prints[leaf.name] = fingerprint(leaf.files)
+        tokens[leaf.name] = leaf.tokens_available
+    where = run.config.path if run.config is not None else ""
     return Run(name, ratios, _metric_values(metrics), prints, tokens, where)
 
 
