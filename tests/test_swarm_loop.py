@@ -160,3 +160,20 @@ def test_trees_without_their_extra_say_which_to_install(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", blocked, *args], capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert "pip install 'olmix[fit-trees]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_trees_fit_and_search_a_proposal_near_the_laws_constrained_optimum(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    law_swarm(tmp_path / "runs", n=48)
+    cfg = target_config(tmp_path)
+    out = tmp_path / "fit"
+    args = ["fit", "--regression", "trees", "--group", "g", "--runs-dir", str(tmp_path / "runs")]
+    result = CliRunner().invoke(main, [*args, "--out", str(out), "--target-config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    fit = json.loads((out / "fit.json").read_text())
+    # the law's optimum under the 0.6 cap per leaf (see test_fit_proposes_a_launchable_mixture_at_the_cap)
+    assert fit["proposal"]["weights"] == pytest.approx({"a": 0.0, "b:x": 0.6, "b:y": 0.4}, abs=0.05)
+    assert fit["proposal"]["optimality_gap"] is None  # a searched proposal makes no claim of optimality
+    assert fit["proposal"]["predicted_objective"] < fit["prior_predicted_objective"]
+    checked = CliRunner().invoke(main, ["validate", str(out / "proposal.yaml")])
+    assert checked.exit_code == 0, checked.output
