@@ -18,6 +18,7 @@ from olmix.errors import OlmixError
 
 BACKENDS = {
     "local": "olmix.backends.local:LocalBackend",
+    "slurm": "olmix.backends.slurm:SlurmBackend",
 }
 
 
