@@ -21,7 +21,7 @@ from typing import Any
 from olmix.backends import BackendError, RunSpec, RunState, Status
 from olmix.fileio import write_json_atomic
 
-IGNORED = ("cluster", "budget", "workspace", "priority")
+IGNORED = ("cluster", "budget", "workspace", "priority", "slurm")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -194,7 +194,7 @@ class SlurmBackend:
             "constraint": constraint,
         }
         for key, value in self.settings.items():
-            if value is not None and not SAFE_VALUE.match(value):
+            if value is not None and not SAFE_VALUE.fullmatch(value):
                 raise BackendError(f"slurm {key} {value!r}: only letters, digits and _.,:=/@+%|&!()[]*- are allowed")
         for arg in sbatch_args:
             option = arg.split("=", 1)[0]
@@ -247,7 +247,7 @@ class SlurmBackend:
 
     @staticmethod
     def _name(token: str) -> tuple[str, int | None]:
-        match = TOKEN.match(token)
+        match = TOKEN.fullmatch(token)
         if match is None:
             raise BackendError(f"submission token {token!r} is not a word of letters, digits, _ and -")
         index = match.group(2)
