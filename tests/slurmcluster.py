@@ -69,6 +69,7 @@ class SlurmCluster:
     base: Path
     ctld_port: int
     slurmd_port: int
+    first_job_id: int = 1
 
     @property
     def conf(self) -> Path:
@@ -121,6 +122,7 @@ MpiDefault=none
 MailProg=/bin/true
 ReturnToService=2
 MinJobAge=300
+FirstJobId={self.first_job_id}
 KillWait=5
 NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
@@ -153,14 +155,48 @@ PartitionName=other Nodes=localhost Default=NO MaxTime=INFINITE State=UP
         # Both daemonize; -c starts with no saved jobs, -N because the node is named localhost.
         subprocess.run([_which("slurmctld"), "-c", "-f", str(self.conf)], check=True, env=self.env)
         subprocess.run([_which("slurmd"), "-N", "localhost", "-f", str(self.conf)], check=True, env=self.env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            out = self.run("sinfo", "-h", "-N", "-o", "%T")
-            if out.stdout.split()[:1] == ["idle"]:
-                return
-            time.sleep(0.1)
+        if self._wait_idle_node(timeout):
+            return
         self.stop()
         raise RuntimeError(f"Slurm did not come up in {timeout:.0f} s; see {b}/log:\n{self.log('slurmctld')[-2000:]}")
+
+    def _stop_daemon(self, daemon: str) -> None:
+        pidfile = self.base / "run" / f"{daemon}.pid"
+        try:
+            pid = int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pidfile.unlink(missing_ok=True)
+
+    def _wait_idle_node(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.run("sinfo", "-h", "-N", "-o", "%T").stdout.split()[:1] == ["idle"]:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def forget_jobs(self) -> None:
+        """Restart the controller without its job state, as if MinJobAge had passed for every finished job.
+
+        Only the job-completion log (what `sacct -c` reads) remembers them then;
+        new job ids continue above the old ones.
+        """
+        self.wait_idle()
+        self._stop_daemon("slurmctld")
+        self.first_job_id += 10_000
+        self.write_conf()
+        subprocess.run([_which("slurmctld"), "-c", "-f", str(self.conf)], check=True, env=self.env)
+        if not self._wait_idle_node(30):
+            raise RuntimeError(f"slurmctld did not come back:\n{self.log('slurmctld')[-2000:]}")
 
     def cancel_all(self) -> None:
         ids = self.run("squeue", "-h", "-o", "%i").stdout.split()
@@ -180,20 +216,7 @@ PartitionName=other Nodes=localhost Default=NO MaxTime=INFINITE State=UP
         with contextlib.suppress(Exception):
             self.cancel_all()
         for daemon in ("slurmd", "slurmctld", "munged"):
-            pidfile = self.base / "run" / f"{daemon}.pid"
-            try:
-                pid = int(pidfile.read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and _alive(pid):
-                time.sleep(0.05)
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            pidfile.unlink(missing_ok=True)
+            self._stop_daemon(daemon)
 
 
 @contextlib.contextmanager

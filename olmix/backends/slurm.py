@@ -140,6 +140,7 @@ class Job:
     exit_code: int | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    name: str = ""
 
 
 def _time(text: str) -> float | None:
@@ -307,10 +308,15 @@ class SlurmBackend:
         lines.append('exit "$code"')
         return "\n".join(lines) + "\n"
 
+    def submit_argv(self, spec: RunSpec) -> list[str]:
+        """The sbatch command that submits one run on its own."""
+        name, _ = self._name(spec.token)
+        return self._submit_argv(name, _pattern(spec.run_dir, "slurm-%j.out"), spec.run_dir / SCRIPT)
+
     def write_script(self, spec: RunSpec) -> tuple[Path, list[str]]:
-        name, index = self._name(spec.token)
+        _, index = self._name(spec.token)
         path = spec.run_dir / SCRIPT
-        argv = self._submit_argv(name, _pattern(spec.run_dir, "slurm-%j.out"), path)
+        argv = self.submit_argv(spec)
         text = self.script(spec, argv if index is None else None)
         write_atomic(path, text.encode())
         path.chmod(0o755)
@@ -387,7 +393,8 @@ class SlurmBackend:
         out = self._run(["squeue", "-h", "-r", "--states=all", f"--name={name}", "-O", "JobArrayID:0|"])
         ids = [line.split("|")[0].strip() for line in out.stdout.splitlines() if line.strip()]
         if not ids:
-            rows = self._sacct(["--name", name, "--starttime", "now-30days"])
+            # The completion log (sacct -c) ignores --name: keep only the rows that carry the token.
+            rows = [r for r in self._sacct(["--name", name, "--starttime", "now-30days"]) if r.name == name]
             started = _read_json(spec.run_dir / "started.json") or {}
             raw = {row.raw_id for row in rows}
             if started.get("raw_job_id") in raw:
@@ -415,7 +422,7 @@ class SlurmBackend:
         return jobs
 
     def _sacct(self, selection: list[str]) -> list[Job]:
-        fields = "JobID,JobIDRaw,State,ExitCode,Start,End,Reason"
+        fields = "JobID,JobIDRaw,State,ExitCode,Start,End,Reason,JobName"
         base = ["sacct", "-X", "-P", "-n", *selection, "-o", fields]
         flags = SlurmBackend._sacct_flags
         out = self._run([*base, *(flags or [])], check=False)
@@ -430,12 +437,13 @@ class SlurmBackend:
         rows = []
         for line in out.stdout.splitlines():
             parts = line.split("|")
-            if len(parts) < 7:
+            if len(parts) < 8:
                 continue
             job_id, raw, state, exit_code, start, end, reason = parts[:7]
+            name = "|".join(parts[7:])  # the last field: a job name may hold the separator
             code = exit_code.split(":")[0]
             rows.append(
-                Job(job_id, raw, state, reason, int(code) if code.isdigit() else None, _time(start), _time(end))
+                Job(job_id, raw, state, reason, int(code) if code.isdigit() else None, _time(start), _time(end), name)
             )
         return rows
 

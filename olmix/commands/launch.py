@@ -152,7 +152,13 @@ def launch() -> None:
 @launch.command()
 @_options
 @click.option("--dry-run", is_flag=True, help="Resolve, plan and show the runs; submit nothing.")
-@click.option("--backend", default="local", show_default=True, help="Where runs go: local (this machine).")
+@click.option(
+    "--backend",
+    default="local",
+    show_default=True,
+    type=click.Choice(["local", "slurm"]),
+    help="Where runs go: local (this machine) or slurm (sbatch; settings from the config's `slurm`).",
+)
 @click.option(
     "--max-parallel",
     default=1,
@@ -193,6 +199,8 @@ def run(
     plan = _build(config, path_map, no_cache, overrides)
     if dry_run:
         _show(plan, plan_out, as_json)
+        if backend == "slurm" and not as_json:
+            _show_slurm_scripts(plan, output, overrides, trainer_command)
         return
     import shlex
 
@@ -203,10 +211,11 @@ def run(
     every = [load_config(path, overrides) for path in configs]
     settings = every[0]
     for path, other in zip(configs[1:], every[1:], strict=True):
-        for key in ("trainer_command", "env", "secrets"):
+        for key in ("trainer_command", "env", "secrets", "slurm", "nodes"):
             if getattr(other, key) != getattr(settings, key):
                 raise launcher.LaunchError(f"{path}: {key} differs from {configs[0]}'s; the runs of one group share it")
-    engine = backends.get(backend, **({"max_parallel": max_parallel} if backend == "local" else {}))
+    options = _backend_options(backend, settings, max_parallel)
+    engine = backends.get(backend, **options)
     notes = sorted({note for one in every for note in engine.check(one)})
     if group is not None and group != plan.group:
         raise launcher.LaunchError(
@@ -236,7 +245,7 @@ def run(
         configs[0],
         engine,
         output,
-        options={"max_parallel": max_parallel} if backend == "local" else {},
+        options=options,
         command=command,
         env=dict(settings.env or {}),
         secrets=secrets,
@@ -263,6 +272,47 @@ def run(
             f"watch it:  olmix launch status --group {plan.group}"
             + ("" if str(output) == "runs" else f" --output {output}")
         )
+
+
+def _backend_options(backend: str, config: Any, max_parallel: int) -> dict[str, Any]:
+    if backend == "slurm":
+        from olmix.backends.slurm import options_from_config
+
+        return options_from_config(config)
+    return {"max_parallel": max_parallel}
+
+
+def _show_slurm_scripts(plan: Any, output: Path, overrides: tuple[str, ...], trainer_command: str | None) -> None:
+    """The batch script each run would be submitted with (its token is only drawn at launch)."""
+    import shlex
+
+    from olmix import launcher
+    from olmix.backends import RunSpec
+    from olmix.backends.slurm import SlurmBackend
+    from olmix.config import load_config
+
+    configs = [Path(r.config.path) for r in plan.runs if r.config is not None]
+    settings = load_config(configs[0], overrides)
+    engine = SlurmBackend(**_backend_options("slurm", settings, 1))
+    for note in engine.check(settings):
+        click.echo(f"note: {note}")
+    command = shlex.split(trainer_command) if trainer_command else settings.trainer_command
+    for run in plan.runs:
+        run_dir = output.resolve() / plan.group / run.name
+        spec = RunSpec(
+            group=plan.group,
+            run=run.name,
+            run_dir=run_dir,
+            plan_file=run_dir / "plan.json",
+            command=launcher.render_command(
+                command or launcher.DEFAULT_COMMAND, plan=run_dir / "plan.json", run_dir=run_dir, run=run.name
+            ),
+            token="TOKEN",
+            env=dict(settings.env or {}),
+            secrets=list(settings.secrets or []),
+        )
+        click.echo(f"\n--- {run_dir / 'slurm.sh'}")
+        click.echo(engine.script(spec, engine.submit_argv(spec)), nl=False)
 
 
 @launch.command()
