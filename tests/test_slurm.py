@@ -296,15 +296,15 @@ def test_a_killed_launch_resumes_and_submits_every_run_exactly_once(
 ) -> None:
     events = tmp_path / "events.log"
     command = py("import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')", str(events), "{run}")
-    plan = {
+    config = REPO / "config/examples/minimal.yaml"
+    plan: dict[str, Any] = {
         "plan_version": 1,
         "group": "g-slurm",
-        "config": {"path": str(REPO / "config/examples/minimal.yaml"), "sha256": "0", "overrides": []},
+        "config": {"path": str(config), "sha256": launcher.sha256_file(config), "overrides": []},
         "runs": [{"name": name, "leaves": []} for name in ("run-a", "run-b", "run-c")],
     }
-    plan["config"]["sha256"] = launcher.sha256_file(Path(plan["config"]["path"]))
     out = tmp_path / "out"
-    args = {**{"plan": plan, "config": plan["config"]["path"], "output": str(out)}, "command": command}
+    args = {"plan": plan, "config": str(config), "output": str(out), "command": command}
     proc = subprocess.run(
         [
             sys.executable,
@@ -315,7 +315,7 @@ def test_a_killed_launch_resumes_and_submits_every_run_exactly_once(
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     backend = SlurmBackend()
-    results = launcher.launch(plan, Path(plan["config"]["path"]), backend, out, command=command)
+    results = launcher.launch(plan, config, backend, out, command=command)
     assert sorted(r.run for r in results) == ["run-a", "run-b", "run-c"]
     group = out / "g-slurm"
     found = wait(backend, [r.job_id for r in results], [group / r.run for r in results])
