@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -235,3 +237,21 @@ def running() -> Iterator[SlurmCluster]:
     finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.slurmcluster -- COMMAND...`: run COMMAND with SLURM_CONF pointing at a private Slurm."""
+    command = argv[argv.index("--") + 1 :] if "--" in argv else argv
+    if not command:
+        print("usage: python -m tests.slurmcluster -- COMMAND...", file=sys.stderr)
+        return 2
+    if (reason := unavailable()) is not None:
+        print(f"cannot start a private Slurm: {reason}", file=sys.stderr)
+        return 1
+    with running() as cluster:
+        print(f"private Slurm up (SLURM_CONF={cluster.conf}); running: {shlex.join(command)}", file=sys.stderr)
+        return subprocess.run(command, env=cluster.env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
