@@ -233,6 +233,19 @@ def test_a_group_is_one_array_and_its_status_is_one_squeue_and_one_sacct(
 
 
 @needs_slurm
+def test_a_run_meant_for_an_array_but_submitted_alone_is_still_found(
+    slurm: slurmcluster.SlurmCluster, tmp_path: Path
+) -> None:
+    # A launch resuming an array that never reached sbatch submits its runs one by one, keeping their tokens.
+    backend = SlurmBackend()
+    alone = spec(tmp_path, "r1", ["true"], f"lone{os.getpid()}.1")
+    job = backend.submit(alone)
+    assert "_" not in job
+    assert backend.find(alone) == job
+    assert backend.find(spec(tmp_path, "r0", ["true"], f"lone{os.getpid()}.0")) is None
+
+
+@needs_slurm
 def test_cancel_ends_a_pending_and_a_running_job(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
     backend = SlurmBackend()
     specs = [spec(tmp_path, f"c{i}", py("import time; time.sleep(300)"), f"c{os.getpid()}x{i}") for i in range(3)]
@@ -348,8 +361,11 @@ def test_launch_run_with_the_slurm_backend_end_to_end(slurm: slurmcluster.SlurmC
     assert "srun --ntasks=1 --nodes=1 --kill-on-bad-exit=1 " + shlex.quote(sys.executable) in dry.stdout
     assert not (tmp_path / "runs").exists()
 
-    run = subprocess.run([*base, "--yes", "--wait"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    run = subprocess.run(
+        [*base, "--yes", "--wait", "--max-parallel", "3"], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
     assert run.returncode == 0, run.stderr
+    assert "note: --max-parallel is for the local backend; slurm schedules the runs itself" in run.stdout
     (group,) = [p for p in (tmp_path / "runs").iterdir()]
     assert marker.read_text() == str(group / "tiny" / "plan.json")
     assert (group / "tiny" / "slurm.sh").read_text().startswith("#!/bin/bash\n")

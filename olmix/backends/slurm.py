@@ -309,18 +309,16 @@ class SlurmBackend:
         return "\n".join(lines) + "\n"
 
     def submit_argv(self, spec: RunSpec) -> list[str]:
-        """The sbatch command that submits one run on its own."""
-        name, _ = self._name(spec.token)
+        """The sbatch command that submits one run on its own (job name: olmix-<its whole token>)."""
+        self._name(spec.token)
+        name = NAME_PREFIX + spec.token
         return self._submit_argv(name, _pattern(spec.run_dir, "slurm-%j.out"), spec.run_dir / SCRIPT)
 
-    def write_script(self, spec: RunSpec) -> tuple[Path, list[str]]:
-        _, index = self._name(spec.token)
+    def write_script(self, spec: RunSpec, argv: list[str] | None) -> Path:
         path = spec.run_dir / SCRIPT
-        argv = self.submit_argv(spec)
-        text = self.script(spec, argv if index is None else None)
-        write_atomic(path, text.encode())
+        write_atomic(path, self.script(spec, argv).encode())
         path.chmod(0o755)
-        return path, argv
+        return path
 
     # -- talking to Slurm -------------------------------------------------------------------------------------
 
@@ -347,7 +345,8 @@ class SlurmBackend:
 
     def submit(self, spec: RunSpec) -> str:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
-        _, argv = self.write_script(spec)
+        argv = self.submit_argv(spec)
+        self.write_script(spec, argv)
         return self._sbatch(argv)
 
     def submit_many(self, specs: Sequence[RunSpec]) -> list[str]:
@@ -365,7 +364,7 @@ class SlurmBackend:
         scripts = []
         for spec in specs:
             spec.run_dir.mkdir(parents=True, exist_ok=True)
-            scripts.append(self.write_script(spec)[0])
+            scripts.append(self.write_script(spec, None))
         group_dir = specs[0].run_dir.parent
         array_dir = group_dir / f".slurm-{array_name}"
         array_dir.mkdir(parents=True, exist_ok=True)
@@ -389,20 +388,28 @@ class SlurmBackend:
         return [f"{array_id}_{i}" for i in range(len(specs))]
 
     def find(self, spec: RunSpec) -> str | None:
-        name, index = self._name(spec.token)
-        out = self._run(["squeue", "-h", "-r", "--states=all", f"--name={name}", "-O", "JobArrayID:0|"])
-        ids = [line.split("|")[0].strip() for line in out.stdout.splitlines() if line.strip()]
-        if not ids:
+        array_name, index = self._name(spec.token)
+        alone = NAME_PREFIX + spec.token  # its name had it been submitted on its own (also after an array failed)
+        names = [alone] if index is None else [alone, array_name]
+        out = self._run(
+            ["squeue", "-h", "-r", "--states=all", f"--name={','.join(names)}", "-O", "JobArrayID:0|,Name:0|"]
+        )
+        rows = [tuple(p.strip() for p in line.split("|")[:2]) for line in out.stdout.splitlines() if "|" in line]
+        if not rows:
             # The completion log (sacct -c) ignores --name: keep only the rows that carry the token.
-            rows = [r for r in self._sacct(["--name", name, "--starttime", "now-30days"]) if r.name == name]
+            found = [
+                r for r in self._sacct(["--name", ",".join(names), "--starttime", "now-30days"]) if r.name in names
+            ]
             started = _read_json(spec.run_dir / "started.json") or {}
-            raw = {row.raw_id for row in rows}
-            if started.get("raw_job_id") in raw:
+            if started.get("raw_job_id") in {row.raw_id for row in found}:
                 return str(started["job_id"])
-            ids = [row.job_id for row in rows]
+            rows = [(row.job_id, row.name) for row in found]
+        for job_id, name in rows:
+            if name == alone:
+                return job_id
         if index is None:
-            return ids[0] if ids else None
-        return next((i for i in ids if i.endswith(f"_{index}")), None)
+            return None
+        return next((job_id for job_id, name in rows if name == array_name and job_id.endswith(f"_{index}")), None)
 
     def _squeue(self, job_ids: list[str]) -> dict[str, Job]:
         fields = "JobID:0|,JobArrayID:0|,State:0|,Reason:0|,exit_code:0|,StartTime:0|,EndTime:0|"

@@ -217,6 +217,8 @@ def run(
     options = _backend_options(backend, settings, max_parallel)
     engine = backends.get(backend, **options)
     notes = sorted({note for one in every for note in engine.check(one)})
+    if backend != "local" and max_parallel != 1:
+        notes.append(f"--max-parallel is for the local backend; {backend} schedules the runs itself")
     if group is not None and group != plan.group:
         raise launcher.LaunchError(
             f"group {group} is not the group of these configs: they plan as {plan.group} "
