@@ -42,8 +42,7 @@ def scheduler(tmp: Path) -> None:
     array_s, array_calls = time.perf_counter() - started, len(backend.calls)
     backend.calls.clear()
     started = time.perf_counter()
-    for spec in single:
-        backend.submit(spec)
+    single_ids = [backend.submit(spec) for spec in single]
     single_s, single_calls = time.perf_counter() - started, len(backend.calls)
     dirs = [spec.run_dir for spec in array]
     backend.calls.clear()
@@ -60,7 +59,7 @@ def scheduler(tmp: Path) -> None:
     print(f"submit {RUNS} runs one by one:       {single_calls} sbatch calls, {single_s:.2f} s")
     print(f"status of {RUNS} runs in one query:  {len(batch_calls)} call ({', '.join(batch_calls)}), {batch_s:.3f} s")
     print(f"status of {RUNS} runs one by one:    {each_calls} calls, {each_s:.2f} s")
-    backend.cancel_many(array_ids)
+    backend.cancel_many(array_ids + single_ids)
 
 
 def training(tmp: Path) -> None:
