@@ -14,7 +14,7 @@ CODEGEN_FLAGS := --input-file-type jsonschema --output-model-type pydantic_v2.Ba
 SCHEMAS := $(wildcard schema/*.schema.json)
 GEN := generated/olmix_generated
 
-.PHONY: install demo demo-slurm generate check-generated check-configs validate lint typecheck test check bench fuzz clean
+.PHONY: install demo demo-slurm generate check-generated check-configs validate lint typecheck test test-fast check bench fuzz clean
 
 install: $(STAMP)
 
@@ -72,28 +72,33 @@ demo-slurm: install
 	$(PY) -m tests.slurmcluster -- $(MAKE) demo BACKEND=slurm
 
 generate: install
-	$(PY) -m olmix.devtools.generate $(GEN) docs -- $(CODEGEN_FLAGS)
+	$(PY) -m tools.generate $(GEN) docs -- $(CODEGEN_FLAGS)
 
 check-generated: install
-	$(PY) -m olmix.devtools.generate $(GEN) docs --check -- $(CODEGEN_FLAGS)
+	$(PY) -m tools.generate $(GEN) docs --check -- $(CODEGEN_FLAGS)
 
 validate: install
 	$(BIN)/check-jsonschema --check-metaschema $(SCHEMAS)
 	set -e; for schema in $(SCHEMAS); do \
-	  files=$$($(PY) -m olmix.devtools.modelines $$schema config); \
+	  files=$$($(PY) -m tools.modelines $$schema config); \
 	  if [ -n "$$files" ]; then $(BIN)/check-jsonschema --schemafile $$schema $$files; fi; \
 	done
 	$(BIN)/olmix validate config/
 
 lint: install
-	$(BIN)/ruff check olmix tests
-	$(BIN)/ruff format --check olmix tests
+	$(BIN)/ruff check olmix tools tests
+	$(BIN)/ruff format --check olmix tools tests
 
 typecheck: install
 	$(BIN)/mypy
 
 test: install
 	$(BIN)/pytest -q
+
+# The tests a developer runs often: all but those marked slow (real trainings, the fuzzer, Node, S3 and
+# language servers, launches in subprocesses); about 11 s of CPU. `make test` still runs everything.
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
 
 # Generated experiment configs must match the studies they come from.
 check-configs: install
@@ -103,7 +108,7 @@ check-configs: install
 check: lint typecheck check-generated check-configs validate test
 
 bench: install
-	$(PY) -m olmix.devtools.bench $(BENCH)
+	$(PY) -m tools.bench $(BENCH)
 
 # Differential fuzzing: loader, python-jsonschema, generated models and ajv on 10,000 configs.
 fuzz: install

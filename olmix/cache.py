@@ -5,14 +5,18 @@ every leaf's name and its patterns after the path map, the dtype and the path
 map itself, and the entry format. The key's inputs are stored inside the entry
 too and compared on read, so a corrupt, truncated or colliding entry is a
 miss, never a wrong answer. Entries are written atomically. What the cache
-cannot see is a change to the data itself: `--no-cache` re-lists the store.
+cannot see is a change to the data itself, so an entry records when the store
+was listed (a dry run shows its age), a launch lists the store again, and
+`--no-cache` lists it again and replaces the entry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from olmix.fileio import write_atomic
 from olmix.leaves import Leaf
 from olmix.resolve import PathMap, ResolvedLeaf, apply_path_map
 
-FORMAT = 3  # per leaf: [[paths], [tokens]]
+FORMAT = 4  # per leaf: [[paths], [tokens]]; and when the store was listed
 
 
 def cache_dir(environ: dict[str, str] | None = None) -> Path:
@@ -50,12 +54,14 @@ def entry_path(inputs: dict[str, Any], directory: Path | None = None) -> Path:
 
 def load(
     leaves: Sequence[Leaf], dtype: str, path_map: PathMap, directory: Path | None = None
-) -> list[ResolvedLeaf] | None:
-    """The cached resolution, or None when there is no trustworthy entry."""
+) -> tuple[list[ResolvedLeaf], float] | None:
+    """The cached resolution and when it was listed (seconds since the epoch), or None when there is no
+    trustworthy entry."""
     inputs = key_inputs(leaves, dtype, path_map)
     try:
         data = json.loads(entry_path(inputs, directory).read_bytes())
-        if data["inputs"] != inputs:
+        listed_at = data["listed_at"]
+        if data["inputs"] != inputs or type(listed_at) not in (int, float) or not math.isfinite(listed_at):
             return None
         out = []
         for (name, patterns), (paths, tokens) in zip(inputs["leaves"], data["files"], strict=True):
@@ -65,7 +71,7 @@ def load(
             leaf = ResolvedLeaf(name, tuple(patterns), files)
             leaf.__dict__["tokens"] = sum(tokens)  # fills the cached property at C speed (a million files)
             out.append(leaf)
-        return out
+        return out, float(listed_at)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -76,10 +82,13 @@ def store(
     path_map: PathMap,
     resolved: Sequence[ResolvedLeaf],
     directory: Path | None = None,
+    *,
+    listed_at: float | None = None,
 ) -> Path:
-    """Write the entry for this resolution; its path."""
+    """Write (or replace) the entry for this resolution, listed at `listed_at` (now if None); its path."""
     inputs = key_inputs(leaves, dtype, path_map)
     files = [[list(leaf.files), list(leaf.files.values())] for leaf in resolved]
     path = entry_path(inputs, directory)
-    write_atomic(path, json.dumps({"inputs": inputs, "files": files}, separators=(",", ":")).encode())
+    entry = {"inputs": inputs, "listed_at": time.time() if listed_at is None else listed_at, "files": files}
+    write_atomic(path, json.dumps(entry, separators=(",", ":")).encode())
     return path

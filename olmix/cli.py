@@ -8,6 +8,7 @@ only when needed; command modules import nothing heavy at module level, so
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -28,6 +29,24 @@ COMMANDS = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def echo(message: str = "", err: bool = False) -> None:
+    """click.echo for any text built from configs, flags or records: control characters escaped, lines kept."""
+    from olmix.terminal import escape_lines
+
+    click.echo(escape_lines(message), err=err)
+
+
+def render_error(exc: BaseException) -> str:
+    """An error's message for the terminal: one line per problem, each value's control characters escaped."""
+    from olmix.terminal import escape, escape_lines
+
+    parts = getattr(exc, "problems", None) or getattr(exc, "issues", None)
+    if isinstance(parts, list | tuple) and parts:
+        # a problem's own text is one line: a newline in it came from the input, never from olmix
+        return "\n".join(escape(str(part)) for part in parts)
+    return escape_lines(str(exc))
+
+
 def reports_errors(func: F) -> F:
     """Turn olmix's own errors into their message and exit status 1, never a traceback."""
 
@@ -38,7 +57,7 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except OlmixError as exc:
-            click.echo(str(exc), err=True)
+            click.echo(render_error(exc), err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -91,5 +110,27 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="olmix")
-def main() -> None:
+@click.option(
+    "--max-config-bytes",
+    type=click.IntRange(min=1),
+    envvar="OLMIX_MAX_CONFIG_BYTES",
+    help="Refuse config files larger than this [default: 10 MiB; env OLMIX_MAX_CONFIG_BYTES].",
+)
+def main(max_config_bytes: int | None) -> None:
     """Pretraining data-mixture experiments from a validated YAML spec."""
+    from olmix import inputs
+
+    inputs.set_max_config_bytes(max_config_bytes)  # every invocation: a value never outlives its command
+    skip_pydantic_plugins()
+
+
+def skip_pydantic_plugins() -> None:
+    """Tell pydantic, in an olmix program's own process, that there are no plugins to look for.
+
+    olmix uses none, and looking for them reads the entry points of every
+    installed distribution (tens of ms with torch installed) when the process
+    builds its first model. Programs (this CLI, `python -m olmix.train`) call
+    this; importing olmix as a library changes nothing. A value the user set
+    is kept.
+    """
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

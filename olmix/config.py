@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # schema name -> (generated model, rules beyond the schema), imported when first needed
 KINDS: dict[str, tuple[str, str]] = {
     "mixture": ("olmix_generated.mixture:ExperimentConfig", "olmix.rules:check"),
-    "study": ("olmix_generated.study:QualityThresholdStudy", "olmix.study:check"),
+    "study": ("olmix_generated.study:QualityThresholdStudy", "olmix.studyrules:check"),
 }
 
 
@@ -39,14 +39,12 @@ def model_class(schema: str) -> type[BaseModel]:
 
 
 def _read(path: Path) -> bytes:
+    from olmix import inputs
+
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        message = "no such file"
-    except IsADirectoryError:
-        message = "is a directory, not a config file"
-    except OSError as exc:
-        message = f"cannot read: {exc.strerror}"
+        return inputs.read_limited(path, inputs.max_config_bytes(), what="config file")
+    except inputs.InputError as exc:
+        message = str(exc).removeprefix(f"{path}: ")
     raise ConfigError([Problem(str(path), 0, 0, (), message)])
 
 

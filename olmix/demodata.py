@@ -30,9 +30,12 @@ import array
 import os
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from olmix.errors import OlmixError
+from olmix.fileio import OutputError, make_dir
 
 EOS = 100257
 VOCAB = 100_000  # noise tokens are drawn below this (EOS and special tokens lie above)
@@ -53,6 +56,14 @@ TOPICS = (
     "art_and_design",
 )
 VIGINTILES = 20
+# Bounds of --tokens-per-bucket. At the most, the corpus is about 166 million tokens (665 MB) and takes a
+# few minutes: a demo, not a benchmark corpus, so a larger request is a mistake to name, not work to start.
+MIN_TOKENS_PER_BUCKET = 1024
+MAX_TOKENS_PER_BUCKET = 1 << 20
+
+
+class DemoDataError(OlmixError):
+    """A corpus olmix will not write: its size is out of bounds."""
 
 
 def vigintile_noise(bucket: int) -> float:
@@ -111,16 +122,39 @@ def documents(
 def _write_tokens(path: Path, tokens: array.array[int]) -> None:
     if sys.byteorder != "little":
         tokens.byteswap()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        tokens.tofile(f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            tokens.tofile(f)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def write_corpus(root: str | os.PathLike[str], *, seed: int = 0, tokens_per_bucket: int = 16_384) -> dict[str, int]:
-    """Write the corpus under `root`; the number of tokens written per training folder (held-out excluded)."""
-    root = Path(root)
+def corpus_tokens(tokens_per_bucket: int) -> int:
+    """Tokens the corpus holds, held-out included."""
+    return sum(f.train_tokens + f.heldout_tokens for f in folders(tokens_per_bucket, tokens_per_bucket * 4))
+
+
+def write_corpus(
+    root: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    tokens_per_bucket: int = 16_384,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Write the corpus under `root`; the number of tokens written per training folder (held-out excluded).
+
+    `progress`, when given, is called with the tokens just written (about `corpus_tokens` in all).
+    """
+    if not MIN_TOKENS_PER_BUCKET <= tokens_per_bucket <= MAX_TOKENS_PER_BUCKET:
+        raise DemoDataError(
+            f"tokens per bucket must be between {MIN_TOKENS_PER_BUCKET:,} and {MAX_TOKENS_PER_BUCKET:,}, "
+            f"not {tokens_per_bucket:,} (the demo corpus is {len(TOPICS) * VIGINTILES} buckets and two sources)"
+        )
+    root = make_dir(root)  # the first folder: a root that cannot be made is named as such
     language = _language(seed)
     written: dict[str, int] = {}
     for folder in folders(tokens_per_bucket, tokens_per_bucket * 4):
@@ -130,4 +164,6 @@ def write_corpus(root: str | os.PathLike[str], *, seed: int = 0, tokens_per_buck
         _write_tokens(root / folder.path / FILE, train)
         _write_tokens(root / folder.path / HELDOUT / FILE, heldout)
         written[folder.path] = len(train)
+        if progress is not None:
+            progress(len(train) + len(heldout))
     return written

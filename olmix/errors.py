@@ -67,6 +67,17 @@ class ConfigError(OlmixError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class ExtraMissing(OlmixError):
+    """An optional extra (training, plotting) is not installed; the message says how to install it."""
+
+    def __init__(self, needs: str, extra: str) -> None:
+        super().__init__(f"{needs}; install it with: pip install 'olmix[{extra}]'")
+
+
+class PlanError(ConfigError):
+    """A plan file that is not a valid plan, or a run in it that a trainer cannot use."""
+
+
 def suggest(word: str, choices: Iterable[str]) -> str | None:
     """The nearest allowed name, if one is close enough to be a likely typo."""
     import difflib

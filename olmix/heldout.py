@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from olmix.metrics import finite
+
 HELDOUT = "heldout"
 
 
@@ -60,8 +62,8 @@ class HeldoutLoss:
     def as_dict(self) -> dict[str, Any]:
         return {
             "tokens": self.tokens,
-            "loss": None if math.isnan(self.loss) else self.loss,
-            "bits_per_byte": self.bits_per_byte,
+            "loss": finite(self.loss),
+            "bits_per_byte": finite(self.bits_per_byte),
             "files": list(self.files),
         }
 

@@ -15,13 +15,7 @@ entirely in pydantic-core: a plan with a million files validates fast.
 
 from __future__ import annotations
 
-import os
 from typing import Any, TypeGuard
-
-# olmix uses no pydantic plugins, and looking for them reads the entry points of
-# every installed distribution (tens of ms in an environment with torch) each
-# time a process builds its first model. A value the user set is kept.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema

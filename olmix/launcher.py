@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from olmix.backends import Backend, BackendError, RunSpec, Status
+from olmix.backends.secrets import check_secrets
 from olmix.errors import OlmixError
-from olmix.fileio import write_json_atomic
+from olmix.fileio import make_dir, write_json_atomic
 
 RECORD = "launch.json"
 DEFAULT_COMMAND = ["{python}", "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]
@@ -71,7 +72,7 @@ def read_record(group_dir: Path) -> dict[str, Any]:
 @contextmanager
 def group_lock(group_dir: Path) -> Iterator[None]:
     """One launcher per group at a time."""
-    group_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(group_dir)
     with open(group_dir / ".lock", "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -175,6 +176,7 @@ def launch(
     secrets = secrets or []
     if absent := missing_secrets(secrets):
         raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
+    check_secrets(secrets)
     group_dir = output.resolve() / plan["group"]
     template = command or DEFAULT_COMMAND
     with group_lock(group_dir):

@@ -6,7 +6,12 @@ caps; OLMo-core's `SourceMixtureConfig` takes exactly these (leaf name →
 max_repetition_factor → `max_repetition_ratio`), and the run's
 `requested_tokens` becomes the mixture's token budget. The run's `model` (an
 olmix model id such as `olmo3_14m`) names one of OLMo-core's
-`TransformerConfig` presets.
+`TransformerConfig` presets (olmix.catalogue names them).
+
+A run here is a run of a validated plan (`plan.read_plan`): its schema has
+already ruled out a run without leaves, a leaf without files or an unknown
+dtype, so what is checked here is only what a schema cannot state (ratios
+that sum to 1, files that hold whole tokens ending with EOS).
 
 OLMo-core and torch are the `olmix[train]` extra: they are imported inside the
 functions that need them, never at module level.
@@ -15,55 +20,15 @@ functions that need them, never at module level.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from olmix.errors import OlmixError
+from olmix.catalogue import ITEMSIZE, TOKENIZERS, model
+from olmix.errors import ExtraMissing, JsonPath, OlmixError, PlanError, Problem
 
-EXTRA_HINT = "install it with: pip install 'olmix[train]'"
-
-# olmix model id → OLMo-core `TransformerConfig` constructor.
-MODEL_CONSTRUCTORS: dict[str, str] = {
-    "olmo2_1m": "olmo2_1M",
-    "olmo2_30m": "olmo2_30M",
-    "olmo2_60m": "olmo2_60M",
-    "olmo2_190m": "olmo2_190M",
-    "olmo2_1b": "olmo2_1B",
-    "olmo2_7b": "olmo2_7B",
-    "olmo3_1m": "olmo3_1M",
-    "olmo3_14m": "olmo3_14M",
-    "olmo3_30m": "olmo3_30M",
-    "olmo3_60m": "olmo3_60M",
-    "olmo3_100m": "olmo3_100M",
-    "olmo3_190m": "olmo3_190M",
-    "olmo3_370m": "olmo3_370M",
-    "olmo3_600m": "olmo3_600M",
-    "olmo3_760m": "olmo3_760M",
-    "olmo3_1b": "olmo3_1B",
-    "olmo3_3b": "olmo3_3B",
-    "olmo3_7b": "olmo3_7B",
-    "olmo3_13b": "olmo3_13B",
-    "olmo3_32b": "olmo3_32B",
-}
-
-# Tokenizer name in a plan → OLMo-core `TokenizerConfig` constructor.
-TOKENIZERS: dict[str, str] = {"dolma2": "dolma2"}
-
-# numpy dtype name in a plan → bytes per token.
-ITEMSIZE: dict[str, int] = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
-
-
-class TrainExtraMissing(OlmixError):
-    """OLMo-core or torch is not installed."""
-
-
-class UnknownModel(OlmixError):
-    """A model id with no OLMo-core preset."""
-
-
-class PlanError(OlmixError):
-    """A run plan that cannot be trained as it stands."""
+if TYPE_CHECKING:
+    from olmix_generated.launch_plan import PlanLeaf, Run
 
 
 class DataError(OlmixError):
@@ -83,30 +48,27 @@ def require_train_extra() -> None:
         except ImportError:
             missing.append(module)
     if missing:
-        raise TrainExtraMissing(f"training needs {', '.join(missing)}, which is not installed; {EXTRA_HINT}")
+        raise ExtraMissing(f"training needs {', '.join(missing)}, which is not installed", "train")
 
 
 def model_constructor(model_id: str) -> str:
     """OLMo-core's `TransformerConfig` constructor name for an olmix model id."""
-    try:
-        return MODEL_CONSTRUCTORS[model_id]
-    except KeyError:
-        from olmix.errors import suggest
-
-        hint = suggest(model_id, MODEL_CONSTRUCTORS)
-        near = f"; did you mean {hint!r}?" if hint else ""
-        raise UnknownModel(
-            f"unknown model {model_id!r}{near} (known: {', '.join(sorted(MODEL_CONSTRUCTORS))})"
-        ) from None
+    return model(model_id).olmo_core
 
 
-def tokenizer_config(name: str) -> Any:
-    """OLMo-core's `TokenizerConfig` for a plan's tokenizer name."""
+def unusable(run: Run, path: JsonPath, message: str) -> PlanError:
+    """A run that a valid plan holds but a trainer cannot use, `path` inside the run."""
+    return PlanError([Problem(f"run '{run.name}'", 0, 0, path, message)])
+
+
+def tokenizer_config(run: Run) -> Any:
+    """OLMo-core's `TokenizerConfig` for the run's tokenizer."""
     from olmo_core.data import TokenizerConfig
 
-    if name not in TOKENIZERS:
-        raise PlanError(f"unknown tokenizer {name!r} (known: {', '.join(sorted(TOKENIZERS))})")
-    return getattr(TokenizerConfig, TOKENIZERS[name])()
+    if run.tokenizer not in TOKENIZERS:
+        known = ", ".join(sorted(TOKENIZERS))
+        raise unusable(run, ("tokenizer",), f"unknown tokenizer {run.tokenizer!r} (known: {known})")
+    return getattr(TokenizerConfig, TOKENIZERS[run.tokenizer])()
 
 
 def model_config(model_id: str, *, vocab_size: int, attn_backend: str | None = "torch") -> Any:
@@ -126,34 +88,26 @@ def model_config(model_id: str, *, vocab_size: int, attn_backend: str | None = "
     return constructor(**kwargs)
 
 
-def run_leaves(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The run's leaves, checked for what a trainer needs."""
-    leaves = run.get("leaves")
-    if not isinstance(leaves, list) or not leaves:
-        raise PlanError(f"run {run.get('name', '?')!r} has no leaves")
-    for leaf in leaves:
-        if not leaf.get("files"):
-            raise PlanError(f"leaf {leaf.get('name', '?')!r} of run {run.get('name', '?')!r} lists no files")
-    total = sum(float(leaf["ratio"]) for leaf in leaves)
+def run_leaves(run: Run) -> list[PlanLeaf]:
+    """The run's leaves, once their ratios are checked to sum to 1 (which its schema cannot state)."""
+    total = sum(leaf.ratio for leaf in run.leaves)
     if abs(total - 1.0) > 1e-6:
-        raise PlanError(f"the ratios of run {run.get('name', '?')!r} sum to {total}, not 1")
-    return leaves
+        raise unusable(run, ("leaves",), f"the ratios sum to {total}, not 1")
+    return run.leaves
 
 
-def check_token_files(run: Mapping[str, Any], *, eos_token_id: int) -> None:
+def check_token_files(run: Run, *, eos_token_id: int) -> None:
     """Every file exists, holds whole tokens and ends with EOS (OLMo-core's own errors say none of this).
 
     Reads the last token of each file only.
     """
-    itemsize = ITEMSIZE.get(str(run.get("dtype", "uint32")))
-    if itemsize is None:
-        raise PlanError(f"unknown dtype {run.get('dtype')!r} (known: {', '.join(ITEMSIZE)})")
+    itemsize = ITEMSIZE[run.dtype]
     problems = []
     for leaf in run_leaves(run):
-        for path in leaf["files"]:
+        for path in leaf.files:
             problem = _token_file_problem(path, itemsize, eos_token_id)
             if problem:
-                problems.append(f"leaf {leaf['name']}: {path}: {problem}")
+                problems.append(f"leaf {leaf.name}: {path}: {problem}")
     if problems:
         raise DataError("bad token files:\n  " + "\n  ".join(problems))
 
@@ -176,7 +130,7 @@ def _token_file_problem(path: str, itemsize: int, eos_token_id: int) -> str | No
 
 
 def source_mixture_config(
-    run: Mapping[str, Any],
+    run: Run,
     *,
     global_batch_size: int,
     seed: int | None = None,
@@ -191,26 +145,26 @@ def source_mixture_config(
 
     sources = [
         SourceMixtureConfig(
-            source_name=str(leaf["name"]),
-            target_ratio=float(leaf["ratio"]),
-            paths=list(leaf["files"]),
-            max_repetition_ratio=float(leaf.get("max_repetition_factor", 1.0)),
+            source_name=leaf.name,
+            target_ratio=leaf.ratio,
+            paths=list(leaf.files),
+            max_repetition_ratio=leaf.max_repetition_factor,
         )
         for leaf in run_leaves(run)
     ]
     return SourceMixtureDatasetConfig(
         source_list=SourceMixtureList(sources=sources),
-        requested_tokens=int(run["requested_tokens"]),
+        requested_tokens=run.requested_tokens,
         global_batch_size=global_batch_size,
         processes=processes,
-        seed=int(run.get("seed", 42) if seed is None else seed),
+        seed=run.seed if seed is None else seed,
         render_tables=False,
         quiet=True,
     )
 
 
 def dataset_config(
-    run: Mapping[str, Any],
+    run: Run,
     *,
     sequence_length: int,
     global_batch_size: int,
@@ -223,9 +177,9 @@ def dataset_config(
     mixture = source_mixture_config(run, global_batch_size=global_batch_size, seed=seed)
     return NumpyFSLDatasetConfig.from_src_mix(
         mixture,
-        tokenizer=tokenizer_config(str(run.get("tokenizer", "dolma2"))),
+        tokenizer=tokenizer_config(run),
         sequence_length=sequence_length,
-        dtype=str(run.get("dtype", "uint32")),
+        dtype=run.dtype,
         work_dir=str(work_dir),
     )
 
@@ -239,7 +193,7 @@ class Selection:
     tokens: int
 
 
-def build_mixture(run: Mapping[str, Any], *, sequence_length: int, global_batch_size: int) -> list[Selection]:
+def build_mixture(run: Run, *, sequence_length: int, global_batch_size: int) -> list[Selection]:
     """Let OLMo-core apportion the run's budget over its leaves; what it selected per leaf.
 
     OLMo-core's "insufficient tokens" becomes `InfeasibleMixture`, a missing
@@ -249,17 +203,17 @@ def build_mixture(run: Mapping[str, Any], *, sequence_length: int, global_batch_
     from olmo_core.exceptions import OLMoConfigurationError
 
     config = source_mixture_config(run, global_batch_size=global_batch_size)
-    npdtype = getattr(np, str(run.get("dtype", "uint32")))
+    npdtype = getattr(np, run.dtype)
     try:
         mixture = config.build(npdtype=npdtype, sequence_length=sequence_length)
     except OLMoConfigurationError as exc:
         message = str(exc)
         if "Insufficient tokens" in message:
-            raise InfeasibleMixture(f"run {run.get('name', '?')!r} is infeasible: {message}") from None
-        raise PlanError(f"run {run.get('name', '?')!r}: {message}") from None
+            raise InfeasibleMixture(f"run {run.name!r} is infeasible: {message}") from None
+        raise unusable(run, (), message) from None
     except FileNotFoundError as exc:
-        raise DataError(f"run {run.get('name', '?')!r}: {exc}") from None
-    ratios = {leaf["name"]: float(leaf["ratio"]) for leaf in run_leaves(run)}
+        raise DataError(f"run {run.name!r}: {exc}") from None
+    ratios = {leaf.name: leaf.ratio for leaf in run_leaves(run)}
     return [
         Selection(outcome.name, ratios[outcome.name], sum(p.tokens for p in outcome.path_tokens))
         for outcome in mixture.sources

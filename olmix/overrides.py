@@ -15,6 +15,7 @@ from typing import Any
 from olmix.errors import ConfigError, JsonPath, Problem
 from olmix.yamlsource import Document, parse
 
+_LABEL_CHARS = 80  # of a --set repeated in a message: enough to recognize it, never a screenful
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -63,7 +64,7 @@ def apply(doc: Document, assignments: Iterable[str]) -> Document:
     """Apply every `KEY=VALUE` to doc (in place); ConfigError lists every malformed one."""
     problems = []
     for raw in assignments:
-        label = f"--set {raw}"
+        label = f"--set {raw if len(raw) <= _LABEL_CHARS else raw[:_LABEL_CHARS] + '…'}"
         key, sep, text = raw.partition("=")
         path = parse_key(key.strip())
         if not sep or path is None:
@@ -71,8 +72,9 @@ def apply(doc: Document, assignments: Iterable[str]) -> Document:
             continue
         try:
             value = parse(f"v: {text}\n".encode(), label).data["v"] if text.strip() else ""
-        except ConfigError:
-            problems.append(Problem(label, 0, 0, path, f"cannot read {text!r} as a YAML value"))
+        except ConfigError as exc:
+            why = "; ".join(p.message for p in exc.problems)
+            problems.append(Problem(label, 0, 0, path, f"cannot read the value as YAML: {why}"))
             continue
         error = _set(doc.data, path, value)
         if error:

@@ -5,8 +5,8 @@ run shows exactly what a launch submits. The plan is a JSON document with its
 own schema (schema/launch-plan.schema.json), validated when written and read.
 
 Budget: requested tokens = 20 × parameters(proxy_model_id) × chinchilla_multiple,
-with the nominal parameter counts stated in the mixture schema's ModelId (one
-table, read from the schema). Feasibility: a leaf needs ceil(requested × ratio)
+with the nominal parameter counts of olmix.catalogue (which the mixture schema's
+ModelId is held to). Feasibility: a leaf needs ceil(requested × ratio)
 tokens, and its available tokens × its repetition cap (1.0 when the config sets
 allow_repetition: false) must cover that; every short leaf is reported at once.
 """
@@ -19,18 +19,19 @@ import gc
 import hashlib
 import math
 import os
-import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from olmix import cache as resolve_cache
-from olmix.errors import ConfigError, JsonPath, OlmixError, Problem
+from olmix.catalogue import MODELS, TOKENS_PER_PARAMETER, parameters
+from olmix.configfiles import config_files
+from olmix.errors import ConfigError, JsonPath, OlmixError, PlanError, Problem
 from olmix.fileio import write_atomic
 from olmix.leaves import SEPARATOR, Leaf, leaves
-from olmix.resolve import PathMap, Progress, ResolvedLeaf, ResolveError, resolve
+from olmix.resolve import Listings, PathMap, Progress, ResolvedLeaf, ResolveError, resolve
 from olmix.weights import WeightError, ratios
 from olmix.yamlsource import Document
 
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan
 
 PLAN_VERSION = 1
-TOKENS_PER_PARAMETER = 20
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -66,33 +66,28 @@ def _without_gc_pauses(function: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
-class UnknownModelError(OlmixError):
-    pass
+MAX_TOKENS = 2**63 - 1  # a trainer counts tokens in a signed 64-bit integer
 
 
-@cache
-def model_parameters() -> dict[str, int]:
-    """Model id -> nominal parameter count, from the mixture schema's ModelId descriptions."""
-    from olmix import schemas
-
-    out = {}
-    for option in schemas.load("mixture")["$defs"]["ModelId"]["oneOf"]:
-        match = re.search(r"\(([\d,]+)\)", option["description"])
-        if match is None:  # the schema's own test keeps every description in this form
-            raise ValueError(f"ModelId {option['const']}: no parameter count in {option['description']!r}")
-        out[option["const"]] = int(match.group(1).replace(",", ""))
-    return out
-
-
-def parameters(model_id: str) -> int:
-    known = model_parameters()
-    if model_id not in known:
-        raise UnknownModelError(f"unknown model id '{model_id}' (known: {', '.join(known)})")
-    return known[model_id]
+class BudgetError(OlmixError):
+    """A token budget no trainer can count."""
 
 
 def requested_tokens(model_id: str, chinchilla_multiple: float) -> int:
-    return round(TOKENS_PER_PARAMETER * parameters(model_id) * chinchilla_multiple)
+    per_multiple = TOKENS_PER_PARAMETER * parameters(model_id)
+    tokens = per_multiple * chinchilla_multiple
+    if not tokens <= MAX_TOKENS:  # also catches an infinite product
+        raise BudgetError(
+            f"chinchilla_multiple {chinchilla_multiple:g} asks {model_id} for {tokens:.3g} tokens; "
+            f"a trainer counts at most {MAX_TOKENS:.3g} (2^63 - 1), so at most {MAX_TOKENS / per_multiple:.4g} "
+            "for this model"
+        )
+    if round(tokens) < 1:
+        raise BudgetError(
+            f"chinchilla_multiple {chinchilla_multiple:g} asks {model_id} for less than one token; "
+            f"at least {1 / per_multiple:.3g} for this model"
+        )
+    return round(tokens)
 
 
 def tokens_needed(requested: int, ratio: float) -> int:
@@ -158,17 +153,48 @@ def resolve_leaves(
     use_cache: bool = True,
     cache_directory: Path | None = None,
     progress: Progress | None = None,
-) -> list[ResolvedLeaf]:
-    """resolve() behind the on-disk cache."""
+    listed: Listings | None = None,
+    now: float | None = None,
+) -> tuple[list[ResolvedLeaf], float]:
+    """resolve() behind the on-disk cache: the leaves, and when their files were listed (epoch seconds).
+
+    With `use_cache` a cached listing stands in for the store; without, every folder is listed now
+    (once, with `listed` shared by the configs of one launch) and the entry is replaced. `now` is
+    when this listing began.
+    """
     if use_cache:
         hit = resolve_cache.load(lvs, dtype, path_map, cache_directory)
         if hit is not None:
             return hit
-    resolved = resolve(lvs, dtype, path_map, progress=progress)
-    if use_cache:
-        with contextlib.suppress(OSError):  # an unwritable cache costs a re-listing next time, nothing else
-            resolve_cache.store(lvs, dtype, path_map, resolved, cache_directory)
-    return resolved
+    listed_at = time.time() if now is None else now
+    resolved = resolve(lvs, dtype, path_map, progress=progress, listed=listed)
+    with contextlib.suppress(OSError):  # an unwritable cache costs a re-listing next time, nothing else
+        resolve_cache.store(lvs, dtype, path_map, resolved, cache_directory, listed_at=listed_at)
+    return resolved, listed_at
+
+
+def utc_stamp(seconds: float) -> str:
+    """`2026-11-29T02:06:08Z`: a plan's listed_at."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def listing_note(listed_at: str | None, now: float | None = None) -> str | None:
+    """How old a run's listing is, for a person: `files listed 3 h 5 min ago, at ... (--no-cache lists ...)`."""
+    if listed_at is None:
+        return None
+    import calendar
+
+    try:
+        then = calendar.timegm(time.strptime(listed_at, "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:  # the schema's pattern admits a 13th month; a plan edited by hand may have one
+        return f"files listed at {listed_at}"
+    age = max(0, int((time.time() if now is None else now) - then))
+    if age < 60:
+        return f"files listed {age} s ago, at {listed_at}"
+    days, rest = divmod(age, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{rest // 60} min"] * (not days)
+    return f"files listed {' '.join(parts)} ago, at {listed_at} (--no-cache lists them again; a launch always does)"
 
 
 def _preflight(doc: Document, config: Any) -> list[Problem]:
@@ -178,8 +204,13 @@ def _preflight(doc: Document, config: Any) -> list[Problem]:
             doc.problem(("variants",), f"variants: {config.variants} (mixture swarms) is not supported yet; use 1")
         )
     if config.proxy_model_id is None:
-        known = ", ".join(model_parameters())
+        known = ", ".join(MODELS)
         problems.append(doc.problem((), f"proxy_model_id is required to plan a run (known: {known})"))
+    else:
+        try:
+            requested_tokens(config.proxy_model_id, config.chinchilla_multiple)
+        except BudgetError as exc:
+            problems.append(doc.problem(("chinchilla_multiple",), str(exc)))
     return problems
 
 
@@ -191,8 +222,12 @@ def plan_run(
     cache_directory: Path | None = None,
     progress: Progress | None = None,
     overrides: Sequence[str] = (),
+    listed: Listings | None = None,
+    now: float | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """One config's run: its name and the run's plan (JSON data); ConfigError lists every problem."""
+    """One config's run: its name and the run's plan (JSON data); ConfigError lists every problem.
+
+    `use_cache`, `listed` and `now` are resolve_leaves'."""
     from olmix.config import load_document
 
     doc, config = load_document(config_path, "mixture", overrides)
@@ -200,9 +235,17 @@ def plan_run(
     where = node_paths(doc.data)
     lvs = leaves(config)
     dtype = config.dtype
+    listed_at = 0.0
     try:
-        resolved = resolve_leaves(
-            lvs, dtype, path_map, use_cache=use_cache, cache_directory=cache_directory, progress=progress
+        resolved, listed_at = resolve_leaves(
+            lvs,
+            dtype,
+            path_map,
+            use_cache=use_cache,
+            cache_directory=cache_directory,
+            progress=progress,
+            listed=listed,
+            now=now,
         )
     except ResolveError as exc:
         problems += [doc.problem((*where[i.leaf], "paths", i.index), str(i)) for i in exc.issues]
@@ -240,6 +283,8 @@ def plan_run(
         "tokenizer": config.tokenizer,
         "global_batch_size": config.global_batch_size,
         "device_batch_size": config.device_batch_size,
+        "listed_at": utc_stamp(listed_at),
+        **({"varied": config.varied.model_dump(exclude_none=True)} if config.varied is not None else {}),
         "leaves": [
             {
                 "name": leaf.name,
@@ -247,25 +292,13 @@ def plan_run(
                 "max_repetition_factor": cap,
                 "tokens_available": res.tokens,
                 "tokens_needed": need,
-                "repetition": need / res.tokens,
+                "repetition": need / res.tokens if res.tokens else 0.0,  # no tokens: need is 0, or it was short
                 "files": res.files,
             }
             for leaf, res, ratio, cap, need in rows
         ],
     }
     return config.name, run
-
-
-def config_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Config files named, and the *.yaml / *.yml directly in folders named, in a stable order."""
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            out += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-        else:
-            out.append(path)
-    return out
 
 
 def group_name(paths: Sequence[str | Path], run_names: Sequence[str]) -> str:
@@ -295,6 +328,12 @@ def build_plan(
     every problem of every config (invalid config, unresolvable patterns,
     weights that cannot be met, short leaves); StorageError when the data
     store cannot be read. The overrides apply to every config.
+
+    With `use_cache` (a preview's choice) a cached listing may stand in for
+    the store, and each run's `listed_at` says how old it is. `use_cache=False`
+    lists every folder during this call, each once whatever the number of
+    configs sharing it, and replaces the cache entries: the plan a launch
+    submits is built from what the store holds now.
     """
     from olmix_generated.launch_plan import LaunchPlan
 
@@ -306,6 +345,8 @@ def build_plan(
         raise ConfigError([Problem(", ".join(map(str, given)), 0, 0, (), "no config files (*.yaml, *.yml) here")])
     runs: list[dict[str, Any]] = []
     problems: list[Problem] = []
+    listed: Listings = {}
+    now = time.time()
     for path in files:
         try:
             runs.append(
@@ -316,6 +357,8 @@ def build_plan(
                     cache_directory=cache_directory,
                     progress=progress,
                     overrides=overrides,
+                    listed=listed,
+                    now=now,
                 )[1]
             )
         except ConfigError as exc:
@@ -357,12 +400,13 @@ def build_plan(
 # -- the plan on disk ---------------------------------------------------------------------------------------
 
 
-class PlanError(ConfigError):
-    """A plan file that is not a valid plan."""
+def plan_data(plan: LaunchPlan) -> dict[str, Any]:
+    """The plan as JSON data. A field the plan never set stays absent: the schema tells absent from null."""
+    return plan.model_dump(mode="json", exclude_unset=True)
 
 
 def plan_json(plan: LaunchPlan) -> str:
-    return plan.model_dump_json(indent=2)
+    return plan.model_dump_json(indent=2, exclude_unset=True)
 
 
 def _validated(text: str | bytes, name: str) -> LaunchPlan:
@@ -394,8 +438,10 @@ def write_plan(plan: LaunchPlan, path: str | Path) -> None:
 @_without_gc_pauses
 def read_plan(path: str | Path) -> LaunchPlan:
     """The validated plan at `path`; PlanError lists every problem."""
+    from olmix import inputs
+
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise PlanError([Problem(str(path), 0, 0, (), f"cannot read: {exc.strerror or exc}")]) from None
+        raw = inputs.read_limited(path, None, what="plan")  # no size cap: a plan lists every file it trains on
+    except inputs.InputError as exc:
+        raise PlanError([Problem(str(path), 0, 0, (), str(exc).removeprefix(f"{path}: "))]) from None
     return _validated(raw, str(path))

@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from olmix.errors import OlmixError
-
-
-class PlotExtraMissing(OlmixError):
-    """matplotlib is not installed."""
+from olmix.errors import ExtraMissing, OlmixError
+from olmix.fileio import OutputError, make_dir
 
 
 def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: str) -> None:
@@ -20,7 +17,7 @@ def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise PlotExtraMissing("--plot needs matplotlib; install it with: pip install 'olmix[plot]'") from None
+        raise ExtraMissing("--plot needs matplotlib", "plot") from None
     import os
     import tempfile
 
@@ -37,11 +34,18 @@ def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: 
     ax.grid(True, alpha=0.3)
     ax.legend(title="source")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
+    make_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+        os.close(fd)
+    except OSError as exc:
+        plt.close(fig)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         fig.savefig(tmp, format="png")
         os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
         Path(tmp).unlink(missing_ok=True)

@@ -8,13 +8,16 @@ leaves share it (a `**` anywhere below it makes that one listing recursive).
 No file is ever asked for its size on its own. Listings run concurrently.
 
 Tokens in a file = bytes // item size of the dtype. A pattern matching no file,
-a missing folder, or a size that is not a multiple of the item size is a
-problem naming the leaf and the pattern; every problem of every leaf is
-reported at once, never a silent zero.
+a missing folder, a dangling or looping symbolic link, or a size that is not a
+multiple of the item size is a problem naming the leaf and the pattern; every
+problem of every leaf is reported at once, never a silent zero. A store that
+will not list a folder (credentials, permissions, bucket, network) is not a
+leaf's problem: its folders make one UnreachableError (olmix.stores).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,10 +25,11 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
+from olmix.catalogue import ITEMSIZE
 from olmix.errors import IssuesError, OlmixError
 from olmix.leaves import Leaf
+from olmix.stores import NO_BUCKET, StorageError, StoreFailure, UnreachableError, failure
 
-ITEMSIZE = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 PATH_MAP_ENV = "OLMIX_PATH_MAP"
 GLOB_CHARS = re.compile(r"[*?\[]")
@@ -38,10 +42,6 @@ PathMap = Sequence[tuple[str, str]]
 
 class PathMapError(OlmixError):
     """A malformed --path-map entry."""
-
-
-class StorageError(OlmixError):
-    """The data store cannot be reached or read (missing extra, credentials, network)."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,21 @@ def filesystem(protocol: str) -> Any:
         raise StorageError(f"no filesystem for {protocol}:// paths ({exc})") from exc
 
 
-Listing = dict[str, int] | Exception  # relative path -> bytes, or why the folder cannot be listed
+# relative path -> bytes (or a BROKEN_LINK marker); a missing folder; or why the store cannot be listed
+Listing = dict[str, int] | FileNotFoundError | NotADirectoryError | StoreFailure
+DANGLING, LOOPING = -1, -2  # "sizes" of symbolic links that lead nowhere or in a circle
+BROKEN_LINK = {DANGLING: "a symbolic link to nothing (dangling)", LOOPING: "a symbolic link that loops"}
+
+
+def _broken(path: str) -> int | None:
+    """DANGLING or LOOPING for a symbolic link stat() cannot follow; None for anything else."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return DANGLING
+    except OSError as exc:
+        return LOOPING if exc.errno == errno.ELOOP else None
+    return None
 
 
 def _list_local(root: str, recursive: bool) -> Listing:
@@ -185,7 +199,9 @@ def _list_local(root: str, recursive: bool) -> Listing:
             folder = pending.pop()
             with os.scandir(folder) as entries:
                 for entry in entries:
-                    if entry.is_dir():
+                    if entry.is_symlink() and (broken := _broken(entry.path)) is not None:
+                        out[entry.path[len(base) :]] = broken  # an error only if a pattern matches it
+                    elif entry.is_dir():
                         real = os.path.realpath(entry.path)
                         if recursive and real not in seen:
                             seen.add(real)
@@ -195,7 +211,7 @@ def _list_local(root: str, recursive: bool) -> Listing:
     except (FileNotFoundError, NotADirectoryError) as exc:
         return exc
     except OSError as exc:
-        return StorageError(f"cannot list {root}: {exc.strerror or exc}")
+        return failure("file", base, exc)
     return out
 
 
@@ -209,11 +225,12 @@ def _list(fs: Any, protocol: str, prefix: str, recursive: bool) -> Listing:
         else:
             entries = [e for e in fs.ls(root, detail=True) if e.get("type") != "directory"]
     except FileNotFoundError as exc:
-        return exc
+        found = failure(protocol, f"{protocol}://{root.rstrip('/')}/", exc)
+        return found if found.kind == NO_BUCKET else exc  # a missing bucket is the store's problem, not a leaf's
     except NotADirectoryError as exc:
         return exc
     except Exception as exc:  # credentials, network, permissions: not the pattern's fault
-        return StorageError(f"cannot list {protocol}://{root}: {type(exc).__name__}: {exc}")
+        return failure(protocol, f"{protocol}://{root.rstrip('/')}/", exc)
     out = {}
     base = root.rstrip("/") + "/" if root != "/" else "/"
     for entry in entries:
@@ -231,6 +248,10 @@ def _join(protocol: str, prefix: str, rel: str) -> str:
     return prefix + rel if protocol == "file" else f"{protocol}://{prefix}{rel}"
 
 
+Listings = dict[tuple[str, str], tuple[bool, Listing]]
+"""(protocol, prefix) -> (listed recursively?, listing): folders already listed, to list each once."""
+
+
 def resolve(
     leaves: Sequence[Leaf],
     dtype: str,
@@ -238,11 +259,17 @@ def resolve(
     *,
     progress: Progress | None = None,
     workers: int = 32,
+    listed: Listings | None = None,
 ) -> list[ResolvedLeaf]:
-    """Files and token counts behind every leaf, in leaf order; ResolveError lists every problem."""
+    """Files and token counts behind every leaf, in leaf order; ResolveError lists every problem.
+
+    `listed` carries listings between calls (the configs of one launch): a folder in it is not listed
+    again, and the folders this call lists are added to it. UnreachableError names every folder the
+    store would not list, in config order.
+    """
     itemsize = ITEMSIZE[dtype]
     mapped = [[apply_path_map(p, path_map) for p in leaf.paths] for leaf in leaves]
-    # (protocol, prefix) -> recursive?
+    # (protocol, prefix) -> recursive?, in config order
     wanted: dict[tuple[str, str], bool] = {}
     for patterns in mapped:
         for pattern in patterns:
@@ -250,22 +277,26 @@ def resolve(
             prefix, rest = split_pattern(path)
             key = (protocol, prefix)
             wanted[key] = wanted.get(key, False) or _recursive(rest)
+    listed = {} if listed is None else listed
+    todo = {k: rec for k, rec in wanted.items() if k not in listed or (rec and not listed[k][0])}
 
-    systems = {protocol: filesystem(protocol) for protocol in sorted({p for p, _ in wanted}) if protocol != "file"}
-    listings: dict[tuple[str, str], Listing] = {}
-    total = len(wanted)
-    from concurrent.futures import ThreadPoolExecutor, as_completed  # only a listing needs threads
+    systems = {protocol: filesystem(protocol) for protocol in sorted({p for p, _ in todo}) if protocol != "file"}
+    total = len(todo)
+    if todo:
+        from concurrent.futures import ThreadPoolExecutor, as_completed  # only a listing needs threads
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, total))) as pool:
-        futures = {pool.submit(_list, systems.get(k[0]), k[0], k[1], rec): k for k, rec in wanted.items()}
-        for done, future in enumerate(as_completed(futures), 1):
-            listings[futures[future]] = future.result()
-            if progress is not None:
-                progress(done, total)
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, total))) as pool:
+            futures = {pool.submit(_list, systems.get(k[0]), k[0], k[1], rec): (k, rec) for k, rec in todo.items()}
+            for done, future in enumerate(as_completed(futures), 1):
+                key, rec = futures[future]
+                listed[key] = (rec, future.result())
+                if progress is not None:
+                    progress(done, total)
+    listings = {k: listed[k][1] for k in wanted}
 
-    failures = [v for v in listings.values() if isinstance(v, StorageError)]
+    failures = [v for v in listings.values() if isinstance(v, StoreFailure)]  # in config order
     if failures:
-        raise StorageError("\n".join(str(f) for f in failures))
+        raise UnreachableError(failures)
 
     issues: list[Issue] = []
     resolved = []
@@ -276,7 +307,7 @@ def resolve(
             prefix, rest = split_pattern(path)
             listing = listings[(protocol, prefix)]
             where = _join(protocol, prefix, "")
-            if isinstance(listing, Exception):
+            if not isinstance(listing, dict):  # a missing folder (store failures were raised above)
                 issues.append(Issue(leaf.name, index, pattern, f"no such folder {where}"))
                 continue
             regex = _glob_regex(rest)
@@ -287,7 +318,9 @@ def resolve(
             for rel in matched:
                 size = listing[rel]
                 full = _join(protocol, prefix, rel)
-                if size % itemsize:
+                if size < 0:
+                    issues.append(Issue(leaf.name, index, pattern, f"{full} is {BROKEN_LINK[size]}"))
+                elif size % itemsize:
                     issues.append(
                         Issue(
                             leaf.name,

@@ -1,26 +1,28 @@
 """Collect a group's metrics into one table: held-out loss against quality threshold.
 
 Runs live at `<runs-dir>/<group>/<run>/metrics.json`, each with its plan
-beside it as `plan.json`. A run's threshold is the fraction of data kept: read
-from its name (`quality-top30pct` → 0.30), else from its plan's leaves (the
-share of the 20 vigintiles it keeps).
+beside it as `plan.json`. A run's threshold is the fraction of data kept, as
+its plan records what the study varied (`varied.quality_threshold`); a plan
+from a config written by hand records none, and then the share of the 20
+vigintiles its leaves keep stands in.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from olmix.errors import OlmixError
-from olmix.metrics import METRICS_FILE
+from olmix.metrics import METRICS_FILE, MetricsError, read_metrics
+
+if TYPE_CHECKING:
+    from olmix_generated.launch_plan import LaunchPlan
 
 PLAN_FILE = "plan.json"
 VIGINTILES = 20
-_TOP = re.compile(r"top[-_]?(\d+(?:\.\d+)?)\s*pct", re.IGNORECASE)
 _VIGINTILE = re.compile(r"(?:^|:)vigintile_(\d{4})$")
 
 
@@ -50,49 +52,39 @@ class RunResult:
         }
 
 
-def threshold_from_name(name: str) -> float | None:
-    """`quality-top30pct` → 0.3."""
-    match = _TOP.search(name)
-    return float(match.group(1)) / 100 if match else None
-
-
 def threshold_from_leaves(leaf_names: Iterable[str]) -> float | None:
     """Share of the vigintiles kept, when the leaves are vigintile buckets."""
     kept = {m.group(1) for name in leaf_names if (m := _VIGINTILE.search(name))}
     return len(kept) / VIGINTILES if kept else None
 
 
-def _plan_leaf_names(plan: Any, run: str) -> list[str]:
-    runs = plan.get("runs", [plan]) if isinstance(plan, dict) else []
-    runs = [entry for entry in runs if isinstance(entry, dict)]
-    chosen = [entry for entry in runs if entry.get("name") == run] or (runs if len(runs) == 1 else [])
-    return [str(leaf.get("name", "")) for entry in chosen for leaf in entry.get("leaves", [])]
+def threshold_from_plan(plan: LaunchPlan, run: str) -> float | None:
+    """The quality threshold the plan's run records, else the share of vigintiles its leaves keep."""
+    chosen = [entry for entry in plan.runs if entry.name == run] or (plan.runs if len(plan.runs) == 1 else [])
+    for entry in chosen:
+        if entry.varied is not None and entry.varied.quality_threshold is not None:
+            return entry.varied.quality_threshold
+    return threshold_from_leaves(leaf.name for entry in chosen for leaf in entry.leaves)
 
 
 def read_run(folder: Path) -> RunResult:
-    """One run's result from its folder."""
-    path = folder / METRICS_FILE
-    try:
-        metrics = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ResultsError(f"{path}: cannot read metrics: {exc}") from None
-    name = str(metrics.get("run") or folder.name)
-    threshold = threshold_from_name(name)
-    if threshold is None and (folder / PLAN_FILE).is_file():
-        try:
-            plan = json.loads((folder / PLAN_FILE).read_text())
-        except (OSError, ValueError):
-            plan = {}
-        threshold = threshold_from_leaves(_plan_leaf_names(plan, name))
+    """One run's result from its folder; MetricsError when its metrics.json is not valid metrics."""
+    metrics = read_metrics(folder / METRICS_FILE)
+    name = metrics.run
+    threshold = None
+    if (folder / PLAN_FILE).is_file():
+        from olmix.plan import read_plan
+
+        threshold = threshold_from_plan(read_plan(folder / PLAN_FILE), name)
     # fixed evaluation sets (the same for every run) when the runs had them, else each run's own held-out data
-    sources = metrics.get("eval") or metrics.get("heldout", {}).get("sources", {})
+    sources = metrics.eval or metrics.heldout.sources
     return RunResult(
         run=name,
         threshold=threshold,
-        tokens_trained=int(metrics.get("tokens_trained", 0)),
-        steps=int(metrics.get("steps", 0)),
-        final_train_loss=metrics.get("final_train_loss"),
-        heldout={source: value.get("loss") for source, value in sources.items()},
+        tokens_trained=metrics.tokens_trained,
+        steps=metrics.steps,
+        final_train_loss=metrics.final_train_loss,
+        heldout={source: value.loss for source, value in sources.items()},
     )
 
 
@@ -132,15 +124,34 @@ def latest_group(runs_dir: str | Path) -> str:
     return records[-1].parent.name
 
 
-def collect(runs_dir: str | Path, group: str) -> list[RunResult]:
-    """Every finished run of the group (those with a metrics.json), widest threshold last."""
+def collect(runs_dir: str | Path, group: str, skipped: list[str] | None = None) -> list[RunResult]:
+    """Every finished run of the group (those with a metrics.json), widest threshold last.
+
+    A run whose metrics.json is not valid metrics is left out, and a line naming the file and its first
+    problem is appended to `skipped`; when every run is left out, that is an error listing them.
+    """
     folder = Path(runs_dir) / group
     if not folder.is_dir():
         raise ResultsError(f"no group {group!r} under {runs_dir}")
-    results = [read_run(run) for run in sorted(folder.iterdir()) if (run / METRICS_FILE).is_file()]
+    results, bad = [], []
+    for run in sorted(folder.iterdir()):
+        if (run / METRICS_FILE).is_file():
+            try:
+                results.append(read_run(run))
+            except MetricsError as exc:
+                bad.append(_one_line(exc))
     if not results:
+        if bad:
+            raise ResultsError(f"no run of group {group!r} has valid metrics:\n" + "\n".join(bad))
         raise ResultsError(f"no run of group {group!r} has a {METRICS_FILE} yet (looked in {folder})")
+    if skipped is not None:
+        skipped.extend(bad)
     return with_changes(results)
+
+
+def _one_line(exc: MetricsError) -> str:
+    first, more = exc.problems[0], len(exc.problems) - 1
+    return f"skipped {first}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
 def sources(results: Sequence[RunResult]) -> list[str]:

@@ -10,6 +10,7 @@ They are listed in the schema's descriptions too:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,12 +32,27 @@ def _siblings(doc: Document, items: list[dict[str, Any]], path: JsonPath, noun: 
     weighted = [i for i, item in enumerate(items) if "weight" in item]
     if weighted and len(weighted) < len(items):
         missing = [items[i]["name"] for i in range(len(items)) if i not in weighted]
+        fixes = [_fix(item, [items[i]["weight"] for i in weighted]) for item in items if "weight" not in item]
         yield doc.problem(
             (*path, weighted[0], "weight"),
-            f"weight is set on some {noun}s but not on {', '.join(missing)}: set it on all siblings or none",
+            f"weight is set on some {noun}s but not on {', '.join(missing)}: set it on all siblings or none, "
+            f"e.g. {'; '.join(fixes)}",
         )
     elif weighted and all(item["weight"] == 0 for item in items):
         yield doc.problem((*path, 0, "weight"), f"all {noun} weights are 0: at least one must be positive")
+
+
+def _fix(item: dict[str, Any], set_weights: list[float]) -> str:
+    """A weight to give an unweighted sibling: its children's total when they all carry one, else the mean
+    of the weights its siblings carry."""
+    for key, child_noun in (("topics", "topics"), ("quality", "quality buckets")):
+        children = item.get(key, [])
+        if children and all("weight" in child for child in children):
+            total = math.fsum(child["weight"] for child in children)
+            if math.isfinite(total):
+                return f"weight: {total:.6g} on {item['name']} (its {child_noun}' weights total {total:.6g})"
+    mean = math.fsum(w / len(set_weights) for w in set_weights)
+    return f"weight: {mean:.6g} on {item['name']} (the mean of the weights set)"
 
 
 def _walk(

@@ -118,7 +118,8 @@ class _Explainer:
         keys = [k for _, own in shapes for k in sorted(own)]
         present = [k for k in keys if k in value]
         noun = _noun(path)
-        if len(present) > 1:
+        # keys of two shapes at once; several keys of one shape (a bucket scheme's prefix and count) pick it
+        if len({i for i, (_, own) in enumerate(shapes) if own & set(present)}) > 1:
             lines = ", ".join(f"'{k}' (line {self.doc.positions.of_key((*path, k))[0]})" for k in present)
             yield self.doc.problem(path, f"{noun} has exactly one of {_or(keys)}, but this one has {lines}")
             allowed = set().union(*(set(s.get("properties", {})) for s, _ in shapes))
@@ -166,6 +167,10 @@ class _Explainer:
             return "must not be empty" if expected == 1 else f"needs at least {expected} items"
         if kind == "minLength":
             return "must not be empty" if expected == 1 else f"needs at least {expected} characters"
+        if kind in ("pattern", "maxLength", "not") and "errorMessage" in schema:
+            # The schema's own words, as an editor shows them; the value is quoted (escaped) and cut short.
+            shown = json.dumps(value[:60] + "…" if isinstance(value, str) and len(value) > 60 else value)
+            return "must not be empty" if value == "" else f"{shown}: {schema['errorMessage']}"
         if kind == "pattern" and expected == "^[^:]+$":
             if value == "":
                 return "must not be empty"

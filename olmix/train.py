@@ -12,7 +12,7 @@ Defaults (each has a flag):
 | setting | CPU | GPU |
 | --- | --- | --- |
 | `--sequence-length` | 128 | 1024 |
-| `--device-batch-size` (instances) | 4 | the plan's `device_batch_size`, else 8 |
+| `--device-batch-size` (instances) | 4 | the plan's `device_batch_size` |
 | `--global-batch-size` (instances) | the plan's `global_batch_size`, else one device batch | same |
 | `--learning-rate` (AdamW, cosine to 10% after 10% warm-up) | 4e-3 | 4e-3 |
 | `--max-steps` | none: the plan's `requested_tokens` decide | same |
@@ -24,30 +24,31 @@ apportions exactly that many instances over the leaves.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import resource
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from olmix.errors import OlmixError
-from olmix.fileio import write_json_atomic
-from olmix.metrics import METRICS_FILE
+from olmix.errors import OlmixError, PlanError, Problem
+from olmix.fileio import make_dir
+from olmix.metrics import METRICS_FILE, finite, write_metrics
+from olmix.terminal import escape_lines
+
+if TYPE_CHECKING:
+    from olmix_generated.launch_plan import LaunchPlan, Run
+
+    from olmix.heldout import HeldoutLoss
+    from olmix.olmocore import Selection
 
 CPU_DEFAULTS = {"sequence_length": 128, "device_batch_size": 4, "heldout_tokens": 4096}
-GPU_DEFAULTS = {"sequence_length": 1024, "device_batch_size": 8, "heldout_tokens": 65536}
+GPU_DEFAULTS = {"sequence_length": 1024, "heldout_tokens": 65536}
 LEARNING_RATE = 4e-3
-
-
-class PlanFileError(OlmixError):
-    """A plan file that cannot be read, or a run it does not hold."""
 
 
 @dataclass(frozen=True)
@@ -70,43 +71,29 @@ class Settings:
         return self.global_batch_size * self.sequence_length
 
 
-def load_run(plan_path: str | os.PathLike[str], run_name: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The plan document and the run to train: the one named, else the plan's only run.
+def load_run(plan_path: str | Path, run_name: str | None = None) -> tuple[LaunchPlan, Run]:
+    """The validated plan and the run to train: the one named, else the plan's only run."""
+    from olmix.plan import read_plan
 
-    A file holding a bare run (an object with `leaves`) is accepted as a plan of one.
-    """
-    try:
-        with open(plan_path) as f:
-            plan = json.load(f)
-    except OSError as exc:
-        raise PlanFileError(f"{plan_path}: cannot read the plan: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise PlanFileError(f"{plan_path}: not a JSON plan: {exc}") from None
-    if isinstance(plan, dict) and "leaves" in plan and "runs" not in plan:
-        plan = {"runs": [plan]}
-    runs = plan.get("runs") if isinstance(plan, dict) else None
-    if not isinstance(runs, list) or not runs:
-        raise PlanFileError(f"{plan_path}: the plan has no runs")
-    names = [str(r.get("name")) for r in runs]
+    plan = read_plan(plan_path)
+    names = [run.name for run in plan.runs]
     if run_name is None:
-        if len(runs) > 1:
-            raise PlanFileError(
-                f"{plan_path}: the plan has {len(runs)} runs; choose one with --run ({', '.join(names)})"
-            )
-        return plan, runs[0]
-    for run in runs:
-        if run.get("name") == run_name:
-            return plan, run
-    raise PlanFileError(f"{plan_path}: no run named {run_name!r} (runs: {', '.join(names)})")
+        if len(plan.runs) == 1:
+            return plan, plan.runs[0]
+        message = f"the plan has {len(plan.runs)} runs; choose one with --run ({', '.join(names)})"
+    else:
+        for run in plan.runs:
+            if run.name == run_name:
+                return plan, run
+        message = f"no run named {run_name!r} (runs: {', '.join(names)})"
+    raise PlanError([Problem(str(plan_path), 0, 0, ("runs",), message)])
 
 
-def default_settings(run: Mapping[str, Any], device: str) -> Settings:
+def default_settings(run: Run, device: str) -> Settings:
     """The documented defaults for a run on `device` ("cpu" or "cuda")."""
     defaults = CPU_DEFAULTS if device == "cpu" else GPU_DEFAULTS
-    device_batch = defaults["device_batch_size"]
-    if device != "cpu" and run.get("device_batch_size"):
-        device_batch = int(run["device_batch_size"])
-    global_batch = int(run.get("global_batch_size") or device_batch)
+    device_batch = CPU_DEFAULTS["device_batch_size"] if device == "cpu" else run.device_batch_size
+    global_batch = run.global_batch_size or device_batch
     return Settings(
         device=device,
         sequence_length=defaults["sequence_length"],
@@ -115,13 +102,13 @@ def default_settings(run: Mapping[str, Any], device: str) -> Settings:
         learning_rate=LEARNING_RATE,
         max_steps=None,
         heldout_tokens=defaults["heldout_tokens"],
-        seed=int(run.get("seed", 42)),
+        seed=run.seed,
     )
 
 
-def planned_steps(run: Mapping[str, Any], settings: Settings) -> int:
+def planned_steps(run: Run, settings: Settings) -> int:
     """Steps that consume the run's requested tokens once."""
-    return max(1, math.ceil(int(run["requested_tokens"]) / settings.global_batch_tokens))
+    return max(1, math.ceil(run.requested_tokens / settings.global_batch_tokens))
 
 
 def _peak_rss_bytes() -> int:
@@ -130,37 +117,52 @@ def _peak_rss_bytes() -> int:
     return max(own, children) * 1024  # kilobytes on Linux
 
 
-def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Train the run and measure it; the metrics (not yet written)."""
-    from olmix import olmocore
-
+def _share_cores() -> None:
     # OLMo-core sets 8 OpenMP threads when it is imported and starts one index-preparing process per
     # file; on a small machine both oversubscribe the cores. So set both first; the environment wins.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     os.environ.setdefault("OMP_NUM_THREADS", str(cores))
     os.environ.setdefault("OLMO_DATA_PREP_WORKERS", str(min(cores, 4)))
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What training left: the model, and what it did."""
+
+    model: Any
+    steps: int
+    tokens: int
+    seconds: float
+    losses: list[tuple[int, float]]  # (step, training loss), in step order
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The trained model's loss on each leaf's held-out tokens and on the fixed evaluation sets."""
+
+    leaves: dict[str, HeldoutLoss]
+    missing: list[str]  # leaves without held-out tokens
+    fixed: dict[str, HeldoutLoss]
+
+
+def train(run: Run, settings: Settings, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Train the run and measure it; the metrics (not yet written)."""
+    from olmix import olmocore
+
+    _share_cores()
     olmocore.require_train_extra()
     started = time.perf_counter()
 
     import torch
-    from olmo_core.data import NumpyDataLoaderConfig
-    from olmo_core.optim import AdamWConfig, CosWithWarmup
-    from olmo_core.train import Duration, TrainerConfig, prepare_training_environment, teardown_training_environment
-    from olmo_core.train.callbacks import Callback
-    from olmo_core.train.train_module import TransformerTrainModuleConfig
-
-    from olmix import heldout
+    from olmo_core.train import prepare_training_environment, teardown_training_environment
 
     if settings.global_batch_size % settings.device_batch_size:
-        raise olmocore.PlanError(
+        raise OlmixError(
             f"global batch size {settings.global_batch_size} is not a multiple of "
             f"device batch size {settings.device_batch_size}"
         )
-    out = Path(out_dir)
-    work_dir = out / "work"
-    tokenizer = olmocore.tokenizer_config(str(run.get("tokenizer", "dolma2")))
+    tokenizer = olmocore.tokenizer_config(run)
     olmocore.check_token_files(run, eos_token_id=tokenizer.eos_token_id)
-    leaves = olmocore.run_leaves(run)
     selections = olmocore.build_mixture(
         run, sequence_length=settings.sequence_length, global_batch_size=settings.global_batch_tokens
     )
@@ -168,6 +170,28 @@ def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike
     if settings.max_steps is not None:
         steps = min(steps, settings.max_steps)
 
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    prepare_training_environment(seed=settings.seed, backend=None)
+    try:
+        device = torch.device(settings.device)
+        trained = fit(run, settings, steps, Path(out_dir), vocab_size=tokenizer.padded_vocab_size(), device=device)
+        scores = score(trained.model, run, settings, device=device)
+    finally:
+        teardown_training_environment()  # type: ignore[no-untyped-call]
+    return metrics_document(run, settings, selections, trained, scores, wall_seconds=time.perf_counter() - started)
+
+
+def fit(run: Run, settings: Settings, steps: int, out: Path, *, vocab_size: int, device: Any) -> Trained:
+    """Build the run's data, model and OLMo-core trainer, and train for `steps` steps."""
+    from olmo_core.data import NumpyDataLoaderConfig
+    from olmo_core.optim import AdamWConfig, CosWithWarmup
+    from olmo_core.train import Duration, TrainerConfig
+    from olmo_core.train.callbacks import Callback
+    from olmo_core.train.train_module import TransformerTrainModuleConfig
+
+    from olmix import olmocore
+
+    work_dir = out / "work"
     losses: dict[int, float] = {}
 
     class RecordLoss(Callback):
@@ -175,96 +199,101 @@ def train(run: Mapping[str, Any], settings: Settings, out_dir: str | os.PathLike
             if "train/CE loss" in metrics:
                 losses[step] = float(metrics["train/CE loss"])
 
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    prepare_training_environment(seed=settings.seed, backend=None)
-    try:
-        device = torch.device(settings.device)
-        dataset = olmocore.dataset_config(
-            run,
-            sequence_length=settings.sequence_length,
-            global_batch_size=settings.global_batch_tokens,
-            work_dir=work_dir,
-        ).build()
-        model = olmocore.model_config(str(run["model"]), vocab_size=tokenizer.padded_vocab_size()).build(
-            init_device="cpu"
+    dataset = olmocore.dataset_config(
+        run, sequence_length=settings.sequence_length, global_batch_size=settings.global_batch_tokens, work_dir=work_dir
+    ).build()
+    model = olmocore.model_config(run.model, vocab_size=vocab_size).build(init_device="cpu")
+    train_module = TransformerTrainModuleConfig(
+        rank_microbatch_size=settings.device_batch_size * settings.sequence_length,
+        max_sequence_length=settings.sequence_length,
+        optim=AdamWConfig(lr=settings.learning_rate, weight_decay=0.1),
+        scheduler=CosWithWarmup(warmup=max(1, steps // 10), alpha_f=0.1),
+        max_grad_norm=1.0,
+        compile_model=False,
+    ).build(model, device=device)
+    loader = NumpyDataLoaderConfig(
+        global_batch_size=settings.global_batch_tokens, seed=settings.seed, num_workers=0, work_dir=str(work_dir)
+    ).build(dataset)
+    trainer = (
+        TrainerConfig(
+            save_folder=str(out / "checkpoints"),
+            work_dir=str(work_dir),
+            device=settings.device,
+            save_overwrite=True,
+            max_duration=Duration.steps(steps),
+            metrics_collect_interval=1,
+            cancel_check_interval=1000,
+            no_checkpoints=True,
+            no_evals=True,
         )
-        train_module = TransformerTrainModuleConfig(
-            rank_microbatch_size=settings.device_batch_size * settings.sequence_length,
-            max_sequence_length=settings.sequence_length,
-            optim=AdamWConfig(lr=settings.learning_rate, weight_decay=0.1),
-            scheduler=CosWithWarmup(warmup=max(1, steps // 10), alpha_f=0.1),
-            max_grad_norm=1.0,
-            compile_model=False,
-        ).build(model, device=device)
-        loader = NumpyDataLoaderConfig(
-            global_batch_size=settings.global_batch_tokens, seed=settings.seed, num_workers=0, work_dir=str(work_dir)
-        ).build(dataset)
-        trainer = (
-            TrainerConfig(
-                save_folder=str(out / "checkpoints"),
-                work_dir=str(work_dir),
-                device=settings.device,
-                save_overwrite=True,
-                max_duration=Duration.steps(steps),
-                metrics_collect_interval=1,
-                cancel_check_interval=1000,
-                no_checkpoints=True,
-                no_evals=True,
-            )
-            .with_callback("olmix_loss", RecordLoss())
-            .build(train_module, loader)
-        )
-        checkpointer = trainer.callbacks.get("checkpointer")
-        if checkpointer is not None:  # a proxy run keeps no checkpoints
-            checkpointer.enabled = False  # type: ignore[attr-defined]
-        train_started = time.perf_counter()
-        trainer.fit()  # type: ignore[no-untyped-call]
-        train_seconds = time.perf_counter() - train_started
-        tokens_trained = int(trainer.global_train_tokens_seen)
-        steps_done = int(trainer.global_step)
+        .with_callback("olmix_loss", RecordLoss())
+        .build(train_module, loader)
+    )
+    checkpointer = trainer.callbacks.get("checkpointer")
+    if checkpointer is not None:  # a proxy run keeps no checkpoints
+        checkpointer.enabled = False  # type: ignore[attr-defined]
+    started = time.perf_counter()
+    trainer.fit()  # type: ignore[no-untyped-call]
+    seconds = time.perf_counter() - started
+    return Trained(
+        model, int(trainer.global_step), int(trainer.global_train_tokens_seen), seconds, sorted(losses.items())
+    )
 
-        per_leaf: dict[str, heldout.HeldoutLoss] = {}
-        missing: list[str] = []
-        scoring: dict[str, Any] = {
-            "dtype": str(run.get("dtype", "uint32")),
-            "sequence_length": settings.sequence_length,
-            "device": device,
-        }
-        for leaf in leaves:
-            files = heldout.heldout_files(leaf["files"])
-            if not files:
-                missing.append(str(leaf["name"]))
-                continue
-            per_leaf[str(leaf["name"])] = heldout.evaluate(model, files, max_tokens=settings.heldout_tokens, **scoring)
-        fixed = {
-            name: heldout.evaluate_set(model, pattern, max_tokens=settings.eval_tokens, **scoring)
-            for name, pattern in settings.eval_sets
-        }
-    finally:
-        teardown_training_environment()  # type: ignore[no-untyped-call]
 
-    curve = sorted(losses.items())
+def score(model: Any, run: Run, settings: Settings, *, device: Any) -> Scores:
+    """The model's loss on each leaf's held-out tokens and on every fixed evaluation set."""
+    from olmix import heldout
+
+    per_leaf: dict[str, HeldoutLoss] = {}
+    missing: list[str] = []
+    scoring: dict[str, Any] = {"dtype": run.dtype, "sequence_length": settings.sequence_length, "device": device}
+    for leaf in run.leaves:
+        files = heldout.heldout_files(leaf.files)
+        if not files:
+            missing.append(leaf.name)
+            continue
+        per_leaf[leaf.name] = heldout.evaluate(model, files, max_tokens=settings.heldout_tokens, **scoring)
+    fixed = {
+        name: heldout.evaluate_set(model, pattern, max_tokens=settings.eval_tokens, **scoring)
+        for name, pattern in settings.eval_sets
+    }
+    return Scores(per_leaf, missing, fixed)
+
+
+def metrics_document(
+    run: Run,
+    settings: Settings,
+    selections: list[Selection],
+    trained: Trained,
+    scores: Scores,
+    *,
+    wall_seconds: float,
+) -> dict[str, Any]:
+    """The run's metrics.json document."""
+    from olmix import heldout
+
+    curve = trained.losses
     return {
         "metrics_version": 1,
-        "run": run.get("name"),
-        "model": run.get("model"),
+        "run": run.name,
+        "model": run.model,
         "device": settings.device,
         "settings": asdict(settings),
-        "requested_tokens": int(run["requested_tokens"]),
-        "steps": steps_done,
-        "tokens_trained": tokens_trained,
-        "final_train_loss": curve[-1][1] if curve else None,
-        "train_loss": [[step, loss] for step, loss in curve],
+        "requested_tokens": run.requested_tokens,
+        "steps": trained.steps,
+        "tokens_trained": trained.tokens,
+        "final_train_loss": finite(curve[-1][1]) if curve else None,
+        "train_loss": [[step, finite(loss)] for step, loss in curve],
         "mixture": {s.leaf: {"target_ratio": s.target_ratio, "selected_tokens": s.tokens} for s in selections},
         "heldout": {
-            "sources": {name: r.as_dict() for name, r in heldout.by_source(per_leaf).items()},
-            "leaves": {name: r.as_dict() for name, r in per_leaf.items()},
-            "missing": missing,
+            "sources": {name: r.as_dict() for name, r in heldout.by_source(scores.leaves).items()},
+            "leaves": {name: r.as_dict() for name, r in scores.leaves.items()},
+            "missing": scores.missing,
         },
-        "eval": {name: r.as_dict() for name, r in fixed.items()},
-        "wall_seconds": time.perf_counter() - started,
-        "train_seconds": train_seconds,
-        "tokens_per_second": tokens_trained / train_seconds if train_seconds > 0 else None,
+        "eval": {name: r.as_dict() for name, r in scores.fixed.items()},
+        "wall_seconds": wall_seconds,
+        "train_seconds": trained.seconds,
+        "tokens_per_second": finite(trained.tokens / trained.seconds) if trained.seconds > 0 else None,
         "peak_rss_bytes": _peak_rss_bytes(),
     }
 
@@ -282,6 +311,23 @@ def _detect_device() -> str:
     except ImportError:
         return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def flag_settings(run: Run, device: str, flags: dict[str, Any]) -> Settings:
+    """The defaults for `run` on `device`, with the flags given (None or () for a flag not given).
+
+    A batch size given alone moves the other only as far as it must: a device
+    batch never exceeds the global batch.
+    """
+    settings = default_settings(run, device)
+    given = {key: value for key, value in flags.items() if value is not None and value != ()}
+    if "eval_sets" in given:
+        given["eval_sets"] = tuple(_eval_set(text) for text in given["eval_sets"])
+    if "device_batch_size" in given and "global_batch_size" not in given:
+        given["global_batch_size"] = max(given["device_batch_size"], settings.global_batch_size)
+    if "global_batch_size" in given and "device_batch_size" not in given:
+        given["device_batch_size"] = min(settings.device_batch_size, given["global_batch_size"])
+    return replace(settings, **given)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -313,30 +359,21 @@ def main(
     **overrides: Any,
 ) -> None:
     """Train one run of a launch plan with OLMo-core and write its metrics.json."""
+    from olmix.cli import skip_pydantic_plugins
+
+    skip_pydantic_plugins()
     try:
         _, run = load_run(plan_path, run_name)
-        chosen = _detect_device() if device == "auto" else device
-        settings = default_settings(run, chosen)
-        given = {key: value for key, value in overrides.items() if value is not None and value != ()}
-        if "eval_sets" in given:
-            given["eval_sets"] = tuple(_eval_set(text) for text in given["eval_sets"])
-        if "device_batch_size" in given and "global_batch_size" not in given:
-            given["global_batch_size"] = max(given["device_batch_size"], settings.global_batch_size)
-        if "global_batch_size" in given and "device_batch_size" not in given:
-            given["device_batch_size"] = min(settings.device_batch_size, given["global_batch_size"])
-        settings = replace(settings, **given)
+        settings = flag_settings(run, _detect_device() if device == "auto" else device, overrides)
         out = Path(out_dir) if out_dir else Path(plan_path).resolve().parent
-        out.mkdir(parents=True, exist_ok=True)
-        metrics = train(run, settings, out)
+        make_dir(out)
         path = out / METRICS_FILE
-        write_json_atomic(path, metrics)
+        record = write_metrics(train(run, settings, out), path)
     except OlmixError as exc:
-        click.echo(f"olmix.train: {exc}", err=True)
+        click.echo(escape_lines(f"olmix.train: {exc}"), err=True)
         sys.exit(1)
-    click.echo(
-        f"trained {metrics['steps']} steps, {metrics['tokens_trained']} tokens, "
-        f"final loss {metrics['final_train_loss']:.4f}; wrote {path}"
-    )
+    loss = "none" if record.final_train_loss is None else f"{record.final_train_loss:.4f}"
+    click.echo(f"trained {record.steps} steps, {record.tokens_trained} tokens, final loss {loss}; wrote {path}")
 
 
 if __name__ == "__main__":

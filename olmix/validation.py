@@ -34,14 +34,21 @@ def schema_of(head: bytes) -> str:
     return Path(match.group(1).decode("utf-8", "replace")).name.removesuffix(".schema.json")
 
 
+def _head(path: Path) -> bytes:
+    """The first bytes of a regular file (only they can hold the modeline); nothing of anything else."""
+    if not path.is_file():
+        return b""  # a FIFO or device: opening it could block; loading it reports what it is
+    try:
+        with path.open("rb") as f:
+            return f.read(512)
+    except OSError:
+        return b""
+
+
 def validate_file(path: Path) -> Result:
     from olmix import config
 
-    try:
-        head = path.read_bytes()[:512] if path.is_file() else b""
-    except OSError:
-        head = b""
-    result = Result(str(path), schema_of(head))
+    result = Result(str(path), schema_of(_head(path)))
     try:
         config.load_document(path, result.schema)
     except ConfigError as exc:

@@ -11,6 +11,9 @@ Among siblings (the sources; a source's topics; a parent's quality buckets):
   When the caps cannot be met (all topics capped below 1 in total, or the
   excess has nowhere to go) it is a problem.
 A leaf's ratio is the product of its ancestry's shares; the ratios sum to 1.
+Weights are scaled by the largest sibling's before they are summed, so any
+finite weights share by their ratio; a positive weight whose share (or a
+leaf whose ratio) is too small for a float is a problem, never a silent drop.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from olmix.errors import IssuesError
 from olmix.leaves import SEPARATOR, Leaf, Node
 
 EPS = 1e-12
+# a positive weight never drops a leaf silently, not even when its share is too small for a float
+_UNDERFLOW = "share too small to represent (below 5e-324); raise the weight or set it to 0 to leave it out"
 Key = tuple[str, ...]
 
 
@@ -85,12 +90,18 @@ def ratios(leaves: Sequence[Leaf], tokens: Mapping[str, int]) -> dict[str, float
             raw = [float(under[k]) for k in kids]
         else:
             raw = [1.0] * len(kids)
-        total = sum(raw)
-        if total <= 0:
+        top = max(raw)
+        if top <= 0:
             what = "quality buckets hold no tokens" if nodes[0].level == "quality" else "all weights are 0"
             issues.append(WeightIssue(parent_name, f"cannot share among children: {what}"))
             continue
-        shares = [r / total for r in raw]
+        scaled = [r / top for r in raw]  # at most 1 each: weights near the float limit still sum finitely
+        total = sum(scaled)
+        shares = [r / total for r in scaled]
+        lost = [k for k, r, s in zip(kids, raw, shares, strict=True) if r > 0 and s == 0]
+        if lost:
+            issues += [WeightIssue(SEPARATOR.join(k), f"{_UNDERFLOW} (largest sibling weight {top:g})") for k in lost]
+            continue
         if nodes[0].level == "topic":
             caps = [topic_cap[k] for k in kids]
             limited = capped(shares, caps)
@@ -107,9 +118,14 @@ def ratios(leaves: Sequence[Leaf], tokens: Mapping[str, int]) -> dict[str, float
 
     out = {}
     for leaf in leaves:
-        ratio, key = 1.0, ()
+        ratio, key, positive = 1.0, (), True
         for node in leaf.ancestry:
             key = (*key, node.name)
             ratio *= share[key]
+            positive = positive and share[key] > 0
+        if positive and ratio == 0:
+            issues.append(WeightIssue(leaf.name, f"the product of the shares along its ancestry is {_UNDERFLOW}"))
         out[leaf.name] = ratio
+    if issues:
+        raise WeightError(issues)
     return out

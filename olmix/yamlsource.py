@@ -32,6 +32,12 @@ _SPECIAL_FLOAT = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 _STR_TAG = "tag:yaml.org,2002:str"
 _CORE_TAGS = {None, "!", *(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))}
 _MAX_EXPANDED = 100_000  # events that aliases may replay: a few anchors must not expand without bound
+# A config nests about eight levels (sources, topics, quality buckets, paths); every later stage (schema
+# validation, messages, models) walks the data recursively, so nesting is bounded where it is read.
+MAX_DEPTH = 64
+# Python refuses to convert integers of more than 4,300 digits to or from text (a guard against
+# quadratic conversions); no setting needs more than a handful, so longer ones stop at the parser.
+MAX_INT_DIGITS = 100
 
 
 @dataclass
@@ -205,6 +211,9 @@ class _Builder:
         if kind is _SCALAR:
             self.place(self.scalar(event, path))
         else:
+            if len(stack) >= MAX_DEPTH:
+                line, col = _mark(event)
+                raise _one(self.file, line, col, f"nested more than {MAX_DEPTH} levels deep; a config needs far fewer")
             stack.append(_Frame({} if kind is _MAP_START else [], path))
 
     def key(self, frame: _Frame, event: Any, kind: type[Any]) -> None:
@@ -244,12 +253,15 @@ class _Builder:
             return None
         if text in _BOOL:
             return _BOOL[text]
-        if _INT.match(text):
-            return int(text)
-        if _OCT.match(text):
-            return int(text[2:], 8)
-        if _HEX.match(text):
-            return int(text[2:], 16)
+        if _INT.match(text) or _OCT.match(text) or _HEX.match(text):
+            body = text.lstrip("+-")
+            digits = len(body) - 2 if body[:2] in ("0x", "0o") else len(body)
+            if digits > MAX_INT_DIGITS:
+                self.fail(event, path, f"integer of {digits:,} digits is too long (at most {MAX_INT_DIGITS})")
+                return None
+            if _INT.match(text):
+                return int(text)
+            return int(text[2:], 8 if text[1] == "o" else 16)
         if _FLOAT.match(text):
             value = float(text)
             if math.isfinite(value):

@@ -62,11 +62,24 @@ def _number(node: Schema, integer: bool) -> st.SearchStrategy[Any]:
         allow_infinity=False,
     )
     whole = st.integers(math.ceil(low) if low is not None else -5, math.floor(high) if high is not None else 100)
-    whole = whole.filter(lambda n: "exclusiveMinimum" not in node or n > low)
+
+    def allowed(n: int) -> bool:
+        return low is None or "exclusiveMinimum" not in node or n > low
+
+    whole = whole.filter(allowed)
     return st.one_of(floats, whole)
 
 
+def _deferred(root: Schema, node: Schema) -> st.SearchStrategy[Any]:
+    """from_schema(root, node), built when first drawn from (schemas refer to themselves)."""
+    return st.deferred(lambda: from_schema(root, node))
+
+
 def _string(node: Schema) -> st.SearchStrategy[str]:
+    if node.get("title") == "Run name":  # a folder name: its own alphabet and length
+        longest = node["maxLength"]
+        names: st.SearchStrategy[str] = st.from_regex(str(node["pattern"]), fullmatch=True)
+        return st.one_of(st.sampled_from(RUN_NAMES), names).filter(lambda s: len(s) <= longest and "\n" not in s)
     if node.get("pattern") == "^[^:]+$" or ("examples" in node and node.get("title", "").endswith("name")):
         return st.one_of(st.sampled_from(NAME_POOL), TEXT.filter(lambda s: ":" not in s))
     return TEXT if node.get("minLength") else st.one_of(st.just(""), TEXT)
@@ -96,7 +109,7 @@ def _from_schema(root: Schema, node: Schema) -> st.SearchStrategy[Any]:
             return st.dictionaries(
                 _string({"pattern": "^[^:]+$"}), from_schema(root, node["additionalProperties"]), max_size=3
             )
-        strategies = {k: st.deferred(lambda v=v: from_schema(root, v)) for k, v in props.items()}
+        strategies = {k: _deferred(root, v) for k, v in props.items()}
         optional = sorted(set(props) - required)
         # A few optional keys per object: drawing all ~50 top-level ones each time would be slow.
         chosen = (
@@ -135,7 +148,7 @@ def _containers(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any,
     return found
 
 
-def _typo(word: str, draw: Any) -> str:
+def _typo(word: str, draw: st.DrawFn) -> str:
     i = draw(st.integers(0, max(len(word) - 1, 0)))
     how = draw(st.sampled_from(["drop", "double", "swap", "letter"]))
     if how == "drop" and len(word) > 1:
@@ -149,7 +162,8 @@ def _typo(word: str, draw: Any) -> str:
 
 OTHER_TYPES: list[Any] = ["text", 3, -2, 0, 0.5, 1e300, True, False, None, [], {}, ["x"], {"name": "x"}]
 BAD_NUMBERS: list[Any] = [-1, 0, 0.5, -0.0, 1.5, 2.5, 1e-9, 10**12]
-BAD_NAMES: list[Any] = ["", "a:b", ":", "web:code", " ", 7]
+BAD_NAMES: list[Any] = ["", "a:b", ":", "web:code", " ", 7, "..", "../x", "/x", "plan.json", ".lock", "a\n", "\x1b[2J"]
+RUN_NAMES = ["quality-top30pct", "q0.3", "x"]
 EXACTLY_ONE = ("paths", "topics", "quality")
 # Fresh copies: a mutation must never change a value another example will draw.
 OTHER = st.sampled_from(OTHER_TYPES).map(copy.deepcopy)

@@ -11,9 +11,13 @@ import json
 import subprocess
 from typing import Any
 
+import pytest
+
 from .conftest import REPO
 from .nodejs import node
 from .test_conformance import CASES, SUITE
+
+pytestmark = pytest.mark.slow  # runs the suite through Node
 
 RUNNER = SUITE / "run-ajv.mjs"
 

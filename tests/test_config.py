@@ -84,7 +84,28 @@ CASES = [
     ),
     (
         HEAD + "sources:\n  - name: a\n    weight: 1\n    paths: [p]\n  - name: b\n    paths: [q]\n",
-        ["4:13 $.sources[0].weight: weight is set on some sources but not on b: set it on all siblings or none"],
+        [
+            "4:13 $.sources[0].weight: weight is set on some sources but not on b: set it on all siblings or none, "
+            "e.g. weight: 1 on b (the mean of the weights set)"
+        ],
+    ),
+    (
+        HEAD + "sources:\n  - {name: a, weight: 0.6, paths: [p]}\n  - {name: b, weight: 0.2, paths: [p]}\n"
+        "  - name: c\n    topics:\n      - {name: x, weight: 0.25, paths: [p]}\n"
+        "      - {name: y, weight: 0.05, paths: [p]}\n"
+        "  - {name: d, paths: [p]}\n",
+        [
+            "3:23 $.sources[0].weight: weight is set on some sources but not on c, d: set it on all siblings or none, "
+            "e.g. weight: 0.3 on c (its topics' weights total 0.3); weight: 0.4 on d (the mean of the weights set)"
+        ],
+    ),
+    (
+        HEAD + "sources:\n  - name: s\n    quality:\n      - {name: hi, weight: 3, paths: [p]}\n"
+        "      - {name: lo, paths: [p]}\n",
+        [
+            "5:28 $.sources[0].quality[0].weight: weight is set on some quality buckets but not on lo: set it on all "
+            "siblings or none, e.g. weight: 3 on lo (the mean of the weights set)"
+        ],
     ),
     (HEAD + "manual_prior: {arxv: 1}\n" + SRC, ["2:16 $.manual_prior.arxv: no source is named 'arxv'"]),
     (

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import REPO, needs_train
+
+pytestmark = pytest.mark.slow  # trains two proxy models, end to end
 
 OLMIX = str(Path(sys.executable).with_name("olmix"))
 CONFIGS = REPO / "config/examples/launch/quality_thresholds"

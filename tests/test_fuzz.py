@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from . import fuzzing
+
+pytestmark = pytest.mark.slow  # thousands of generated configs through four validators
 
 EXAMPLES = 2_000
 SEED = 20261128

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from tests.tokenfiles import write_tokens
 VOCAB = 100_352
 
 
-def test_heldout_files_are_the_heldout_folders_beside_the_training_files(tmp_path):
+def test_heldout_files_are_the_heldout_folders_beside_the_training_files(tmp_path: Path) -> None:
     train = [write_tokens(tmp_path / f"b{i}" / "part-0.npy", 100) for i in range(3)]
     write_tokens(tmp_path / "b0" / "heldout" / "x.npy", 100)
     write_tokens(tmp_path / "b1" / "heldout" / "y.npy", 100)
@@ -23,14 +24,14 @@ def test_heldout_files_are_the_heldout_folders_beside_the_training_files(tmp_pat
 @pytest.mark.parametrize(
     ("sidecar", "expected"), [('{"bytes": 400}', 400), ('{"bytes": 0}', None), ("junk", None), (None, None)]
 )
-def test_byte_counts_come_from_a_sidecar(tmp_path, sidecar, expected):
+def test_byte_counts_come_from_a_sidecar(tmp_path: Path, sidecar: str | None, expected: int | None) -> None:
     path = write_tokens(tmp_path / "x.npy", 10)
     if sidecar is not None:
         (tmp_path / "x.npy.json").write_text(sidecar)
     assert heldout.byte_count(str(path)) == expected
 
 
-def test_sources_combine_leaves_weighted_by_tokens():
+def test_sources_combine_leaves_weighted_by_tokens() -> None:
     leaves = {
         "web:a": heldout.HeldoutLoss(100, 2.0, 400.0, ("f1",)),
         "web:b": heldout.HeldoutLoss(300, 4.0, None, ("f2",)),
@@ -42,12 +43,13 @@ def test_sources_combine_leaves_weighted_by_tokens():
     assert sources["arxiv"].bits_per_byte == pytest.approx(3.0 * 200 / math.log(2) / 800)
 
 
+@pytest.mark.slow
 @needs_train
-def test_bits_per_byte_scale_with_the_evaluated_share(tmp_path):
+def test_bits_per_byte_scale_with_the_evaluated_share(tmp_path: Path) -> None:
     import torch
 
     class Uniform(torch.nn.Module):
-        def forward(self, ids):
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
             return torch.zeros(*ids.shape, VOCAB)
 
     path = write_tokens(tmp_path / "x.npy", 1024, doc_length=64)

@@ -16,6 +16,8 @@ import yaml
 
 from .conftest import REPO
 
+pytestmark = pytest.mark.slow  # runs the published pre-commit hooks in subprocesses
+
 GOOD = "name: x\nsources:\n  - name: a\n    paths: [p]\n"
 BAD = "name: x\nsources:\n  - name: a\n    paths: [p]\n    quality:\n      - {name: h, paths: [q]}\n"
 

@@ -18,6 +18,8 @@ from .conftest import REPO
 from .lspclient import LspClient
 from .nodejs import node, package
 
+pytestmark = pytest.mark.slow  # starts a Node language server
+
 SCHEMA_PATH = REPO / "schema" / "mixture.schema.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 MARK = "# <-"  # marks the line a diagnostic is expected on
@@ -169,6 +171,11 @@ DIAGNOSTICS = [
         "name: x\nsources:\n  - name: a\n    quality:\n      - name: h\n        paths: [p]\n        wieght: 1 # <-\n",
         "wieght",
         id="quality-bucket-misspelled-key",
+    ),
+    pytest.param(
+        "sources:\n  - name: a\n    paths: [p]\nname: ../../x # <-\n",
+        "A run name is 1 to 128 characters",
+        id="experiment-name-outside-the-runs-folder",
     ),
 ]
 

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from olmix.cli import main
 from olmix.demodata import TOPICS
-from olmix.devtools.mirror import make_mirror
 from olmix.plan import read_plan
 from tests.conftest import REPO
+from tools.mirror import make_mirror
 
 SHIPPED = REPO / "config" / "examples" / "launch" / "quality_thresholds"
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from olmix.devtools.mirror import make_mirror
+from tools.mirror import make_mirror
+
+pytestmark = pytest.mark.slow  # launches and trains through the CLI in subprocesses
 
 OLMIX = str(Path(sys.executable).with_name("olmix"))
 CONFIG = """\
@@ -123,7 +125,11 @@ def test_dry_run_plans_what_a_launch_submits(setup: tuple[Path, list[str]]) -> N
     assert launched.returncode == 0, launched.stderr
     group = json.loads(launched.stdout)["group"]
     submitted = json.loads((tmp / "runs" / group / "plan.json").read_text())
-    assert json.loads(dry.stdout) == submitted
+    shown = json.loads(dry.stdout)
+    # the same plan, but for when the store was listed: the launch lists it again
+    listed = [(a.pop("listed_at"), b.pop("listed_at")) for a, b in zip(shown["runs"], submitted["runs"], strict=True)]
+    assert all(dry_at <= launch_at for dry_at, launch_at in listed)
+    assert shown == submitted
 
 
 def test_missing_secret_or_wrong_group_submits_nothing(setup: tuple[Path, list[str]]) -> None:
@@ -164,3 +170,14 @@ def test_a_folder_of_configs_is_one_group_of_runs(setup: tuple[Path, list[str]])
     clash = olmix([*args, "--dry-run"])
     assert clash.returncode == 1
     assert f"{study / 'd.yaml'}: $.name: run name 'tiny' is also the name in {study / 'c.yaml'}" in clash.stderr
+
+
+def test_a_secret_too_short_to_mask_submits_nothing(setup: tuple[Path, list[str]]) -> None:
+    import os
+
+    tmp, args = setup
+    env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache", "OLMIX_TEST_SECRET": "abc"}
+    proc = _decoded(subprocess.run([OLMIX, *args, "--yes"], capture_output=True, env=env, stdin=subprocess.DEVNULL))
+    assert proc.returncode == 1
+    assert "too short to mask" in proc.stderr and "OLMIX_TEST_SECRET (3 bytes)" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp / "runs").exists()

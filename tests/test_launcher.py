@@ -91,6 +91,7 @@ KILL_POINTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("where", "n"), KILL_POINTS)
 def test_a_killed_launch_resumes_submitting_every_run_exactly_once(tmp_path: Path, where: str, n: int) -> None:
     command = trainer(tmp_path, "log('start')\n")
@@ -105,6 +106,7 @@ def test_a_killed_launch_resumes_submitting_every_run_exactly_once(tmp_path: Pat
     assert sorted(r for r, e, _ in events(tmp_path)) == RUNS  # each run started exactly once
 
 
+@pytest.mark.slow
 def test_max_parallel_one_never_overlaps(tmp_path: Path) -> None:
     backend = LocalBackend(max_parallel=1)
     command = trainer(tmp_path, "log('start')\ntime.sleep(0.3)\nlog('end')\n")
@@ -120,6 +122,7 @@ def test_max_parallel_one_never_overlaps(tmp_path: Path) -> None:
     assert all(prev_end <= next_start for (_, prev_end), (next_start, _) in itertools.pairwise(spans))
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_whole_process_group(tmp_path: Path) -> None:
     backend = LocalBackend(max_parallel=2)
     body = (
@@ -132,7 +135,8 @@ def test_cancel_stops_the_whole_process_group(tmp_path: Path) -> None:
     while not any(e.startswith("child:") for _, e, _ in events(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.05)
     child_pid = int(next(e.removeprefix("child:") for _, e, _ in events(tmp_path) if e.startswith("child:")))
-    assert launcher.statuses(group_dir, backend)[1]["slow"].state == RunState.RUNNING
+    running = launcher.statuses(group_dir, backend)[1]["slow"]
+    assert running is not None and running.state == RunState.RUNNING
     assert launcher.cancel(group_dir, backend) == ["slow"]
     found = wait_finished(group_dir, backend)
     assert found["slow"].state == RunState.CANCELLED

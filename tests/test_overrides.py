@@ -55,7 +55,10 @@ BAD = [
     (["nodes"], ["--set nodes: expected KEY=VALUE, with KEY like sources[0].weight"]),
     (["sources[5].name=x"], ["--set sources[5].name=x: $.sources[5].name: there is no item [5] here"]),
     (["name.first=x"], ["--set name.first=x: $.name.first: cannot set 'first' inside a str"]),
-    (["seed=[1"], ["--set seed=[1: $.seed: cannot read '[1' as a YAML value"]),
+    (
+        ["seed=[1"],
+        ["--set seed=[1: $.seed: cannot read the value as YAML: YAML syntax error: did not find expected ',' or ']'"],
+    ),
 ]
 
 

@@ -12,25 +12,13 @@ from olmix import cache
 from olmix.errors import ConfigError
 from olmix.plan import (
     build_plan,
-    model_parameters,
+    plan_data,
     read_plan,
     requested_tokens,
     shortfalls,
     sufficient_cap,
     write_plan,
 )
-
-# The nominal parameter counts researchers use, as stated where the budget rule was set.
-NOMINAL = {
-    "olmo2_1m": 1e6, "olmo2_30m": 30e6, "olmo2_60m": 60e6, "olmo2_190m": 190e6, "olmo2_1b": 1e9, "olmo2_7b": 7e9,
-    "olmo3_1m": 1e6, "olmo3_14m": 14e6, "olmo3_30m": 30e6, "olmo3_60m": 60e6, "olmo3_100m": 100e6,
-    "olmo3_190m": 190e6, "olmo3_370m": 370e6, "olmo3_600m": 600e6, "olmo3_760m": 760e6, "olmo3_1b": 1e9,
-    "olmo3_3b": 3e9, "olmo3_7b": 7e9, "olmo3_13b": 13e9, "olmo3_32b": 32e9,
-}  # fmt: skip
-
-
-def test_parameter_table_read_from_schema() -> None:
-    assert model_parameters() == {k: int(v) for k, v in NOMINAL.items()}
 
 
 @pytest.mark.parametrize(
@@ -125,7 +113,12 @@ def test_the_cycle_collector_is_paused_only_while_planning(write: Write, data: P
     bad = write("bad.yaml", _config(body.format(f"{data}/none/*.npy")))
     collections: list[bool] = []  # for each collection: did it run while planning?
     threshold = gc.get_threshold()
-    gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(_planning()))
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(_planning())
+
+    gc.callbacks.append(record)
     gc.set_threshold(1)  # a collection at (nearly) every allocation, unless paused
     try:
         build_plan(good)  # the first plan also builds the plan model: plenty of allocation
@@ -190,6 +183,20 @@ def test_plan_round_trips_and_is_validated_on_read(write: Write, data: Path, tmp
     assert all(p.line > 0 for p in info.value.problems)
 
 
+def test_each_run_records_what_its_study_varied(write: Write, data: Path, tmp_path: Path) -> None:
+    sources = f"sources:\n  - name: a\n    paths: ['{data}/a/*.npy']\n    max_repetition_factor: 2\n"
+    studied = write("studied.yaml", _config("varied: {quality_threshold: 0.3, profile: heavy}\n" + sources))
+    by_hand = write("by_hand.yaml", _config(sources).replace("name: exp", "name: hand"))
+    plan = build_plan([studied, by_hand])
+    out = tmp_path / "plan.json"
+    write_plan(plan, out)
+    runs = json.loads(out.read_text())["runs"]
+    assert runs[0]["varied"] == {"quality_threshold": 0.3, "profile": "heavy"}
+    assert "varied" not in runs[1]  # absent, not null: the schema accepts no null here
+    assert read_plan(out).runs[0].varied == plan.runs[0].varied
+    assert plan_data(plan)["runs"][1].keys() == runs[1].keys()
+
+
 def test_cache_is_used_and_keyed_by_every_leaf(write: Write, data: Path, tmp_path: Path) -> None:
     one = write(
         "one.yaml", _config(f"sources:\n  - name: a\n    paths: ['{data}/a/*.npy']\n    max_repetition_factor: 2\n")
@@ -218,10 +225,10 @@ def test_a_corrupt_cache_entry_is_a_miss(write: Write, data: Path, tmp_path: Pat
     entry.write_text('{"inputs": {"format": 1}, "files": []}')
     assert build_plan(config).runs[0].leaves[0].tokens_available == 800_000
     # the right inputs, but one file named twice with made-up counts: a miss, never 2 tokens from 1 file
-    data = json.loads(entry.read_text())
-    paths, _ = data["files"][0]
-    data["files"][0] = [[paths[0], paths[0]], [1, 1]]
-    entry.write_text(json.dumps(data))
+    cached = json.loads(entry.read_text())
+    paths, _ = cached["files"][0]
+    cached["files"][0] = [[paths[0], paths[0]], [1, 1]]
+    entry.write_text(json.dumps(cached))
     leaf = build_plan(config).runs[0].leaves[0]
     assert (leaf.tokens_available, len(leaf.files)) == (800_000, 2)
     assert cache.cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/olmix")

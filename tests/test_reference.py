@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from olmix.devtools import reference
+from tools import reference
 
 from .conftest import REPO
 

@@ -13,7 +13,9 @@ from olmix.resolve import ResolveError, resolve
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
-from olmix.devtools.s3server import S3Server, s3_env
+from tools.s3server import S3Server, s3_env
+
+pytestmark = pytest.mark.slow  # starts an S3 server on loopback
 
 BUCKET = "olmix-test"
 
@@ -26,7 +28,7 @@ def server() -> Iterator[S3Server]:
 
 @pytest.fixture
 def s3(server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[S3Server, Any]]:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     for key, value in s3_env(server.url).items():
         monkeypatch.setenv(key, value)

@@ -3,42 +3,50 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from olmix import results
 from olmix.cli import main
+from olmix.errors import PlanError
+from tests.records import metrics_doc
+from tests.tokenfiles import run_plan
 
-# run name, held-out loss per source, leaves in its plan
-RUNS = [
-    ("quality-top10pct", {"all_dressed": 6.0, "arxiv": 5.0}),
-    ("quality-top50pct", {"all_dressed": 6.5, "arxiv": 5.4}),
-    ("quality-top30pct", {"all_dressed": 6.2, "arxiv": 5.1}),
+# run name, held-out loss per source, the quality threshold its plan records
+Run = tuple[str, dict[str, float], float | None]
+RUNS: list[Run] = [
+    ("quality-top10pct", {"all_dressed": 6.0, "arxiv": 5.0}, 0.1),
+    ("quality-top50pct", {"all_dressed": 6.5, "arxiv": 5.4}, 0.5),
+    ("quality-top30pct", {"all_dressed": 6.2, "arxiv": 5.1}, 0.3),
 ]
 
 
-def write_group(root, runs=RUNS, group="study"):
-    for index, (name, losses) in enumerate(runs):
+def write_plan(
+    folder: Path, name: str, *, varied: dict[str, Any] | None = None, leaves: Sequence[str] = ("arxiv",)
+) -> None:
+    plan = run_plan(folder / "data", [(leaf, 1 / len(leaves), [10]) for leaf in leaves], requested_tokens=5, name=name)
+    if varied is not None:
+        plan["runs"][0]["varied"] = varied
+    (folder / "plan.json").write_text(json.dumps(plan, indent=2))
+
+
+def write_group(root: Path, runs: Sequence[Run] = RUNS, group: str = "study") -> Path:
+    for index, (name, losses, threshold) in enumerate(runs):
         folder = root / group / name
         folder.mkdir(parents=True)
-        metrics = {
-            "run": name,
-            "steps": 10 + index,
-            "tokens_trained": 1000 * (index + 1),
-            "final_train_loss": 7.0 + index,
-            "heldout": {"sources": {s: {"loss": v, "tokens": 100} for s, v in losses.items()}},
-        }
-        (folder / "metrics.json").write_text(json.dumps(metrics))
+        (folder / "metrics.json").write_text(json.dumps(metrics_doc(name, losses, index)))
+        if threshold is not None:
+            write_plan(folder, name, varied={"quality_threshold": threshold})
     return root
 
 
-@pytest.mark.parametrize(
-    ("name", "threshold"),
-    [("quality-top30pct", 0.3), ("quality_top5pct", 0.05), ("top12.5pct", 0.125), ("baseline", None)],
-)
-def test_threshold_from_name(name, threshold):
-    assert results.threshold_from_name(name) == threshold
+def invoke_results(root: Path, *flags: str) -> Result:
+    return CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(root), *flags])
 
 
 @pytest.mark.parametrize(
@@ -49,25 +57,40 @@ def test_threshold_from_name(name, threshold):
         (["arxiv", "wikipedia"], None),
     ],
 )
-def test_threshold_from_leaves_is_the_share_of_vigintiles_kept(leaves, threshold):
+def test_threshold_from_leaves_is_the_share_of_vigintiles_kept(leaves: list[str], threshold: float | None) -> None:
     assert results.threshold_from_leaves(leaves) == threshold
 
 
-def test_threshold_comes_from_the_plan_when_the_name_has_none(tmp_path):
-    write_group(tmp_path, [("baseline", {"arxiv": 5.0})])
-    plan = {"runs": [{"name": "baseline", "leaves": [{"name": f"a:t:vigintile_{i:04d}"} for i in range(11, 21)]}]}
-    (tmp_path / "study" / "baseline" / "plan.json").write_text(json.dumps(plan))
+def test_the_threshold_is_what_the_plan_records_whatever_the_run_is_called(tmp_path: Path) -> None:
+    write_group(tmp_path, [("quality-top30pct", {"arxiv": 5.0}, 0.45), ("baseline", {"arxiv": 5.2}, None)])
+    found = {r.run: r.threshold for r in results.collect(tmp_path, "study")}
+    assert found == {"quality-top30pct": 0.45, "baseline": None}
+
+
+def test_a_plan_without_a_recorded_threshold_falls_back_to_its_vigintiles(tmp_path: Path) -> None:
+    write_group(tmp_path, [("baseline", {"arxiv": 5.0}, None)])
+    write_plan(tmp_path / "study" / "baseline", "baseline", leaves=[f"a:t:vigintile_{i:04d}" for i in range(11, 21)])
     assert results.collect(tmp_path, "study")[0].threshold == 0.5
 
 
-def test_runs_are_ordered_by_threshold_with_changes_against_the_widest(tmp_path):
+def test_an_invalid_plan_beside_the_metrics_is_reported_where_it_is_wrong(tmp_path: Path) -> None:
+    write_group(tmp_path, [("quality-top10pct", {"arxiv": 5.0}, 0.1)])
+    plan = tmp_path / "study" / "quality-top10pct" / "plan.json"
+    plan.write_text(plan.read_text().replace('"quality_threshold": 0.1', '"quality_threshold": 10'))
+    with pytest.raises(PlanError) as caught:
+        results.collect(tmp_path, "study")
+    assert f"{plan}:" in str(caught.value)
+    assert "$.runs[0].varied.quality_threshold" in str(caught.value)
+
+
+def test_runs_are_ordered_by_threshold_with_changes_against_the_widest(tmp_path: Path) -> None:
     found = results.collect(write_group(tmp_path), "study")
     assert [r.threshold for r in found] == [0.1, 0.3, 0.5]
     assert found[0].change_vs_widest == pytest.approx({"all_dressed": -0.5, "arxiv": -0.4})
     assert found[2].change_vs_widest == {"all_dressed": 0.0, "arxiv": 0.0}
 
 
-def test_the_table_shows_threshold_tokens_loss_and_changes(tmp_path):
+def test_the_table_shows_threshold_tokens_loss_and_changes(tmp_path: Path) -> None:
     write_group(tmp_path)
     out = CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path)])
     assert out.exit_code == 0, out.output
@@ -86,7 +109,7 @@ def test_the_table_shows_threshold_tokens_loss_and_changes(tmp_path):
     assert lines[2].split() == ["quality-top10pct", "10%", "1,000", "7.000", "6.000", "(-0.500)", "5.000", "(-0.400)"]
 
 
-def test_json_and_csv(tmp_path):
+def test_json_and_csv(tmp_path: Path) -> None:
     write_group(tmp_path)
     runner = CliRunner()
     as_json = json.loads(
@@ -104,7 +127,7 @@ def test_json_and_csv(tmp_path):
     ("setup", "message"),
     [("nothing", "no group 'study'"), ("empty", "no run of group 'study' has a metrics.json")],
 )
-def test_nothing_to_show_is_a_clear_error(tmp_path, setup, message):
+def test_nothing_to_show_is_a_clear_error(tmp_path: Path, setup: str, message: str) -> None:
     if setup == "empty":
         (tmp_path / "study" / "run").mkdir(parents=True)
     out = CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path)])
@@ -112,10 +135,86 @@ def test_nothing_to_show_is_a_clear_error(tmp_path, setup, message):
     assert message in out.output
 
 
-def test_the_plot_is_a_png(tmp_path):
+def test_a_missing_plot_extra_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_group(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: importing it fails
+    png = tmp_path / "loss.png"
+    out = CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path), "--plot", str(png)])
+    assert out.exit_code == 1
+    assert "--plot needs matplotlib; install it with: pip install 'olmix[plot]'" in out.output
+    assert not png.exists()
+
+
+@pytest.mark.slow  # imports matplotlib
+def test_the_plot_is_a_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="needs the olmix[plot] extra (matplotlib)")
     write_group(tmp_path)
     png = tmp_path / "loss.png"
     out = CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(tmp_path), "--plot", str(png)])
     assert out.exit_code == 0, out.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"run": "x",', "metrics.json:1:13: $: not JSON: Expecting property name"),
+        ("[1, 2]", "metrics.json:1:1: $: "),
+        ("NAN", "not JSON: NaN is not JSON"),
+        ("MISSING", "metrics.json:1:1: $: missing required key 'model'"),
+        ("STRING_LOSS", ".heldout.sources.arxiv.loss: "),
+    ],
+)
+def test_a_malformed_metrics_file_is_skipped_with_one_line_naming_it(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    write_group(tmp_path)
+    bad = tmp_path / "study" / "quality-top20pct" / "metrics.json"
+    bad.parent.mkdir()
+    doc: dict[str, Any] = metrics_doc("quality-top20pct", {"arxiv": 5.0})
+    if content == "NAN":
+        doc["heldout"]["sources"]["arxiv"]["loss"] = float("nan")
+        content = json.dumps(doc)
+    elif content == "MISSING":
+        del doc["model"]
+        content = json.dumps(doc)
+    elif content == "STRING_LOSS":
+        doc["heldout"]["sources"]["arxiv"]["loss"] = "5.0"
+        content = json.dumps(doc, indent=1)
+    bad.write_text(content)
+    out = invoke_results(tmp_path, "--json")
+    assert out.exit_code == 0, out.output
+    assert [r["run"] for r in json.loads(out.stdout)["runs"]] == [
+        "quality-top10pct",
+        "quality-top30pct",
+        "quality-top50pct",
+    ]
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"skipped {bad}") and message in line
+
+
+def test_json_output_is_strict_json_when_a_run_has_nan(tmp_path: Path) -> None:
+    doc = metrics_doc("quality-top10pct", {"arxiv": 5.0})
+    doc["final_train_loss"] = float("inf")
+    write_group(tmp_path, RUNS[1:])
+    (tmp_path / "study" / "quality-top10pct").mkdir()
+    (tmp_path / "study" / "quality-top10pct" / "metrics.json").write_text(json.dumps(doc))
+    out = invoke_results(tmp_path, "--json")
+    assert out.exit_code == 0, out.output
+    json.loads(out.stdout, parse_constant=lambda name: pytest.fail(f"{name} in --json output"))
+    assert "skipped" in out.stderr and "Infinity is not JSON" in out.stderr
+
+
+def test_a_group_whose_every_metrics_file_is_malformed_is_an_error_listing_them(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / "study" / name).mkdir(parents=True)
+        (tmp_path / "study" / name / "metrics.json").write_text("{}")
+    out = invoke_results(tmp_path)
+    assert out.exit_code == 1
+    assert "Traceback" not in out.output
+    lines = out.stderr.splitlines()
+    assert "no run of group 'study' has valid metrics" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        f"skipped {tmp_path}/study/a/metrics.json",
+        f"skipped {tmp_path}/study/b/metrics.json",
+    ]

@@ -271,7 +271,8 @@ def test_secrets_are_exported_by_name_and_masked(
     one = spec(tmp_path, "s", py(code), "s1", secrets=["OLMIX_SLURM_SECRET"])
     backend = SlurmBackend()
     job = backend.submit(one)
-    assert wait(backend, [job], [one.run_dir])[job].state == RunState.SUCCEEDED
+    final = wait(backend, [job], [one.run_dir])[job]
+    assert final.state == RunState.SUCCEEDED, final
     assert (one.run_dir / "train.log").read_text() == "key ***\n"
     written = [p.read_bytes() for p in (tmp_path / "g").rglob("*") if p.is_file()]
     assert written and not any(b"hunter2-planted" in data for data in written)
@@ -294,7 +295,9 @@ def test_a_requeued_run_starts_again_and_finishes(slurm: slurmcluster.SlurmClust
         time.sleep(0.1)
     assert found.state == RunState.PENDING  # Slurm holds a requeued job back for a while; let it go now
     assert slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now").returncode == 0
-    assert wait(backend, [job], [one.run_dir])[job].state == RunState.SUCCEEDED
+    final = wait(backend, [job], [one.run_dir])[job]
+    logs = "".join(p.read_text() for p in sorted(one.run_dir.glob("*.*")) if p.suffix in (".log", ".out", ".json"))
+    assert final.state == RunState.SUCCEEDED, (final, logs)
     assert marker.read_text() == "start\nstart\n"
     assert json.loads((one.run_dir / "started.json").read_text())["restarts"] == 1
 
@@ -341,7 +344,7 @@ def test_a_killed_launch_resumes_and_submits_every_run_exactly_once(
 
 @needs_slurm
 def test_launch_run_with_the_slurm_backend_end_to_end(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
-    from olmix.devtools.mirror import make_mirror
+    from tools.mirror import make_mirror
 
     config = tmp_path / "tiny.yaml"
     config.write_text(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from olmix import demodata, schemas, study
+from olmix import demodata, schemas
 from olmix.cli import main
 from olmix.config import load_config, load_document
 from olmix.errors import ConfigError
@@ -89,6 +89,8 @@ def test_shipped_experiments_follow_the_arithmetic(pct: int, first: int) -> None
     assert f"olmix launch run --config config/examples/launch/quality_thresholds/quality_top{pct}pct.yaml" in about
     assert "Missing buckets left out: none." in about
     assert f"Threshold {pct / 100:g}: the top {pct}% of 20 vigintile buckets" in about
+    assert config.varied is not None
+    assert (config.varied.quality_threshold, config.varied.profile) == (pct / 100, None)
 
 
 def test_regenerating_the_shipped_study_changes_nothing(tmp_path: Path) -> None:
@@ -195,6 +197,8 @@ def test_profiles_multiply_the_grid(write: Callable[[str, str], Path], tmp_path:
     about = header((out / "heavy_code/quality_top30pct.yaml").read_text())
     assert "web 1/2 (code 3/8, news 1/8); arxiv 1/2" in about
     assert "Topic weights: profile heavy_code." in about
+    assert config.varied is not None
+    assert (config.varied.quality_threshold, config.varied.profile) == (0.3, "heavy_code")
 
 
 def test_a_source_without_topics(write: Callable[[str, str], Path], tmp_path: Path) -> None:
@@ -342,6 +346,20 @@ SCHEMA = [
         ("  chinchilla_multiple: 0.5\n", "  chinchila_multiple: 0.5\n"),
         "3:3 $.experiment.chinchila_multiple: unknown key 'chinchila_multiple'; did you mean 'chinchilla_multiple'?",
     ),
+    (
+        ("scheme: vigintile", 'prefix: "tercile\\n"\n  count: 3'),
+        "10:11 $.buckets.prefix: \"tercile\\n\": A bucket prefix is letters, digits and '_'.",
+    ),
+    (
+        ("name: q-top{pct}pct", "name: ../q-top{pct}pct"),
+        '2:9 $.experiment.name: "../q-top{pct}pct": An experiment name pattern is 1 to 100 characters: letters, '
+        "digits, '_', '-', '.' and placeholders in braces, starting with a letter, a digit or a placeholder.",
+    ),
+    (
+        ("sources:", "profiles:\n  - {name: plan.json, topic_weights: {code: 1}}\nsources:"),
+        "13:12 $.profiles[0].name: \"plan.json\": A run name is 1 to 128 characters: letters, digits, '_', '-', "
+        "and '.' followed by a digit (as in 0.3), starting with a letter or digit.",
+    ),
 ]
 
 
@@ -363,15 +381,9 @@ def test_base_fields_mean_what_they_mean_in_an_experiment() -> None:
     # The study schema is self-contained for editors; its copies of the mixture's definitions must not drift.
     mixture, studied = schemas.load("mixture"), schemas.load("study")
     base = studied["$defs"]["Experiment"]["properties"]
-    assert set(base) == set(mixture["properties"]) - {"sources"}
+    assert set(base) == set(mixture["properties"]) - {"sources", "varied"}  # the expansion writes `varied`
     for key, prop in base.items():
         if key not in ("name", "description"):
             assert prop == mixture["properties"][key], key
     for name, definition in mixture["$defs"].items():
         assert studied["$defs"][name] == definition, name
-
-
-def test_parameters_come_from_the_schema() -> None:
-    assert study.parameters("olmo3_14m") == 14_000_000
-    assert study.parameters("olmo2_1b") == 1_000_000_000
-    assert study.parameters("nope") is None

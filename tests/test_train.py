@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from olmix import train
+from olmix.errors import PlanError
+from olmix.metrics import read_metrics
 from tests.conftest import REPO, needs_train
-from tests.tokenfiles import run_plan
+from tests.tokenfiles import as_run, run_plan
 
-LEAVES = [
+if TYPE_CHECKING:
+    from olmix_generated.launch_plan import Run
+
+Leaf = tuple[str, float, list[int]]  # name, ratio, tokens per file
+LEAVES: list[Leaf] = [
     ("web:topic:vigintile_0020", 0.5, [20_000]),
     ("web:topic:vigintile_0019", 0.25, [20_000]),
     ("arxiv", 0.25, [20_000]),
@@ -29,7 +38,9 @@ def olmix_train(*args: str, timeout: float = 600) -> subprocess.CompletedProcess
     )
 
 
-def write_plan(tmp_path, leaves=LEAVES, requested_tokens=64 * 4 * 30, **kwargs):
+def write_plan(
+    tmp_path: Path, leaves: Sequence[Leaf] = LEAVES, requested_tokens: int = 64 * 4 * 30, **kwargs: Any
+) -> Path:
     plan = run_plan(tmp_path / "data", leaves, requested_tokens=requested_tokens, heldout_tokens=1024, **kwargs)
     path = tmp_path / "runs" / "g" / "run" / "plan.json"
     path.parent.mkdir(parents=True)
@@ -37,12 +48,14 @@ def write_plan(tmp_path, leaves=LEAVES, requested_tokens=64 * 4 * 30, **kwargs):
     return path
 
 
+@pytest.mark.slow
 @needs_train
-def test_a_tiny_run_trains_for_real_and_writes_its_metrics(tmp_path):
+def test_a_tiny_run_trains_for_real_and_writes_its_metrics(tmp_path: Path) -> None:
     plan = write_plan(tmp_path)
     done = olmix_train("--plan", str(plan), "--sequence-length", "64", "--heldout-tokens", "512")
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((plan.parent / "metrics.json").read_text())
+    assert read_metrics(plan.parent / "metrics.json").steps == metrics["steps"]  # valid against its schema
     assert metrics["steps"] == 30  # 64 × 4 × 30 requested tokens in batches of 4 × 64
     assert metrics["tokens_trained"] == 30 * 4 * 64
     losses = [loss for _, loss in metrics["train_loss"]]
@@ -61,6 +74,7 @@ def test_a_tiny_run_trains_for_real_and_writes_its_metrics(tmp_path):
     assert selected["web:topic:vigintile_0020"] > selected["arxiv"]
 
 
+@pytest.mark.slow
 @needs_train
 @pytest.mark.parametrize(
     ("leaves", "requested", "message"),
@@ -73,7 +87,9 @@ def test_a_tiny_run_trains_for_real_and_writes_its_metrics(tmp_path):
         ([("leaf", 1.0, [2_000])], 1_000, None),  # made bad below: a file not ending with EOS
     ],
 )
-def test_an_infeasible_mixture_or_bad_data_fails_fast_with_a_message(tmp_path, leaves, requested, message):
+def test_an_infeasible_mixture_or_bad_data_fails_fast_with_a_message(
+    tmp_path: Path, leaves: list[Leaf], requested: int, message: str | None
+) -> None:
     plan = write_plan(tmp_path, leaves, requested_tokens=requested)
     if message is None:
         data = json.loads(plan.read_text())
@@ -89,7 +105,7 @@ def test_an_infeasible_mixture_or_bad_data_fails_fast_with_a_message(tmp_path, l
     assert not (plan.parent / "metrics.json").exists()
 
 
-def test_a_missing_train_extra_names_the_extra(tmp_path):
+def test_a_missing_train_extra_names_the_extra(tmp_path: Path) -> None:
     plan = write_plan(tmp_path, [("leaf", 1.0, [1_000])], requested_tokens=500)
     code = (
         "import sys; sys.modules['olmo_core'] = None; sys.modules['torch'] = None; from olmix.train import main; main()"
@@ -106,29 +122,68 @@ def test_a_missing_train_extra_names_the_extra(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def two_run_plan(tmp_path: Path) -> Path:
+    plan = run_plan(tmp_path / "data", [("leaf", 1.0, [1_000])], requested_tokens=500, name="a")
+    plan["runs"].append({**plan["runs"][0], "name": "b", "seed": 7})
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan, indent=2))
+    return path
+
+
 @pytest.mark.parametrize(
-    ("content", "run", "message"),
+    ("run", "message"),
     [
-        ("{not json", None, "not a JSON plan"),
-        ('{"runs": []}', None, "the plan has no runs"),
-        ('{"runs": [{"name": "a", "leaves": []}, {"name": "b", "leaves": []}]}', None, "choose one with --run (a, b)"),
-        ('{"runs": [{"name": "a", "leaves": []}]}', "c", "no run named 'c' (runs: a)"),
+        (None, "plan.json: $.runs: the plan has 2 runs; choose one with --run (a, b)"),
+        ("c", "plan.json: $.runs: no run named 'c' (runs: a, b)"),
     ],
 )
-def test_plan_files_that_name_no_run_are_reported(tmp_path, content, run, message):
+def test_plan_files_that_name_no_run_are_reported(tmp_path: Path, run: str | None, message: str) -> None:
+    with pytest.raises(PlanError) as caught:
+        train.load_run(two_run_plan(tmp_path), run)
+    assert str(caught.value).endswith(message)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "plan.json:2:1: $: YAML syntax error"),
+        ('{"runs": []}', "plan.json:1:10: $.runs: must not be empty"),
+        ('{"name": "solo", "leaves": []}', "plan.json:1:1: $: missing required key 'plan_version'"),
+    ],
+)
+def test_a_file_that_is_not_a_valid_plan_is_reported_where_it_is_wrong(
+    tmp_path: Path, content: str, message: str
+) -> None:
     path = tmp_path / "plan.json"
     path.write_text(content)
-    with pytest.raises(train.PlanFileError) as caught:
-        train.load_run(path, run)
+    with pytest.raises(PlanError) as caught:
+        train.load_run(path)
     assert message in str(caught.value)
 
 
-def test_a_run_is_chosen_by_name_and_a_bare_run_is_a_plan_of_one(tmp_path):
-    path = tmp_path / "plan.json"
-    path.write_text('{"runs": [{"name": "a", "leaves": [1]}, {"name": "b", "leaves": [2]}]}')
-    assert train.load_run(path, "b")[1]["leaves"] == [2]
-    path.write_text('{"name": "solo", "leaves": [3]}')
-    assert train.load_run(path)[1]["name"] == "solo"
+def test_a_run_is_chosen_by_name(tmp_path: Path) -> None:
+    plan, run = train.load_run(two_run_plan(tmp_path), "b")
+    assert (run.name, run.seed) == ("b", 7)
+    assert [r.name for r in plan.runs] == ["a", "b"]
+
+
+def a_run(**fields: Any) -> Run:
+    plan = run_plan(Path("/nonexistent"), [], requested_tokens=1)
+    plan["runs"][0].update(
+        leaves=[
+            {
+                "name": "x",
+                "ratio": 1.0,
+                "max_repetition_factor": 1.0,
+                "tokens_available": 1,
+                "tokens_needed": 1,
+                "repetition": 1.0,
+                "files": {"/x.npy": 1},
+            }
+        ],
+        **fields,
+    )
+    return as_run(plan)
 
 
 @pytest.mark.parametrize(
@@ -137,22 +192,23 @@ def test_a_run_is_chosen_by_name_and_a_bare_run_is_a_plan_of_one(tmp_path):
         ("cpu", {"seed": 7}, (128, 4, 4, 7)),
         ("cpu", {"global_batch_size": 16, "device_batch_size": 8}, (128, 4, 16, 42)),
         ("cuda", {"device_batch_size": 2}, (1024, 2, 2, 42)),
-        ("cuda", {"global_batch_size": 32}, (1024, 8, 32, 42)),
+        ("cuda", {"global_batch_size": 32, "device_batch_size": 8}, (1024, 8, 32, 42)),
+        ("cuda", {"global_batch_size": 2, "device_batch_size": 8}, (1024, 2, 2, 42)),
     ],
 )
-def test_documented_defaults(device, run, expected):
-    s = train.default_settings(run, device)
+def test_documented_defaults(device: str, run: dict[str, int], expected: tuple[int, int, int, int]) -> None:
+    s = train.default_settings(a_run(**run), device)
     assert (s.sequence_length, s.device_batch_size, s.global_batch_size, s.seed) == expected
     assert s.learning_rate == 4e-3
 
 
 @pytest.mark.parametrize(("requested", "steps"), [(512, 1), (513, 2), (5120, 10), (1, 1)])
-def test_steps_cover_the_requested_tokens(requested, steps):
-    settings = train.default_settings({}, "cpu")  # 4 × 128 tokens per step
-    assert train.planned_steps({"requested_tokens": requested}, settings) == steps
+def test_steps_cover_the_requested_tokens(requested: int, steps: int) -> None:
+    settings = train.default_settings(a_run(), "cpu")  # 4 × 128 tokens per step
+    assert train.planned_steps(a_run(requested_tokens=requested), settings) == steps
 
 
-def test_the_cli_does_not_import_torch():
+def test_the_cli_does_not_import_torch() -> None:
     code = "import sys; from olmix.cli import main; import olmix.train, olmix.results; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False"

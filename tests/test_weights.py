@@ -75,3 +75,25 @@ def test_unmeetable_topic_caps_and_empty_buckets_are_all_reported() -> None:
         ratios(leaves, {"s:a": 1, "s:b": 1, "q:hi": 0, "q:lo": 0})
     assert [i.node for i in info.value.issues] == ["s", "q"]
     assert "max_topic_ratio cannot be met" in info.value.issues[0].message
+
+
+def test_weights_near_the_float_limit_share_by_their_ratio() -> None:
+    got = ratios([leaf("a", (1e308,)), leaf("b", (1.5e308,)), leaf("c", (0.5e308,))], {"a": 1, "b": 1, "c": 1})
+    assert got == pytest.approx({"a": 1 / 3, "b": 1 / 2, "c": 1 / 6})
+
+
+def test_a_positive_weight_whose_share_underflows_is_reported_not_dropped() -> None:
+    with pytest.raises(WeightError) as info:
+        ratios([leaf("a", (5e-324,)), leaf("b", (1e308,))], {"a": 1, "b": 1})
+    assert [str(i) for i in info.value.issues] == [
+        "a: share too small to represent (below 5e-324); raise the weight or set it to 0 to leave it out "
+        "(largest sibling weight 1e+308)"
+    ]
+
+
+def test_a_ratio_that_underflows_along_the_ancestry_is_reported() -> None:
+    # each share is a representable 1e-200, their product is not
+    lvs = [leaf("s:t:q", (1e-200, 1e-200)), leaf("s:u:q", (None, 1)), leaf("w", (1,))]
+    with pytest.raises(WeightError) as info:
+        ratios(lvs, {"s:t:q": 1, "s:u:q": 1, "w": 1})
+    assert [i.node for i in info.value.issues] == ["s:t:q"]

@@ -7,7 +7,10 @@ import math
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from olmix_generated.launch_plan import Run
 
 EOS = 100257
 
@@ -84,3 +87,10 @@ def run_plan(
             }
         ],
     }
+
+
+def as_run(plan: dict[str, Any]) -> Run:
+    """The only run of a hand-built plan, validated as a trainer reads it."""
+    from olmix_generated.launch_plan import LaunchPlan
+
+    return LaunchPlan.model_validate(plan).runs[0]

@@ -199,7 +199,37 @@ class Run(JsonModel):
     """
     Instances per device per forward pass.
     """
+    listed_at: Annotated[
+        str | None,
+        Field(
+            examples=["2026-11-29T02:06:08Z"],
+            pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
+            title="Files listed at",
+        ),
+    ] = None
+    """
+    When the store was listed for the files of this run's leaves (UTC). A launch lists every folder again before it submits; a dry run may use an earlier listing from the cache, whose time this is. Absent in plans written by hand.
+    """
+    varied: Varied | None = None
     leaves: Annotated[list[PlanLeaf], Field(min_length=1, title="Leaves")]
     """
     The leaves with a positive ratio, in config order; their ratios sum to 1.
+    """
+
+
+class Varied(JsonModel):
+    """
+    What the study this config was generated from varies, with this experiment's values: written by `olmix generate`, copied into each run's plan, read by `olmix results`. Absent from a config written by hand.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    quality_threshold: Annotated[float | None, Field(examples=[0.3], gt=0.0, le=1.0, title="Quality threshold")] = None
+    """
+    Fraction of the quality source's data kept: its best buckets, as many as make up this share.
+    """
+    profile: Annotated[str | None, Field(examples=["science_heavy"], min_length=1, title="Topic-weight profile")] = None
+    """
+    Name of the study's topic-weight profile the experiment uses.
     """

@@ -10,6 +10,25 @@ from olmix.jsonmodel import JsonModel
 from pydantic import ConfigDict, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
+EnvAdditionalProperty = TypeAliasType(
+    "EnvAdditionalProperty", Annotated[str, Field(pattern="^[^\\x00]*$", title="Environment variable value")]
+)
+"""
+A value; no NUL byte, which no environment can hold.
+"""
+
+
+EnvironmentVariableName = TypeAliasType(
+    "EnvironmentVariableName",
+    Annotated[
+        str, Field(examples=["WANDB_API_KEY"], pattern="^[A-Za-z_][A-Za-z0-9_]*$", title="Environment variable name")
+    ],
+)
+"""
+A portable environment variable name: letters, digits and '_', not starting with a digit (no '=', NUL or other byte that no environment can hold).
+"""
+
+
 EvalTask = TypeAliasType("EvalTask", Annotated[str, Field(min_length=1)])
 
 
@@ -21,9 +40,18 @@ class ExperimentConfig(JsonModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    name: Annotated[str, Field(examples=["quality-top30pct"], min_length=1, title="Experiment name")]
+    name: Annotated[
+        str,
+        Field(
+            examples=["quality-top30pct"],
+            max_length=128,
+            min_length=1,
+            pattern="^[A-Za-z0-9][A-Za-z0-9_-]*(\\.[0-9][A-Za-z0-9_-]*)*$",
+            title="Experiment name",
+        ),
+    ]
     """
-    Name of the experiment; runs and groups are named after it.
+    Name of the experiment: its run, and the folder the run writes under the runs folder, are named after it, and so is its group (with a suffix).
     """
     description: Annotated[
         str, Field(examples=["Quality threshold experiment - top 30% quality data"], title="Description")
@@ -250,16 +278,19 @@ class ExperimentConfig(JsonModel):
     Command each run executes, as a list of arguments. Placeholders: {plan} (the run's plan file), {run_dir} (its output folder), {run} (its name), {python} (the Python running olmix). Default: ["{python}", "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]. The --trainer-command flag of `olmix launch run` overrides it.
     """
     env: Annotated[
-        dict[Annotated[str, StringConstraints(pattern=r"^[^=]+$")], str] | None,
+        dict[EnvironmentVariableName, EnvAdditionalProperty] | None,
         Field(examples=[{"OMP_NUM_THREADS": "2"}], title="Environment"),
     ] = None
     """
     Environment variables set for every run (values are recorded; put secrets in `secrets`).
     """
-    secrets: Annotated[list[Secret] | None, Field(examples=[["WANDB_API_KEY", "HF_TOKEN"]], title="Secrets")] = None
+    secrets: Annotated[
+        list[EnvironmentVariableName] | None, Field(examples=[["WANDB_API_KEY", "HF_TOKEN"]], title="Secrets")
+    ] = None
     """
-    Names of environment variables passed from the launching environment to every run. Only names are written anywhere; values never appear in records, logs written by olmix, or JSON output, and are masked in a run's log.
+    Names of environment variables passed from the launching environment to every run. Only names are written anywhere; values never appear in records, logs written by olmix, or JSON output, and are masked in a run's log (multi-line values too; a value shorter than 8 bytes cannot be masked without masking ordinary text, so a launch refuses it).
     """
+    varied: Varied | None = None
     sources: Annotated[
         list[SourceWithPaths | SourceWithTopics | SourceWithQuality], Field(min_length=1, title="Sources")
     ]
@@ -342,12 +373,6 @@ class QualityBucket(JsonModel):
 SbatchArg = TypeAliasType("SbatchArg", Annotated[str, Field(pattern="^-[^\\n\\r\\u0000]*$")])
 """
 One sbatch option, starting with '-'.
-"""
-
-
-Secret = TypeAliasType("Secret", Annotated[str, Field(pattern="^[^=]+$")])
-"""
-An environment variable name (no '=').
 """
 
 
@@ -568,6 +593,24 @@ class TopicWithQuality(JsonModel):
 
 
 TrainerCommandItem = TypeAliasType("TrainerCommandItem", Annotated[str, Field(min_length=1)])
+
+
+class Varied(JsonModel):
+    """
+    What the study this config was generated from varies, with this experiment's values: written by `olmix generate`, copied into each run's plan, read by `olmix results`. Absent from a config written by hand.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    quality_threshold: Annotated[float | None, Field(examples=[0.3], gt=0.0, le=1.0, title="Quality threshold")] = None
+    """
+    Fraction of the quality source's data kept: its best buckets, as many as make up this share.
+    """
+    profile: Annotated[str | None, Field(examples=["science_heavy"], min_length=1, title="Topic-weight profile")] = None
+    """
+    Name of the study's topic-weight profile the experiment uses.
+    """
 
 
 WeightMapAdditionalProperty = TypeAliasType("WeightMapAdditionalProperty", Annotated[float, Field(ge=0.0)])

@@ -4,7 +4,7 @@ Started detached (its own session and process group) by the local backend, it
     1. writes job.json (pid, token) so the run can be found after the launcher is gone;
     2. waits for one of --max-parallel slots (flock on files shared by the group);
     3. runs the trainer in its process group, its output into train.log with the
-       values of --secret variables masked;
+       values of --secret variables masked in the byte stream (olmix.backends.secrets);
     4. writes exit.json (exit code, times, whether it was cancelled).
 SIGTERM (from `olmix launch cancel`) stops the trainer and records the cancellation.
 """
@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 from typing import IO
 
+from olmix.backends.secrets import Masker, variants
 from olmix.fileio import write_json_atomic
 
-MASK = "***"
+CHUNK = 1 << 16
 
 
 class Runner:
@@ -32,7 +33,7 @@ class Runner:
         self.args = args
         self.cancelled = False
         self.child: subprocess.Popen[bytes] | None = None
-        self.secrets = [v.encode() for name in args.secret if (v := os.environ.get(name))]
+        self.secrets = [v for name in args.secret if (raw := os.environ.get(name)) for v in variants(os.fsencode(raw))]
 
     def on_term(self, signum: int, frame: object) -> None:
         self.cancelled = True
@@ -52,11 +53,6 @@ class Runner:
                     handle.close()
             time.sleep(0.1)
         return None
-
-    def mask(self, line: bytes) -> bytes:
-        for value in self.secrets:
-            line = line.replace(value, MASK.encode())
-        return line
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.on_term)
@@ -84,9 +80,11 @@ class Runner:
                 log.write(f"olmix: cannot start the trainer {self.args.command[0]!r}: {exc.strerror}\n".encode())
                 return 127
             assert self.child.stdout is not None
-            for line in self.child.stdout:
-                log.write(self.mask(line))
+            masker = Masker(self.secrets)
+            while chunk := os.read(self.child.stdout.fileno(), CHUNK):
+                log.write(masker.feed(chunk))
                 log.flush()
+            log.write(masker.close())
             return self.child.wait()
 
 

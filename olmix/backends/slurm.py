@@ -97,14 +97,16 @@ RESERVED = {
     "--nodes": "--nodes",
 }
 
-# Masks the values of the named variables in the trainer's output (run by the job's Python).
+# Masks the values of the named variables in the trainer's output, as the local runner does (run by the job's Python).
 MASK = (
-    "import os,sys\n"
-    "vals=[v for n in sys.argv[1:] if (v:=os.environb.get(n.encode()))]\n"
-    "out=sys.stdout.buffer\n"
-    "for line in sys.stdin.buffer:\n"
-    "    for v in vals: line=line.replace(v,b'***')\n"
-    "    out.write(line); out.flush()\n"
+    "import os, sys\n"
+    "from olmix.backends.secrets import Masker, variants\n"
+    "masker = Masker(v for n in sys.argv[1:] if (s := os.environb.get(n.encode())) for v in variants(s))\n"
+    "out = sys.stdout.buffer\n"
+    "while chunk := sys.stdin.buffer.read1(65536):\n"
+    "    out.write(masker.feed(chunk))\n"
+    "    out.flush()\n"
+    "out.write(masker.close())\n"
 )
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from olmix.cli import reports_errors
+from olmix.cli import echo, reports_errors
+from olmix.demodata import MAX_TOKENS_PER_BUCKET, MIN_TOKENS_PER_BUCKET
 
 
 @click.command("demo-data")
@@ -12,10 +15,11 @@ from olmix.cli import reports_errors
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same corpus, byte for byte.")
 @click.option(
     "--tokens-per-bucket",
-    type=click.IntRange(min=1024),
+    type=click.IntRange(min=MIN_TOKENS_PER_BUCKET, max=MAX_TOKENS_PER_BUCKET),
     default=16_384,
     show_default=True,
-    help="Training tokens per quality bucket (arxiv and wikipedia get four times as many).",
+    help="Training tokens per quality bucket (arxiv and wikipedia get four times as many), "
+    f"{MIN_TOKENS_PER_BUCKET:,} to {MAX_TOKENS_PER_BUCKET:,}.",
 )
 @reports_errors
 def demo_data(directory: str, seed: int, tokens_per_bucket: int) -> None:
@@ -27,7 +31,10 @@ def demo_data(directory: str, seed: int, tokens_per_bucket: int) -> None:
     folder beside its files that a `*.npy` glob does not match. Point a
     config at it with --path-map s3://ai2-llm/preprocessed/=DIRECTORY/.
     """
-    from olmix.demodata import write_corpus
+    from olmix.demodata import corpus_tokens, write_corpus
 
-    written = write_corpus(directory, seed=seed, tokens_per_bucket=tokens_per_bucket)
-    click.echo(f"wrote {len(written)} training folders, {sum(written.values()):,} training tokens, under {directory}")
+    # a bar on a terminal (the largest corpus takes minutes); nothing in a log
+    bar = click.progressbar(length=corpus_tokens(tokens_per_bucket), label="writing tokens", file=sys.stderr)
+    with bar:
+        written = write_corpus(directory, seed=seed, tokens_per_bucket=tokens_per_bucket, progress=bar.update)
+    echo(f"wrote {len(written)} training folders, {sum(written.values()):,} training tokens, under {directory}")

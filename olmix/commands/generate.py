@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from olmix.cli import reports_errors
+from olmix.cli import echo, reports_errors
 
 
 def _shown(path: object) -> str:
@@ -36,29 +36,28 @@ def quality_thresholds(study: str, out_dir: str, force: bool, check: bool) -> No
     """
     from pathlib import Path
 
-    from olmix import config, fileio
-    from olmix import study as studies
+    from olmix import config, fileio, studyfiles
 
     doc, _ = config.load_document(study, "study")
     out = Path(out_dir)
-    files = studies.files(doc, out)
-    stale = studies.stale(out, [path for path, _ in files])
+    files = studyfiles.files(doc, out)
+    stale = studyfiles.stale(out, [path for path, _ in files])
     if check:
         drift = [(path, fileio.status(path, data)) for path, data in files]
         bad = [(path, "missing" if state == "new" else "differs") for path, state in drift if state != "same"]
         bad += [(path, "stale: the study no longer produces it") for path in stale]
         for path, why in bad:
-            click.echo(f"{_shown(path)}: {why}", err=True)
+            echo(f"{_shown(path)}: {why}", err=True)
         if bad:
-            click.echo(
+            echo(
                 f"{len(bad)} file(s) out of date; regenerate with: olmix generate quality-thresholds {study} "
                 f"--out {out_dir}",
                 err=True,
             )
             sys.exit(1)
-        click.echo(f"{len(files)} file(s) match {study}")
+        echo(f"{len(files)} file(s) match {study}")
         return
     for path, what in fileio.write_all(files, force=force):
-        click.echo(f"{what} {_shown(path)}")
+        echo(f"{what} {_shown(path)}")
     for path in stale:
-        click.echo(f"note: {_shown(path)} is not produced by the study any more (left in place)", err=True)
+        echo(f"note: {_shown(path)} is not produced by the study any more (left in place)", err=True)

@@ -16,8 +16,10 @@ from typing import Any
 
 import click
 
+from olmix.cli import echo as safe_echo
 from olmix.cli import reports_errors, set_option
 from olmix.commands import launch_ops
+from olmix.terminal import escape
 
 PATH_MAP_HELP = (
     "Point a URL prefix at a mirror: PREFIX=REPLACEMENT, e.g. s3://ai2-llm/=/data/ai2-llm/. "
@@ -55,8 +57,10 @@ def _tokens(n: int) -> str:
     return f"{n:,}"
 
 
-def render_plan(plan: Any, echo: Callable[[str], None] = click.echo) -> None:
+def render_plan(plan: Any, echo: Callable[[str], None] = safe_echo) -> None:
     """A table per run: leaf, ratio, tokens available, tokens needed, repetition (and cap), then totals."""
+    from olmix.plan import listing_note
+
     echo(f"group {plan.group}  (config {plan.config.path}, sha256 {plan.config.sha256[:12]})")
     for run in plan.runs:
         echo("")
@@ -64,10 +68,12 @@ def render_plan(plan: Any, echo: Callable[[str], None] = click.echo) -> None:
             f"run {run.name}: {run.model} ({run.parameters:,} parameters) × {run.chinchilla_multiple} chinchilla "
             f"→ {run.requested_tokens:,} tokens, dtype {run.dtype}, seed {run.seed}"
         )
+        if note := listing_note(run.listed_at):
+            echo(note)
         header = ("leaf", "ratio", "available", "needed", "repetition", "cap")
         rows = [
             (
-                leaf.name,
+                escape(leaf.name),
                 f"{leaf.ratio:.4f}",
                 _tokens(leaf.tokens_available),
                 _tokens(leaf.tokens_needed),
@@ -120,7 +126,7 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
     else:
         render_plan(plan)
         if plan_out:
-            click.echo(f"\nplan written to {plan_out}")
+            safe_echo(f"\nplan written to {plan_out}")
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,7 +140,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Mixture config, or a folder of them (repeatable): one run each, in one group.",
         ),
         click.option("--path-map", "path_map", multiple=True, metavar="PREFIX=REPLACEMENT", help=PATH_MAP_HELP),
-        click.option("--no-cache", is_flag=True, help="Re-list the data store instead of using cached listings."),
+        click.option("--no-cache", is_flag=True, help="List the data store again; a launch always does."),
         click.option("--plan-out", type=click.Path(dir_okay=False), help="Write the plan (JSON) to this file."),
         click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON instead of a table."),
         set_option,
@@ -196,7 +202,7 @@ def run(
     every problem listed when the config is invalid or a leaf cannot be
     resolved or is short of tokens.
     """
-    plan = _build(config, path_map, no_cache, overrides)
+    plan = _build(config, path_map, no_cache or not dry_run, overrides)  # a launch lists the store itself
     if dry_run:
         _show(plan, plan_out, as_json)
         if backend == "slurm" and not as_json:
@@ -205,6 +211,7 @@ def run(
     import shlex
 
     from olmix import backends, launcher
+    from olmix.backends.secrets import check_secrets
     from olmix.config import load_config
 
     configs = [Path(r.config.path) for r in plan.runs if r.config is not None]
@@ -229,21 +236,26 @@ def run(
         raise launcher.LaunchError(
             f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted"
         )
+    check_secrets(secrets)
     command = shlex.split(trainer_command) if trainer_command else settings.trainer_command
     if plan_out:
         from olmix.plan import write_plan
 
         write_plan(plan, plan_out)
-    echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
+    echo = (lambda text: safe_echo(text, err=True)) if as_json else safe_echo
     render_plan(plan, echo)
     echo("")
     for note in notes:
         echo(f"note: {note}")
     count = len(plan.runs)
     if not yes:
-        click.confirm(f"Launch {count} run(s) of group {plan.group} on {backend}?", default=False, abort=True, err=True)
+        click.confirm(
+            escape(f"Launch {count} run(s) of group {plan.group} on {backend}?"), default=False, abort=True, err=True
+        )
+    from olmix.plan import plan_data
+
     results = launcher.launch(
-        plan.model_dump(mode="json"),
+        plan_data(plan),
         configs[0],
         engine,
         output,
@@ -267,10 +279,10 @@ def run(
             )
         )
     else:
-        click.echo(f"group {plan.group}: {sum(r.new for r in results)} submitted now, {count} in all")
+        safe_echo(f"group {plan.group}: {sum(r.new for r in results)} submitted now, {count} in all")
     if wait:
         launch_ops.wait_and_show(output / plan.group, engine, as_json)
-        click.echo(
+        safe_echo(
             f"watch it:  olmix launch status --group {plan.group}"
             + ("" if str(output) == "runs" else f" --output {output}")
         )

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from olmix.cli import reports_errors
+from olmix.cli import echo, reports_errors
+from olmix.terminal import escape
 
 RUNS_DIR_HELP = "Folder holding launched groups (env OLMIX_RUNS_DIR)."
 
@@ -35,6 +36,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
+    rows = [[escape(str(c)) for c in row] for row in rows]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
     return "\n".join(lines)
@@ -50,7 +52,7 @@ def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[dict[s
         states = [st.state.value if st else "not submitted" for st in found.values()]
         line = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
         if line != shown:
-            click.echo(f"{time.strftime('%H:%M:%S')} {group_dir.name}: {line}", err=True)
+            echo(f"{time.strftime('%H:%M:%S')} {group_dir.name}: {line}", err=True)
             shown = line
         if all(st is None or st.state.finished for st in found.values()):
             return record, found
@@ -114,11 +116,11 @@ def _show_status(group_dir: Path, record: dict[str, Any], found: dict[str, Any],
         ]
         for r in runs
     ]
-    click.echo(f"group {group} on {record['backend']} ({record['config']['path']})")
+    echo(f"group {group} on {record['backend']} ({record['config']['path']})")
     click.echo(table(rows, ["run", "state", "exit", "duration", "log"]))
     for r in runs:
         if r["detail"]:
-            click.echo(f"{r['run']}: {r['detail']}")
+            echo(f"{r['run']}: {r['detail']}")
 
 
 @click.command()
@@ -135,11 +137,9 @@ def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
     record = launcher.read_record(group_dir)
     what = ", ".join(runs) if runs else "every unfinished run"
     if not yes:
-        click.confirm(f"Cancel {what} of group {group}?", default=False, abort=True, err=True)
+        click.confirm(escape(f"Cancel {what} of group {group}?"), default=False, abort=True, err=True)
     done = launcher.cancel(group_dir, launcher.backend_for(record), list(runs) or None)
-    click.echo(
-        f"cancelled: {', '.join(done)}" if done else "nothing to cancel: those runs are finished or not submitted"
-    )
+    echo(f"cancelled: {', '.join(done)}" if done else "nothing to cancel: those runs are finished or not submitted")
 
 
 @click.command(name="list")
@@ -158,7 +158,7 @@ def list_groups(output: Path, limit: int) -> None:
             continue
     records.sort(key=lambda r: r.get("created_at", 0), reverse=True)
     if not records:
-        click.echo(f"no launched groups under {output}")
+        echo(f"no launched groups under {output}")
         return
     rows = [
         [

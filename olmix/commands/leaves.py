@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from olmix.cli import reports_errors, set_option
+from olmix.cli import echo, reports_errors, set_option
+from olmix.terminal import escape
 
 if TYPE_CHECKING:
     from olmix.leaves import Node
@@ -53,13 +54,14 @@ def leaves(config_file: str, as_json: bool, overrides: tuple[str, ...]) -> None:
             }
             for leaf in found
         ]
-        click.echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2))
         return
     table = [("LEAF", "REPEAT", "WEIGHTS", "PATHS")]
     for leaf in found:
         more = f" (+{len(leaf.paths) - 1} more)" if len(leaf.paths) > 1 else ""
-        table.append((leaf.name, f"{leaf.max_repetition_factor:g}", _weights(leaf.ancestry), leaf.paths[0] + more))
+        repeat = f"{leaf.max_repetition_factor:g}"
+        table.append((escape(leaf.name), repeat, escape(_weights(leaf.ancestry)), escape(leaf.paths[0] + more)))
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     for row in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3])
-    click.echo(f"{len(found)} leaves")
+        echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3])
+    echo(f"{len(found)} leaves")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from olmix.cli import reports_errors
+from olmix.cli import echo, reports_errors
+from olmix.terminal import escape
 
 
 @click.command()
@@ -32,12 +33,20 @@ def results(group: str | None, runs_dir: str, as_json: bool, as_csv: bool, plot:
     """
     from olmix import results as collected
 
+    if plot:  # before the work, so a table is never followed by a plot that cannot be written
+        from olmix.fileio import check_dir_writable
+
+        check_dir_writable(Path(plot).parent)
     if group is None:
         group = collected.latest_group(runs_dir)
-        click.echo(f"group {group} (the latest under {runs_dir})", err=True)
-    found = collected.collect(runs_dir, group)
+        echo(f"group {group} (the latest under {runs_dir})", err=True)
+    skipped: list[str] = []
+    found = collected.collect(runs_dir, group, skipped)
+    for line in skipped:
+        echo(line, err=True)
     if as_json:
-        click.echo(json.dumps({"group": group, "runs": [r.as_dict() for r in found]}, indent=2))
+        # allow_nan=False: JSON has no NaN; the metrics were validated, so a NaN here is a bug, not output
+        echo(json.dumps({"group": group, "runs": [r.as_dict() for r in found]}, indent=2, allow_nan=False))
     elif as_csv:
         import csv
         import io
@@ -47,17 +56,18 @@ def results(group: str | None, runs_dir: str, as_json: bool, as_csv: bool, plot:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        click.echo(out.getvalue(), nl=False)
+        click.echo(out.getvalue(), nl=False)  # data, like --json: written as it is
     else:
-        click.echo(render_table(collected.table(found)))
+        echo(render_table(collected.table(found)))
     if plot:
         from olmix.plot import draw
 
         draw(collected.series(found), Path(plot), title=f"{group}: held-out loss against quality threshold")
-        click.echo(f"wrote {plot}", err=as_json or as_csv)
+        echo(f"wrote {plot}", err=as_json or as_csv)
 
 
 def render_table(cells: list[list[str]]) -> str:
+    cells = [[escape(cell) for cell in row] for row in cells]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))

@@ -4,49 +4,43 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import click
 
-
-def config_files(paths: tuple[str, ...]) -> Iterator[Path]:
-    """Files named, and every *.yaml / *.yml under folders named, in a stable order."""
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = (p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-            yield from sorted(found)
-        else:
-            yield path
+from olmix.cli import echo, reports_errors
+from olmix.terminal import escape
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@reports_errors
 def validate(paths: tuple[str, ...], fmt: str) -> None:
     """Check config files, or folders of them, against their schema and olmix's rules.
 
     Each file's schema is the one its modeline names, else the mixture schema.
     Exit status 0 when every file is valid, 1 otherwise.
     """
+    from olmix.configfiles import config_files
     from olmix.validation import validate_file
 
-    results = [validate_file(path) for path in config_files(paths)]
+    results = [validate_file(path) for path in config_files(paths, recursive=True)]
     bad = [r for r in results if r.problems]
     if fmt == "json":
         report = {"valid": bool(results) and not bad, "files": [r.as_dict() for r in results]}
-        click.echo(json.dumps(report, indent=2))
+        echo(json.dumps(report, indent=2))
     else:
         for result in bad:
             for problem in result.problems:
-                click.echo(str(problem), err=True)
-        click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid ({len(results)} files)")
+                echo(escape(str(problem)), err=True)
+        echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid ({len(results)} files)")
     sys.exit(1 if bad or not results else 0)
 
 
 @click.command()
-@click.option("--name", default="mixture", show_default=True, help="Which schema: mixture, study, launch-plan.")
+@click.option(
+    "--name", default="mixture", show_default=True, help="Which schema: mixture, study, launch-plan, metrics."
+)
 def schema(name: str) -> None:
     """Print the path of a JSON Schema olmix ships (for editor set-up)."""
     from olmix import schemas
@@ -54,4 +48,4 @@ def schema(name: str) -> None:
     path = schemas.path(name)
     if not path.exists():
         raise click.BadParameter(f"no schema named {name!r}", param_hint="--name")
-    click.echo(str(path))
+    echo(str(path))

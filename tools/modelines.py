@@ -1,6 +1,6 @@
 """Print the config files under FOLDERS whose schema (by modeline, else mixture) is SCHEMA_FILE.
 
-    python -m olmix.devtools.modelines schema/study.schema.json config
+    python -m tools.modelines schema/study.schema.json config
 
 So `make validate` can run an independent validator (check-jsonschema) on each
 file against the schema an editor and `olmix validate` would choose for it.
@@ -11,13 +11,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from olmix.commands.validate import config_files
+from olmix.configfiles import config_files
 from olmix.validation import schema_of
 
 
 def main(argv: list[str]) -> int:
     stem = Path(argv[0]).name.removesuffix(".schema.json")
-    for path in config_files(tuple(argv[1:])):
+    for path in config_files(argv[1:], recursive=True):
         with path.open("rb") as f:
             if schema_of(f.read(512)) == stem:
                 print(path)

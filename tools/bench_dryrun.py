@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from olmix.devtools.mirror import make_mirror
+from tools.mirror import make_mirror
 
 SHIPPED = Path("config/examples/launch/quality_thresholds/quality_top30pct.yaml")
 RUNS = 5

@@ -26,8 +26,9 @@ def main() -> None:
     if any(importlib.util.find_spec(m) is None for m in ("torch", "olmo_core")):
         print("bench_train: skipped, the olmix[train] extra is not installed")
         return
+    from olmix.catalogue import TOKENS_PER_PARAMETER
     from olmix.demodata import write_corpus
-    from olmix.plan import TOKENS_PER_PARAMETER, build_plan, write_plan
+    from olmix.plan import build_plan, write_plan
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "corpus"

@@ -9,9 +9,9 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from olmix.devtools.s3server import S3Server, s3_env
 from olmix.leaves import Leaf
 from olmix.resolve import filesystem, resolve
+from tools.s3server import S3Server, s3_env
 
 LEAVES, FILES = 120, 100
 BUCKET = "olmix-bench"

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from olmix.catalogue import ITEMSIZE
 from olmix.config import load_config
 from olmix.leaves import leaves
-from olmix.resolve import ITEMSIZE, _glob_regex, split_pattern
+from olmix.resolve import _glob_regex, split_pattern
 
 
 def concrete(rest: str, i: int) -> str:

@@ -1,6 +1,6 @@
 """Regenerate (or, with --check, verify) everything derived from schema/.
 
-    python -m olmix.devtools.generate PACKAGE_DIR DOCS_DIR [--check] -- CODEGEN_FLAGS...
+    python -m tools.generate PACKAGE_DIR DOCS_DIR [--check] -- CODEGEN_FLAGS...
 
 For each schema/NAME.schema.json: PACKAGE_DIR/NAME.py (pydantic models by
 datamodel-code-generator), PACKAGE_DIR/schemas/NAME.schema.json (the copy the
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from olmix.devtools import reference
+from tools import reference
 
 SCHEMA_DIR = Path("schema")
 INIT = '"""Models generated from schema/ by datamodel-code-generator. Do not edit."""\n'

@@ -20,7 +20,7 @@ from pathlib import Path
 
 RUNS = 100
 STEPS = 40
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def scheduler(tmp: Path) -> None:
@@ -65,8 +65,9 @@ def scheduler(tmp: Path) -> None:
 def training(tmp: Path) -> None:
     from olmix.backends import RunSpec
     from olmix.backends.slurm import SlurmBackend
+    from olmix.catalogue import TOKENS_PER_PARAMETER
     from olmix.demodata import write_corpus
-    from olmix.plan import TOKENS_PER_PARAMETER, build_plan, write_plan
+    from olmix.plan import build_plan, write_plan
 
     root = tmp / "corpus"
     write_corpus(root, seed=0)

@@ -1,0 +1,146 @@
+"""The rules of a study beyond its schema: what JSON Schema cannot state.
+
+Thresholds fall on bucket boundaries, each once, each keeping data under
+every topic; names are unique among siblings; buckets and topics named in
+`missing_buckets` and profiles exist; placeholders are known, and the ones
+that make every experiment's name and every bucket's files distinct are
+present. `config.check` runs these after the schema passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+
+from olmix import thresholds
+from olmix.errors import Problem, suggest
+from olmix.study import FIELD, bucket_scheme, missing, profile_weights, topic_names
+from olmix.thresholds import BucketScheme, ThresholdError
+from olmix.yamlsource import Document
+
+NAME_FIELDS = {"pct", "threshold", "profile"}
+PATH_FIELDS = {"topic", "bucket"}
+
+
+def _unique(doc: Document, names: list[str], path: tuple[str | int, ...], noun: str) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in first:
+            line = doc.positions.of_value((*path, first[name]))[0]
+            yield doc.problem((*path, i), f"duplicate {noun} '{name}' (first at line {line})")
+        else:
+            first.setdefault(name, i)
+
+
+def _placeholders(
+    doc: Document, path: tuple[str | int, ...], template: str, allowed: set[str], needed: list[str]
+) -> Iterator[Problem]:
+    used = set(FIELD.findall(template))
+    for field in sorted(used - allowed):
+        near = suggest(field, allowed)
+        hint = f"; did you mean '{{{near}}}'?" if near else f" (known: {', '.join(sorted(allowed))})"
+        yield doc.problem(path, f"unknown placeholder '{{{field}}}'{hint}")
+    for field in needed:
+        yield doc.problem(path, field)
+
+
+def _bucket_names(
+    doc: Document, path: tuple[str | int, ...], names: list[str], scheme: BucketScheme
+) -> Iterator[Problem]:
+    valid = scheme.buckets()
+    for i, name in enumerate(names):
+        if name not in valid:
+            near = suggest(name, valid)
+            hint = f"; did you mean '{near}'?" if near else ""
+            yield doc.problem(
+                (*path, i),
+                f"no bucket '{name}' in the {scheme.prefix} scheme{hint} ({valid[0]} … {valid[-1]})",
+            )
+
+
+def check(doc: Document) -> list[Problem]:
+    """Problems of a schema-valid study that its schema cannot state."""
+    data = doc.data
+    scheme = bucket_scheme(data)
+    topics = topic_names(data)
+    problems: list[Problem] = []
+
+    # thresholds on bucket boundaries, each once, each keeping some data under every topic
+    seen: dict[Fraction, int] = {}
+    for i, raw in enumerate(data["thresholds"]):
+        try:
+            value = thresholds.boundary(raw, scheme)
+        except ThresholdError as exc:
+            problems.append(doc.problem(("thresholds", i), str(exc)))
+            continue
+        if value in seen:
+            line = doc.positions.of_value(("thresholds", seen[value]))[0]
+            problems.append(doc.problem(("thresholds", i), f"duplicate threshold {raw} (first at line {line})"))
+            continue
+        seen[value] = i
+        kept = thresholds.kept(value, scheme)
+        for topic in topics or [""]:
+            if not set(kept) - missing(data, topic):
+                under = f"under topic {topic}" if topic else f"of {data['quality_source']['name']}"
+                problems.append(
+                    doc.problem(
+                        ("thresholds", i),
+                        f"threshold {raw} keeps only buckets missing {under} ({', '.join(kept)})",
+                    )
+                )
+
+    problems += _unique(doc, topics, ("quality_source", "topics"), "topic")
+    first_source: dict[str, tuple[str | int, ...]] = {data["quality_source"]["name"]: ("quality_source", "name")}
+    for i, source in enumerate(data.get("sources", [])):
+        if source["name"] in first_source:
+            line = doc.positions.of_value(first_source[source["name"]])[0]
+            message = f"duplicate source name '{source['name']}' (first at line {line})"
+            problems.append(doc.problem(("sources", i, "name"), message))
+        else:
+            first_source[source["name"]] = ("sources", i, "name")
+
+    spec = data.get("missing_buckets", {})
+    problems += _bucket_names(doc, ("missing_buckets", "all"), spec.get("all", []), scheme)
+    for topic, names in spec.get("topics", {}).items():
+        if topic not in topics:
+            problems.append(_no_topic(doc, ("missing_buckets", "topics", topic), topic, topics))
+        problems += _bucket_names(doc, ("missing_buckets", "topics", topic), names, scheme)
+
+    profiles = data.get("profiles", [])
+    problems += _unique(doc, [p["name"] for p in profiles], ("profiles",), "profile name")
+    for i, profile in enumerate(profiles):
+        path: tuple[str | int, ...] = ("profiles", i, "topic_weights")
+        for topic in profile["topic_weights"]:
+            if topic not in topics:
+                problems.append(_no_topic(doc, (*path, topic), topic, topics))
+        if topics and not any(profile_weights(data, profile).values()):
+            problems.append(doc.problem(path, "all topic weights are 0: at least one must be positive"))
+
+    name_needs = []
+    if len(data["thresholds"]) > 1 and not {"pct", "threshold"} & set(FIELD.findall(data["experiment"]["name"])):
+        name_needs.append("needs {pct} or {threshold}: every threshold's experiment needs its own name")
+    if len(profiles) > 1 and "{profile}" not in data["experiment"]["name"]:
+        name_needs.append("needs {profile}: every profile's experiment needs its own name")
+    experiment = data["experiment"]
+    problems += _placeholders(doc, ("experiment", "name"), experiment["name"], NAME_FIELDS, name_needs)
+    if "description" in experiment:
+        problems += _placeholders(doc, ("experiment", "description"), experiment["description"], NAME_FIELDS, [])
+
+    template = data["quality_source"]["path_template"]
+    path_needs = []
+    if "{bucket}" not in template:
+        path_needs.append("needs {bucket}: every bucket has its own files")
+    if topics and "{topic}" not in template:
+        path_needs.append("needs {topic}: every topic has its own files")
+    if not topics and "{topic}" in template:
+        path_needs.append("has {topic} but the quality source has no topics")
+    problems += _placeholders(doc, ("quality_source", "path_template"), template, PATH_FIELDS, path_needs)
+    return sorted(problems)
+
+
+def _no_topic(doc: Document, path: tuple[str | int, ...], topic: str, topics: list[str]) -> Problem:
+    if not topics:
+        return doc.problem(path, f"'{topic}' is not a topic: the quality source has no topics", at_key=True)
+    near = suggest(topic, topics)
+    hint = f"; did you mean '{near}'?" if near else ""
+    return doc.problem(path, f"the quality source has no topic '{topic}'{hint}", at_key=True)

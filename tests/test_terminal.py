@@ -1,0 +1,150 @@
+"""Hostile names from a config or a flag reach the terminal as visible escapes, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from olmix.terminal import escape, escape_lines
+
+OLMIX = str(Path(sys.executable).with_name("olmix"))
+# Control bytes a terminal acts on: ESC (CSI, OSC), BEL, NUL, CR, DEL, the C1 CSI, a bidi override.
+RAW = ["\x1b", "\x07", "\x00", "\r", "\x7f", "\x9b", "\u202e"]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\x1b]0;pwned\x07", "\\x1b]0;pwned\\x07"),
+        ("\x1b[2J", "\\x1b[2J"),
+        ("a\nb\r\tc", "a\\nb\\r\\tc"),
+        ("nul\x00del\x7f", "nul\\x00del\\x7f"),
+        ("\x9b31m", "\\x9b31m"),
+        ("abc\u202edef", "abc\\u202edef"),
+        ("line\u2028sep", "line\\u2028sep"),
+        ("undecodable \udcff byte", "undecodable \\udcff byte"),
+        ("wikipédia 中文 ok: 100%", "wikipédia 中文 ok: 100%"),
+    ],
+)
+def test_escape(text: str, shown: str) -> None:
+    assert escape(text) == shown
+
+
+def test_escape_lines_keeps_only_the_line_breaks() -> None:
+    assert escape_lines("first \x1b[2J\nsecond\r") == "first \\x1b[2J\nsecond\\r"
+
+
+def hostile_config(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    for name in ("a", "b"):
+        (data / name).mkdir(parents=True)
+        with open(data / name / "part-0.npy", "wb") as f:
+            f.truncate(4_000_000)  # a sparse file of a million uint32 tokens
+    config = tmp_path / "hostile.yaml"
+    config.write_text(
+        "name: hostile\n"
+        "proxy_model_id: olmo3_1m\n"
+        "chinchilla_multiple: 0.001\n"
+        "sources:\n"
+        f'  - name: "\\e]0;pwned\\a"\n'
+        f"    paths: [{data}/a/*.npy]\n"
+        f'  - name: "two\\nlines\\0\\e[2J"\n'
+        f"    paths: [{data}/b/*.npy]\n"
+    )
+    return config
+
+
+def olmix(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache"}
+    proc = subprocess.run([OLMIX, *args], capture_output=True, env=env, stdin=subprocess.DEVNULL)
+    # surrogateescape: a raw byte would survive decoding, and be caught below
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode("utf-8", "surrogateescape"), proc.stderr.decode()
+    )
+
+
+def assert_no_raw_controls(text: str) -> None:
+    assert [c for c in RAW if c in text] == []
+
+
+def test_the_leaves_table(tmp_path: Path) -> None:
+    proc = olmix("leaves", str(hostile_config(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    assert_no_raw_controls(proc.stdout)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4  # header, two leaves, count: the newline in a name forges no line
+    assert lines[1].startswith("\\x1b]0;pwned\\x07 ")
+    assert lines[2].startswith("two\\nlines\\x00\\x1b[2J ")
+
+
+def test_the_plan_table_of_a_dry_run(tmp_path: Path) -> None:
+    proc = olmix("launch", "run", "--config", str(hostile_config(tmp_path)), "--dry-run", "--no-cache")
+    assert proc.returncode == 0, proc.stderr
+    assert_no_raw_controls(proc.stdout)
+    assert "\n\\x1b]0;pwned\\x07 " in proc.stdout and "\ntwo\\nlines\\x00\\x1b[2J " in proc.stdout
+
+
+def test_every_problem_on_its_own_line_with_its_values_escaped(tmp_path: Path) -> None:
+    config = hostile_config(tmp_path)
+    text = config.read_text().replace("name: hostile", "name: hostile\nweight_typo: 1")
+    config.write_text(text + '    "\\e]0;pwned\\a\\nforged": 1\n')
+    for args in (["validate", str(config)], ["launch", "run", "--config", str(config), "--dry-run"]):
+        proc = olmix(*args)
+        assert proc.returncode == 1
+        assert_no_raw_controls(proc.stderr)
+        problems = [line for line in proc.stderr.splitlines() if line.startswith(str(config))]
+        assert [p.split(": ", 1)[0].rsplit(":", 2)[1:] for p in problems] == [["2", "1"], ["10", "5"]]
+        assert "unknown key '\\x1b]0;pwned\\x07\\nforged'" in problems[1]
+
+
+def test_a_hostile_flag_value_in_an_error(tmp_path: Path) -> None:
+    proc = olmix("launch", "status", "--group", "\x1b]0;pwned\x07\nforged", "--output", str(tmp_path))
+    assert proc.returncode == 1
+    assert_no_raw_controls(proc.stderr)
+    assert "\\x1b]0;pwned\\x07" in proc.stderr
+
+
+def test_a_hostile_flag_in_a_usage_error() -> None:
+    # click shows the value with repr(); this keeps it so
+    proc = olmix("launch", "--bogus\x1b[2J")
+    assert proc.returncode == 2
+    assert_no_raw_controls(proc.stderr)
+    assert "No such option '--bogus\\x1b[2J'" in proc.stderr
+
+
+def test_launch_status_and_list_tables(tmp_path: Path) -> None:
+    # A group folder another tool wrote, with a record naming hostile runs.
+    group = tmp_path / "runs" / "g-1"
+    group.mkdir(parents=True)
+    record = (
+        '{"record_version": 1, "group": "g-1\\u001b[2J", "backend": "local", "created_at": 0, "updated_at": 0,'
+        ' "config": {"path": "c\\u001b]8;;http://evil\\u0007.yaml", "sha256": "0"}, "secrets": [], "env": {},'
+        ' "runs": [{"name": "r\\u001b[31m", "state": "planned", "token": null, "job_id": null,'
+        ' "submitted_at": null, "status": null}]}'
+    )
+    (group / "launch.json").write_text(record)
+    listed = olmix("launch", "list", "--output", str(tmp_path / "runs"))
+    status = olmix("launch", "status", "--group", "g-1", "--output", str(tmp_path / "runs"))
+    for proc in (listed, status):
+        assert proc.returncode == 0, proc.stderr
+        assert_no_raw_controls(proc.stdout + proc.stderr)
+    assert "g-1\\x1b[2J" in listed.stdout and "c\\x1b]8;;http://evil\\x07.yaml" in listed.stdout
+    assert "r\\x1b[31m" in status.stdout
+
+
+def test_the_trainer_run_by_hand(tmp_path: Path) -> None:
+    from tests.tokenfiles import run_plan
+
+    plan = tmp_path / "plan.json"
+    document = run_plan(tmp_path / "data", [("arxiv", 1.0, [100])], requested_tokens=50, name="a\x1b[2J")
+    document["runs"].append({**document["runs"][0], "name": "b"})
+    plan.write_text(json.dumps(document))
+    proc = subprocess.run([sys.executable, "-m", "olmix.train", "--plan", str(plan)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert_no_raw_controls(proc.stderr)
+    assert "choose one with --run (a\\x1b[2J, b)" in proc.stderr
