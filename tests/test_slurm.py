@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,15 @@ from . import slurmcluster
 from .conftest import REPO
 
 REASON = slurmcluster.unavailable()
-needs_slurm = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+_skip_without_slurm = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+
+
+def needs_slurm(test: Callable[..., None]) -> Callable[..., None]:
+    """A test against the live scheduler: skipped without Slurm, and slow (it starts daemons, submits jobs)."""
+    marked: Callable[..., None] = pytest.mark.slow(_skip_without_slurm(test))
+    return marked
+
+
 HOSTILE = "r'; touch PWNED; echo '$(touch PWNED2)`touch PWNED3` \"x\" & | > <"
 
 
