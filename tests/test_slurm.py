@@ -148,6 +148,29 @@ def test_the_schema_describes_the_slurm_settings_and_refuses_bad_ones(tmp_path: 
             load_config(config, (bad,))
 
 
+@pytest.mark.parametrize(
+    "slurm",
+    [
+        {"partition": "debug\n"},
+        {"account": "lab\n"},
+        {"qos": "normal\n"},
+        {"time_limit": "10\n"},
+        {"constraint": "a100\n"},
+        {"sbatch_args": ["--mem=1G\n"]},
+    ],
+)
+def test_a_trailing_newline_is_invalid_for_every_validator(slurm: dict[str, Any]) -> None:
+    # Python's re lets '$' match before a final newline; ECMA-262 and the generated models do not.
+    import jsonschema
+    from olmix_generated.mixture import Slurm
+
+    schema = json.loads((REPO / "schema/mixture.schema.json").read_text())
+    config = {"name": "x", "slurm": slurm, "sources": [{"name": "a", "paths": ["p"]}]}
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    with pytest.raises(ValueError):
+        Slurm(**slurm)
+
+
 def test_check_notes_what_slurm_ignores_and_refuses_what_it_cannot_run(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text((REPO / "config/examples/minimal.yaml").read_text())  # sets cluster
