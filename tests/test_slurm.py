@@ -23,7 +23,7 @@ from olmix.config import load_config
 from olmix.errors import ConfigError
 
 from . import slurmcluster
-from .conftest import REPO
+from .conftest import REPO, needs_train
 
 REASON = slurmcluster.unavailable()
 _skip_without_slurm = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -414,3 +414,23 @@ def test_launch_run_with_the_slurm_backend_end_to_end(slurm: slurmcluster.SlurmC
     )
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["runs"][0]["state"] == "succeeded"
+
+
+@needs_slurm
+@needs_train
+def test_a_tiny_training_runs_under_srun(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
+    from olmix.metrics import read_metrics
+
+    from .test_train import write_plan
+
+    plan = write_plan(tmp_path)
+    run_dir = plan.parent
+    command = [sys.executable, "-m", "olmix.train", "--plan", str(plan), "--out", str(run_dir)]
+    one = RunSpec("g", "run", run_dir, plan, [*command, "--sequence-length", "64", "--heldout-tokens", "512"], "tiny1")
+    backend = SlurmBackend()
+    job = backend.submit(one)
+    found = wait(backend, [job], [run_dir], timeout=600)[job]
+    assert found.state == RunState.SUCCEEDED, (run_dir / "train.log").read_text()[-3000:]
+    metrics = read_metrics(run_dir / "metrics.json")
+    assert (metrics.steps, metrics.tokens_trained) == (30, 30 * 4 * 64)  # 64 × 4 × 30 tokens requested
+    assert json.loads((run_dir / "started.json").read_text())["job_id"] == job
