@@ -434,3 +434,40 @@ def test_a_tiny_training_runs_under_srun(slurm: slurmcluster.SlurmCluster, tmp_p
     metrics = read_metrics(run_dir / "metrics.json")
     assert (metrics.steps, metrics.tokens_trained) == (30, 30 * 4 * 64)  # 64 × 4 × 30 tokens requested
     assert json.loads((run_dir / "started.json").read_text())["job_id"] == job
+
+
+@needs_slurm
+@needs_train
+def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
+    from olmix.metrics import read_metrics
+
+    from .test_train import write_plan
+
+    steps, interval = 60, 10
+    plan = write_plan(tmp_path, [("web", 1.0, [40_000])], requested_tokens=64 * 4 * steps)
+    run_dir = plan.parent
+    command = [sys.executable, "-m", "olmix.train", "--plan", str(plan), "--out", str(run_dir)]
+    command += ["--sequence-length", "64", "--heldout-tokens", "512", "--checkpoint-interval", str(interval)]
+    one = RunSpec("g", "run", run_dir, plan, command, "resume1")
+    backend = SlurmBackend()
+    job = backend.submit(one)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoints" / f"step{interval}").exists():  # trained some steps, saved them
+        assert time.monotonic() < deadline, (run_dir / "train.log").read_text()[-3000:]
+        assert not backend.status(job, run_dir).state.finished, (run_dir / "train.log").read_text()[-3000:]
+        time.sleep(0.05)
+    assert slurm.run("scontrol", "requeue", job).returncode == 0
+    while backend.status(job, run_dir).detail != "slurm PENDING: BeginTime":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now").returncode == 0
+    found = wait(backend, [job], [run_dir], timeout=600)[job]
+    log = (run_dir / "train.log").read_text()
+    assert found.state == RunState.SUCCEEDED, log[-3000:]
+    assert json.loads((run_dir / "started.json").read_text())["restarts"] == 1
+    resumed = [line for line in log.splitlines() if "olmix.train: resumed from the checkpoint at step" in line]
+    assert len(resumed) == 1, log[-3000:]
+    at = int(resumed[0].split("at step ")[1].split()[0])
+    assert interval <= at < steps and at % interval == 0
+    metrics = read_metrics(run_dir / "metrics.json")
+    assert (metrics.steps, metrics.tokens_trained) == (steps, steps * 4 * 64)  # no step lost, none trained twice
