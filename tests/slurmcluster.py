@@ -186,6 +186,11 @@ PartitionName=other Nodes=localhost Default=NO MaxTime=INFINITE State=UP
             time.sleep(0.1)
         return False
 
+    def wait_node_idle(self, timeout: float = 60) -> None:
+        """Until the node runs nothing and has finished cleaning up after every job (not COMPLETING)."""
+        if not self._wait_idle_node(timeout):
+            raise AssertionError(f"node not idle: {self.run('sinfo', '-N').stdout}")
+
     def forget_jobs(self) -> None:
         """Restart the controller without its job state, as if MinJobAge had passed for every finished job.
 

@@ -324,7 +324,8 @@ def test_a_requeued_run_starts_again_and_finishes(slurm: slurmcluster.SlurmClust
     while (found := backend.status(job, one.run_dir)).detail != "slurm PENDING: BeginTime":
         assert time.monotonic() < deadline, found
         time.sleep(0.1)
-    assert found.state == RunState.PENDING  # Slurm holds a requeued job back for a while; let it go now
+    assert found.state == RunState.PENDING  # Slurm holds a requeued job back for 120 s; let it go now
+    slurm.wait_node_idle()  # the first run's processes are gone (KillWait) before the second starts
     assert slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now").returncode == 0
     final = wait(backend, [job], [one.run_dir])[job]
     logs = "".join(p.read_text() for p in sorted(one.run_dir.glob("*.*")) if p.suffix in (".log", ".out", ".json"))
@@ -460,6 +461,7 @@ def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.Slu
     while backend.status(job, run_dir).detail != "slurm PENDING: BeginTime":
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    slurm.wait_node_idle()  # the first run's processes are gone (KillWait) before the second starts
     assert slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now").returncode == 0
     found = wait(backend, [job], [run_dir], timeout=600)[job]
     log = (run_dir / "train.log").read_text()
