@@ -136,6 +136,7 @@ class Trained:
     seconds: float
     losses: list[tuple[int, float]]  # (step, training loss), in step order, of this process's steps
     resumed_from: int | None = None  # the step of the checkpoint training resumed from
+    tokens_before: int = 0  # tokens the checkpoint it resumed from had trained (not this process's)
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,7 @@ def fit(
     )
     checkpointer = trainer.callbacks.get("checkpointer")
     resumed_from = None
+    tokens_before = 0
     if checkpoint_interval is None:
         if checkpointer is not None:  # a proxy run keeps no checkpoints unless asked to
             checkpointer.enabled = False  # type: ignore[attr-defined]
@@ -265,6 +267,7 @@ def fit(
             checkpointer.save_interval = checkpoint_interval  # type: ignore[attr-defined]
         if trainer.maybe_load_checkpoint(trainer.save_folder, load_trainer_state=True, load_optim_state=True):
             resumed_from = int(trainer.global_step)
+            tokens_before = int(trainer.global_train_tokens_seen)
             logging.getLogger("olmix.train").warning(
                 "olmix.train: resumed from the checkpoint at step %d in %s", resumed_from, trainer.save_folder
             )
@@ -278,6 +281,7 @@ def fit(
         seconds,
         sorted(losses.items()),
         resumed_from,
+        tokens_before,
     )
 
 
@@ -334,7 +338,9 @@ def metrics_document(
         "eval": {name: r.as_dict() for name, r in scores.fixed.items()},
         "wall_seconds": wall_seconds,
         "train_seconds": trained.seconds,
-        "tokens_per_second": finite(trained.tokens / trained.seconds) if trained.seconds > 0 else None,
+        "tokens_per_second": (
+            finite((trained.tokens - trained.tokens_before) / trained.seconds) if trained.seconds > 0 else None
+        ),
         "peak_rss_bytes": _peak_rss_bytes(),
     }
 

@@ -473,3 +473,6 @@ def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.Slu
     assert interval <= at < steps and at % interval == 0
     metrics = read_metrics(run_dir / "metrics.json")
     assert (metrics.steps, metrics.tokens_trained) == (steps, steps * 4 * 64)  # no step lost, none trained twice
+    trained_here = (steps - at) * 4 * 64  # tokens/s counts only what the resumed process trained
+    assert metrics.tokens_per_second is not None and metrics.train_seconds
+    assert metrics.tokens_per_second == pytest.approx(trained_here / metrics.train_seconds)
