@@ -14,7 +14,7 @@ CODEGEN_FLAGS := --input-file-type jsonschema --output-model-type pydantic_v2.Ba
 SCHEMAS := $(wildcard schema/*.schema.json)
 GEN := generated/olmix_generated
 
-.PHONY: install demo demo-swarm generate check-generated check-configs validate lint typecheck test test-fast check-static check bench fuzz clean
+.PHONY: install demo demo-swarm demo-slurm generate check-generated check-configs validate lint typecheck test test-fast check-static check bench fuzz clean
 
 install: $(STAMP)
 
@@ -48,15 +48,28 @@ DEMO_TRAINER := {python} -m olmix.train --plan {plan} --out {run_dir} --heldout-
 	--eval wikipedia=$(DEMO_DATA)/wikipedia-dolma-0823/allenai/dolma2-tokenizer/heldout/*.npy
 # All five runs at once, one thread each (the local backend shares the cores out): no run waits for a slot
 # while a core idles. Each needs about 1.1 GB of memory.
-DEMO_SETTINGS := --set proxy_model_id=olmo3_1m --set chinchilla_multiple=0.0015 --max-parallel 5
+DEMO_SETTINGS := --set proxy_model_id=olmo3_1m --set chinchilla_multiple=0.0015
+# BACKEND=slurm submits the five runs as Slurm jobs instead (SLURM_CONF or the cluster's defaults say where;
+# `make demo-slurm` starts a private one-node Slurm on this machine for it), one thread per job.
+BACKEND ?= local
+ifeq ($(BACKEND),slurm)
+DEMO_BACKEND := --backend slurm --set 'env={OMP_NUM_THREADS: "1"}'
+else
+DEMO_BACKEND := --backend $(BACKEND) --max-parallel 5
+endif
 
 demo: install
 	$(BIN)/olmix validate config/
 	$(BIN)/olmix demo-data $(DEMO_DATA)
 	$(BIN)/olmix launch run --config config/examples/launch/quality_thresholds/ \
-	  --path-map s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ $(DEMO_SETTINGS) \
+	  --path-map s3://ai2-llm/preprocessed/=$(DEMO_DATA)/ $(DEMO_SETTINGS) $(DEMO_BACKEND) \
 	  --runs-dir $(DEMO)/runs --trainer-command "$(DEMO_TRAINER)" --yes --wait
 	$(BIN)/olmix results --runs-dir $(DEMO)/runs --plot $(DEMO)/results.png
+
+# The demo through a private one-node Slurm (slurmctld, slurmd, munged as root; apt-get install slurmctld
+# slurmd slurm-client munge), started for it and stopped after.
+demo-slurm: install
+	$(PY) -m tests.slurmcluster -- $(MAKE) demo BACKEND=slurm
 
 generate: install
 	$(PY) -m tools.generate $(GEN) docs -- $(CODEGEN_FLAGS)

@@ -174,7 +174,7 @@ def run_settings(plan: Any, overrides: Sequence[str], trainer_command: str | Non
     configs = [load_config(path, overrides) for path in paths]
     first = configs[0]
     for path, other in zip(paths[1:], configs[1:], strict=True):
-        for key in SETTINGS:
+        for key in (*SETTINGS, "slurm", "nodes"):
             if getattr(other, key) != getattr(first, key):
                 raise LaunchError(f"{path}: {key} differs from {paths[0]}'s; the runs of one group share it")
     where = str(paths[0]) if len(paths) == 1 else f"{paths[0]} and the group's other configs"

@@ -24,6 +24,7 @@ apportions exactly that many instances over the leaves.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import resource
@@ -133,7 +134,9 @@ class Trained:
     steps: int
     tokens: int
     seconds: float
-    losses: list[tuple[int, float]]  # (step, training loss), in step order
+    losses: list[tuple[int, float]]  # (step, training loss), in step order, of this process's steps
+    resumed_from: int | None = None  # the step of the checkpoint training resumed from
+    tokens_before: int = 0  # tokens the checkpoint it resumed from had trained (not this process's)
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,15 @@ class Scores:
     fixed: dict[str, HeldoutLoss]
 
 
-def train(run: Run, settings: Settings, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Train the run and measure it; the metrics (not yet written)."""
+def train(
+    run: Run, settings: Settings, out_dir: str | os.PathLike[str], *, checkpoint_interval: int | None = None
+) -> dict[str, Any]:
+    """Train the run and measure it; the metrics (not yet written).
+
+    With `checkpoint_interval`, a checkpoint is saved every that many steps
+    into OUT/checkpoints, and training resumes from the latest one there (a
+    requeued or restarted run loses at most that many steps).
+    """
     from olmix import olmocore
 
     _share_cores()
@@ -174,15 +184,32 @@ def train(run: Run, settings: Settings, out_dir: str | os.PathLike[str]) -> dict
     prepare_training_environment(seed=settings.seed, backend=None)
     try:
         device = torch.device(settings.device)
-        trained = fit(run, settings, steps, Path(out_dir), vocab_size=tokenizer.padded_vocab_size(), device=device)
+        trained = fit(
+            run,
+            settings,
+            steps,
+            Path(out_dir),
+            vocab_size=tokenizer.padded_vocab_size(),
+            device=device,
+            checkpoint_interval=checkpoint_interval,
+        )
         scores = score(trained.model, run, settings, device=device)
     finally:
         teardown_training_environment()  # type: ignore[no-untyped-call]
     return metrics_document(run, settings, selections, trained, scores, wall_seconds=time.perf_counter() - started)
 
 
-def fit(run: Run, settings: Settings, steps: int, out: Path, *, vocab_size: int, device: Any) -> Trained:
-    """Build the run's data, model and OLMo-core trainer, and train for `steps` steps."""
+def fit(
+    run: Run,
+    settings: Settings,
+    steps: int,
+    out: Path,
+    *,
+    vocab_size: int,
+    device: Any,
+    checkpoint_interval: int | None = None,
+) -> Trained:
+    """Build the run's data, model and OLMo-core trainer, and train for `steps` steps (resuming, with checkpoints)."""
     from olmo_core.data import NumpyDataLoaderConfig
     from olmo_core.optim import AdamWConfig, CosWithWarmup
     from olmo_core.train import Duration, TrainerConfig
@@ -223,20 +250,38 @@ def fit(run: Run, settings: Settings, steps: int, out: Path, *, vocab_size: int,
             max_duration=Duration.steps(steps),
             metrics_collect_interval=1,
             cancel_check_interval=1000,
-            no_checkpoints=True,
+            no_checkpoints=checkpoint_interval is None,
             no_evals=True,
         )
         .with_callback("olmix_loss", RecordLoss())
         .build(train_module, loader)
     )
     checkpointer = trainer.callbacks.get("checkpointer")
-    if checkpointer is not None:  # a proxy run keeps no checkpoints
-        checkpointer.enabled = False  # type: ignore[attr-defined]
+    resumed_from = None
+    tokens_before = 0
+    if checkpoint_interval is None:
+        if checkpointer is not None:  # a proxy run keeps no checkpoints unless asked to
+            checkpointer.enabled = False  # type: ignore[attr-defined]
+    else:
+        if checkpointer is not None:
+            checkpointer.save_interval = checkpoint_interval  # type: ignore[attr-defined]
+        if trainer.maybe_load_checkpoint(trainer.save_folder, load_trainer_state=True, load_optim_state=True):
+            resumed_from = int(trainer.global_step)
+            tokens_before = int(trainer.global_train_tokens_seen)
+            logging.getLogger("olmix.train").warning(
+                "olmix.train: resumed from the checkpoint at step %d in %s", resumed_from, trainer.save_folder
+            )
     started = time.perf_counter()
     trainer.fit()  # type: ignore[no-untyped-call]
     seconds = time.perf_counter() - started
     return Trained(
-        model, int(trainer.global_step), int(trainer.global_train_tokens_seen), seconds, sorted(losses.items())
+        model,
+        int(trainer.global_step),
+        int(trainer.global_train_tokens_seen),
+        seconds,
+        sorted(losses.items()),
+        resumed_from,
+        tokens_before,
     )
 
 
@@ -293,7 +338,9 @@ def metrics_document(
         "eval": {name: r.as_dict() for name, r in scores.fixed.items()},
         "wall_seconds": wall_seconds,
         "train_seconds": trained.seconds,
-        "tokens_per_second": finite(trained.tokens / trained.seconds) if trained.seconds > 0 else None,
+        "tokens_per_second": (
+            finite((trained.tokens - trained.tokens_before) / trained.seconds) if trained.seconds > 0 else None
+        ),
         "peak_rss_bytes": _peak_rss_bytes(),
     }
 
@@ -351,11 +398,18 @@ def flag_settings(run: Run, device: str, flags: dict[str, Any]) -> Settings:
     "under `eval` in metrics.json and preferred by `olmix results`.",
 )
 @click.option("--eval-tokens", type=click.IntRange(min=1), help="Tokens per --eval set, spread over its files [8192].")
+@click.option(
+    "--checkpoint-interval",
+    type=click.IntRange(min=1),
+    help="Save a checkpoint every N steps into OUT/checkpoints, and resume from the latest one there "
+    "(a requeued or restarted run loses at most N steps). Default: no checkpoints.",
+)
 def main(
     plan_path: str,
     run_name: str | None,
     out_dir: str | None,
     device: str,
+    checkpoint_interval: int | None,
     **overrides: Any,
 ) -> None:
     """Train one run of a launch plan with OLMo-core and write its metrics.json."""
@@ -368,7 +422,7 @@ def main(
         out = Path(out_dir) if out_dir else Path(plan_path).resolve().parent
         make_dir(out)
         path = out / METRICS_FILE
-        record = write_metrics(train(run, settings, out), path)
+        record = write_metrics(train(run, settings, out, checkpoint_interval=checkpoint_interval), path)
     except OlmixError as exc:
         click.echo(escape_lines(f"olmix.train: {exc}"), err=True)
         sys.exit(1)

@@ -98,6 +98,13 @@ class ExperimentConfig(JsonModel):
     """
     GPUs per machine.
     """
+    slurm: Annotated[
+        Slurm | None,
+        Field(examples=[{"partition": "gpu", "time_limit": "04:00:00", "gpus_per_node": 1}], title="Slurm settings"),
+    ] = None
+    """
+    How runs are submitted with `olmix launch run --backend slurm`; other backends ignore these with a note. Each run is one batch job (a group submitted together is one job array), requeueable, with `nodes` machines. Values reach `sbatch` as arguments, never through a shell.
+    """
     variants: Annotated[int, Field(ge=1, title="Variants")] = 1
     """
     Number of mixture variants to sample around the configured weights (mixture swarms).
@@ -360,6 +367,62 @@ class QualityBucket(JsonModel):
     ] = None
     """
     How many times a leaf's tokens may be repeated to meet its share of the budget (1.0 = each token at most once). A leaf uses its own value if set, else the nearest ancestor's, else 1.0.
+    """
+
+
+SbatchArg = TypeAliasType("SbatchArg", Annotated[str, Field(pattern="^-[^\\n\\r\\u0000]*$")])
+"""
+One sbatch option, starting with '-'.
+"""
+
+
+class Slurm(JsonModel):
+    """
+    How runs are submitted with `olmix launch run --backend slurm`; other backends ignore these with a note. Each run is one batch job (a group submitted together is one job array), requeueable, with `nodes` machines. Values reach `sbatch` as arguments, never through a shell.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    partition: Annotated[str | None, Field(examples=["gpu"], pattern="^[A-Za-z0-9_.,:=/@+-]+$", title="Partition")] = (
+        None
+    )
+    """
+    Partition to submit to (`sbatch --partition`). Default: the cluster's default partition.
+    """
+    account: Annotated[str | None, Field(examples=["my-lab"], pattern="^[A-Za-z0-9_.,:=/@+-]+$", title="Account")] = (
+        None
+    )
+    """
+    Account the runs are charged to (`sbatch --account`).
+    """
+    qos: Annotated[str | None, Field(examples=["normal"], pattern="^[A-Za-z0-9_.,:=/@+-]+$", title="QOS")] = None
+    """
+    Quality of service (`sbatch --qos`).
+    """
+    time_limit: Annotated[
+        str | None,
+        Field(examples=["04:00:00", "1-00:00:00"], pattern="^([0-9]+-)?[0-9]+(:[0-9]+){0,2}$", title="Time limit"),
+    ] = None
+    """
+    Wall-clock limit of each run (`sbatch --time`): minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS. A run that reaches it ends as failed (Slurm's TIMEOUT).
+    """
+    constraint: Annotated[
+        str | None,
+        Field(examples=["a100", "h100|a100"], pattern="^[A-Za-z0-9_.,:=/@+&|!()\\[\\]*-]+$", title="Constraint"),
+    ] = None
+    """
+    Node features a run needs (`sbatch --constraint`), e.g. a GPU model; `&`, `|`, `[]` and `()` combine them as in Slurm.
+    """
+    gpus_per_node: Annotated[int | None, Field(examples=[1, 8], ge=1, title="GPUs per node")] = None
+    """
+    GPUs to request on each node (`sbatch --gpus-per-node`). Omit on CPU-only partitions; when `gpus` is set as well the two must agree.
+    """
+    sbatch_args: Annotated[
+        list[SbatchArg] | None, Field(examples=[["--mem=16G", "--cpus-per-task=4"]], title="Extra sbatch arguments")
+    ] = None
+    """
+    More `sbatch` options, one per item, passed as they are (e.g. `--mem=16G`, `--cpus-per-task=4`, `--mail-type=END`). olmix sets --job-name, --output, --error, --array, --export, --nodes and --parsable itself; these are refused.
     """
 
 

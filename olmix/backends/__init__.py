@@ -19,6 +19,7 @@ from olmix.errors import OlmixError
 
 BACKENDS = {
     "local": "olmix.backends.local:LocalBackend",
+    "slurm": "olmix.backends.slurm:SlurmBackend",
 }
 
 

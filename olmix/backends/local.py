@@ -27,7 +27,7 @@ from typing import Any
 from olmix.backends import BackendError, RunSpec, RunState, Status
 from olmix.fileio import write_json_atomic
 
-IGNORED = ("cluster", "budget", "workspace", "priority")
+IGNORED = ("cluster", "budget", "workspace", "priority", "slurm")
 TOKEN_VAR = "OLMIX_RUN_TOKEN"
 
 

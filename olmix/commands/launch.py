@@ -202,7 +202,13 @@ def launch() -> None:
 @launch.command()
 @_options
 @click.option("--dry-run", is_flag=True, help="Resolve, plan and show the runs; submit nothing.")
-@click.option("--backend", default="local", show_default=True, help="Where runs go: local (this machine).")
+@click.option(
+    "--backend",
+    default="local",
+    show_default=True,
+    type=click.Choice(["local", "slurm"]),
+    help="Where runs go: local (this machine) or slurm (sbatch; settings from the config's `slurm`).",
+)
 @click.option(
     "--max-parallel",
     default=1,
@@ -249,10 +255,14 @@ def run(
     settings = launcher.run_settings(plan, overrides, trainer_command)
     if dry_run:
         _dry_run(plan, plan_out, as_json, settings, output, command_given=trainer_command is not None)
+        if backend == "slurm" and not as_json:
+            _show_slurm_scripts(plan, output, settings)
         return
-    options = {"max_parallel": max_parallel} if backend == "local" else {}
+    options = _backend_options(backend, settings.configs[0], max_parallel)
     engine = backends.get(backend, **options)
     notes = sorted({note for one in settings.configs for note in engine.check(one)})
+    if backend != "local" and max_parallel != 1:
+        notes.append(f"--max-parallel is for the local backend; {backend} schedules the runs itself")
     request = launcher.prepare(
         plan_data(plan),
         settings.config_path,
@@ -306,6 +316,41 @@ def run(
             f"watch it:  olmix launch status --group {plan.group}"
             + ("" if str(output) == "runs" else f" --runs-dir {output}")
         )
+
+
+def _backend_options(backend: str, config: Any, max_parallel: int) -> dict[str, Any]:
+    if backend == "slurm":
+        from olmix.backends.slurm import options_from_config
+
+        return options_from_config(config)
+    return {"max_parallel": max_parallel}
+
+
+def _show_slurm_scripts(plan: Any, output: Path, settings: Any) -> None:
+    """The batch script each run would be submitted with (its token is only drawn at launch)."""
+    from olmix import launcher
+    from olmix.backends import RunSpec
+    from olmix.backends.slurm import SlurmBackend
+
+    engine = SlurmBackend(**_backend_options("slurm", settings.configs[0], 1))
+    for note in engine.check(settings.configs[0]):
+        safe_echo(f"note: {note}")
+    for run in plan.runs:
+        run_dir = output.resolve() / plan.group / run.name
+        spec = RunSpec(
+            group=plan.group,
+            run=run.name,
+            run_dir=run_dir,
+            plan_file=run_dir / "plan.json",
+            command=launcher.render_command(
+                settings.command, plan=run_dir / "plan.json", run_dir=run_dir, run=run.name
+            ),
+            token="TOKEN",
+            env=settings.env,
+            secrets=settings.secrets,
+        )
+        safe_echo(f"\n--- {run_dir / 'slurm.sh'}")
+        safe_echo(engine.script(spec, engine.submit_argv(spec)).rstrip("\n"))
 
 
 @launch.command()

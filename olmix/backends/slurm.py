@@ -1,0 +1,526 @@
+"""The Slurm backend: each run is a batch job, a group submitted together is one job array.
+
+Every run gets a batch script in its folder (`slurm.sh`), written before
+anything is submitted so it can be reviewed; options go to `sbatch` as
+arguments (never through the shell) and the script names them in a comment.
+Every string from a config that reaches the script is shell-quoted; Slurm
+settings are checked against a conservative pattern before they reach an
+argument list.
+
+The submission token is in the job's name (`olmix-<token>`), so a launch
+killed after `sbatch` returned finds its job again with `squeue` (jobs the
+controller still remembers) or `sacct` (accounting). A run submitted inside
+an array carries the token `<array token>.<index>`.
+
+State comes from the scheduler: one `squeue` call for all runs asked about and
+one `sacct` call for those squeue no longer knows. Where the cluster keeps
+no accounting database, `sacct -c` (the job-completion log) is used instead.
+The script also records started.json and exit.json in the run folder, which
+answer for runs the scheduler has forgotten.
+
+Secrets travel by name only: `sbatch --export=ALL` hands the submitting
+environment to the job, the script checks each named variable is there and
+masks their values in train.log; no value is written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from olmix.backends import BackendError, RunSpec, RunState, Status
+from olmix.fileio import write_atomic
+
+SCRIPT = "slurm.sh"
+NAME_PREFIX = "olmix-"
+IGNORED = ("cluster", "budget", "workspace", "priority")
+TIMEOUT_S = 120
+
+# Every state squeue or sacct can print (slurm.h's job_states and their flags), as olmix sees it.
+STATES: dict[str, RunState] = {
+    "PENDING": RunState.PENDING,
+    "CONFIGURING": RunState.PENDING,
+    "REQUEUED": RunState.PENDING,
+    "REQUEUE_HOLD": RunState.PENDING,
+    "REQUEUE_FED": RunState.PENDING,
+    "RESV_DEL_HOLD": RunState.PENDING,
+    "POWER_UP_NODE": RunState.PENDING,
+    "RUNNING": RunState.RUNNING,
+    "COMPLETING": RunState.RUNNING,
+    "SIGNALING": RunState.RUNNING,
+    "STAGE_OUT": RunState.RUNNING,
+    "RESIZING": RunState.RUNNING,
+    "SUSPENDED": RunState.RUNNING,
+    "STOPPED": RunState.RUNNING,
+    "UPDATE_DB": RunState.RUNNING,
+    "COMPLETED": RunState.SUCCEEDED,
+    "CANCELLED": RunState.CANCELLED,
+    "FAILED": RunState.FAILED,
+    "TIMEOUT": RunState.FAILED,
+    "OUT_OF_MEMORY": RunState.FAILED,
+    "NODE_FAIL": RunState.FAILED,
+    "BOOT_FAIL": RunState.FAILED,
+    "DEADLINE": RunState.FAILED,
+    "PREEMPTED": RunState.FAILED,
+    "SPECIAL_EXIT": RunState.FAILED,
+    "REVOKED": RunState.FAILED,
+}
+# While a requeueable job is being preempted it is on its way back to the queue.
+LIVE_STATES = {"PREEMPTED": RunState.PENDING}
+
+# Settings go to sbatch as `--opt=value`; a value is one word of ordinary characters.
+SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.,:=/@+%|&!()\[\]*-]+$")
+TOKEN = re.compile(r"^([A-Za-z0-9_-]+)(?:\.(\d+))?$")
+# sbatch options olmix sets itself; extra arguments may not change them.
+RESERVED = {
+    "-J": "--job-name",
+    "--job-name": "--job-name",
+    "-o": "--output",
+    "--output": "--output",
+    "-e": "--error",
+    "--error": "--error",
+    "-a": "--array",
+    "--array": "--array",
+    "--wrap": "--wrap",
+    "--export": "--export",
+    "--parsable": "--parsable",
+    "-N": "--nodes",
+    "--nodes": "--nodes",
+}
+
+# Masks the values of the named variables in the trainer's output, as the local runner does (run by the job's Python).
+MASK = (
+    "import os, sys\n"
+    "from olmix.backends.secrets import Masker, variants\n"
+    "masker = Masker(v for n in sys.argv[1:] if (s := os.environb.get(n.encode())) for v in variants(s))\n"
+    "out = sys.stdout.buffer\n"
+    "while chunk := sys.stdin.buffer.read1(65536):\n"
+    "    out.write(masker.feed(chunk))\n"
+    "    out.flush()\n"
+    "out.write(masker.close())\n"
+)
+
+
+def _comment(text: str) -> str:
+    """One comment line whatever `text` holds: control characters shown escaped."""
+    return "# " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _pattern(folder: Path, name: str) -> str:
+    """An sbatch --output pattern: `name` (with Slurm's %j, %A, %a) in `folder`, whose own % are escaped."""
+    return str(folder).replace("%", "%%") + "/" + name
+
+
+def _json_record(path: Path, fields: dict[str, tuple[str, str]]) -> str:
+    """A shell line writing a JSON object to path atomically: {key: (printf conversion, shell value)}.
+
+    The values are the job's own (Slurm's ids, a number, the time), never a config string.
+    """
+    form = ", ".join(f'"{key}": {conv}' for key, (conv, _) in fields.items())
+    values = " ".join(f'"{value}"' for _, value in fields.values())
+    tmp = shlex.quote(f"{path}.tmp")
+    return f"printf '{{{form}}}\\n' {values} > {tmp} && mv -f {tmp} {shlex.quote(str(path))}"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of squeue or sacct."""
+
+    job_id: str
+    raw_id: str
+    state: str
+    reason: str = ""
+    exit_code: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    name: str = ""
+
+
+def _time(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        return None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def map_state(job: Job, *, live: bool) -> Status:
+    """The olmix Status of a Slurm job; the detail names Slurm's state and reason."""
+    word = job.state.split()[0].rstrip("+") if job.state.strip() else "UNKNOWN"
+    state = (LIVE_STATES.get(word) if live else None) or STATES.get(word)
+    reason = job.reason if job.reason and job.reason not in ("None", "(null)") else ""
+    detail = f"slurm {job.state.strip()}" + (f": {reason}" if reason else "")
+    if state is None:
+        return Status(RunState.FAILED, job.exit_code, job.started_at, job.finished_at, detail + " (unknown state)")
+    finished = job.finished_at if state.finished else None
+    return Status(state, job.exit_code if state.finished else None, job.started_at, finished, detail)
+
+
+class SlurmBackend:
+    name = "slurm"
+    # None: not yet known whether the cluster keeps accounting (sacct) or only a completion log (sacct -c).
+    _sacct_flags: list[str] | None = None
+
+    def __init__(
+        self,
+        partition: str | None = None,
+        account: str | None = None,
+        qos: str | None = None,
+        time_limit: str | None = None,
+        constraint: str | None = None,
+        gpus_per_node: int | None = None,
+        sbatch_args: Sequence[str] = (),
+        nodes: int = 1,
+        python: str | None = None,
+    ) -> None:
+        self.settings = {
+            "partition": partition,
+            "account": account,
+            "qos": qos,
+            "time": time_limit,
+            "constraint": constraint,
+        }
+        for key, value in self.settings.items():
+            if value is not None and not SAFE_VALUE.fullmatch(value):
+                raise BackendError(f"slurm {key} {value!r}: only letters, digits and _.,:=/@+%|&!()[]*- are allowed")
+        for arg in sbatch_args:
+            option = arg.split("=", 1)[0]
+            if not arg.startswith("-") or "\n" in arg or "\0" in arg:
+                raise BackendError(f"slurm sbatch_args {arg!r}: each entry is one sbatch option, like --mem=8G")
+            if option in RESERVED:
+                raise BackendError(f"slurm sbatch_args {arg!r}: olmix sets {RESERVED[option]} itself")
+        self.gpus_per_node = gpus_per_node
+        self.sbatch_args = list(sbatch_args)
+        self.nodes = nodes
+        self.python = python or sys.executable
+        self.calls: list[str] = []  # the Slurm commands this backend ran, in order (for measuring)
+
+    # -- checking -----------------------------------------------------------------------------------------------
+
+    def check(self, config: Any) -> list[str]:
+        notes = []
+        ignored = [key for key in IGNORED if key in config.model_fields_set]
+        if ignored:
+            notes.append(f"the slurm backend ignores {', '.join(ignored)} (use slurm.partition, slurm.account, ...)")
+        if config.nodes > 1:
+            raise BackendError(
+                f"the slurm backend runs one trainer process per run; the config asks for nodes: {config.nodes} "
+                "(multi-node training through torchrun is not supported yet)"
+            )
+        slurm = getattr(config, "slurm", None)
+        gpus_per_node = getattr(slurm, "gpus_per_node", None)
+        if gpus_per_node is not None and "gpus" in config.model_fields_set and gpus_per_node != config.gpus:
+            raise BackendError(f"slurm.gpus_per_node is {gpus_per_node} but gpus is {config.gpus}; set one of them")
+        if "gpus" in config.model_fields_set and gpus_per_node is None:
+            notes.append(f"gpus: {config.gpus} requests no GPU from Slurm; set slurm.gpus_per_node to request them")
+        if (gpus_per_node or 0) > 1:
+            notes.append(f"{gpus_per_node} GPUs per node are requested, but the trainer runs as one process")
+        return notes
+
+    # -- the batch script -------------------------------------------------------------------------------------
+
+    def sbatch_options(self) -> list[str]:
+        options = [f"--{key}={value}" for key, value in self.settings.items() if value is not None]
+        if self.gpus_per_node:
+            options.append(f"--gpus-per-node={self.gpus_per_node}")
+        return [f"--nodes={self.nodes}", "--ntasks-per-node=1", "--requeue", *options, *self.sbatch_args]
+
+    def _submit_argv(self, name: str, output: str, script: Path, array: int | None = None) -> list[str]:
+        head = ["sbatch", "--parsable", f"--job-name={name}", f"--output={output}", "--open-mode=append"]
+        head += ["--export=ALL"]  # secrets reach the job from the submitting environment, by name
+        if array is not None:
+            head.append(f"--array=0-{array - 1}")
+        return [*head, *self.sbatch_options(), str(script)]
+
+    @staticmethod
+    def _name(token: str) -> tuple[str, int | None]:
+        match = TOKEN.fullmatch(token)
+        if match is None:
+            raise BackendError(f"submission token {token!r} is not a word of letters, digits, _ and -")
+        index = match.group(2)
+        return NAME_PREFIX + match.group(1), (int(index) if index is not None else None)
+
+    def script(self, spec: RunSpec, submit_argv: list[str] | None = None) -> str:
+        """The batch script of one run: what the job executes, every config string quoted."""
+        q = shlex.quote
+        run_dir = spec.run_dir
+        lines = [
+            "#!/bin/bash",
+            _comment(f"olmix run {spec.run} of group {spec.group}, written by olmix for the slurm backend."),
+        ]
+        if submit_argv:
+            lines.append(_comment("submitted with: " + shlex.join(submit_argv)))
+        lines += [
+            "set -u",
+            f"run_dir={q(str(run_dir))}",
+            'job_id="${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}}"',
+            'job_id="${job_id:-$SLURM_JOB_ID}"',
+        ]
+        for key, value in spec.env.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise BackendError(f"env name {key!r} cannot be exported by a shell script")
+            lines.append(f"export {key}={q(value)}")
+        for name in spec.secrets:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise BackendError(f"secret name {name!r} cannot be read by a shell script")
+            lines.append(
+                f'if [ -z "${{{name}+set}}" ]; then echo {q(f"olmix: secret {name} is not in the job environment")}'
+                " >&2; exit 78; fi"
+            )
+        lines.append(
+            _json_record(
+                run_dir / "started.json",
+                {
+                    "job_id": ('"%s"', "$job_id"),
+                    "raw_job_id": ('"%s"', "$SLURM_JOB_ID"),
+                    "restarts": ("%d", "${SLURM_RESTART_COUNT:-0}"),
+                    "started_at": ("%d", "$(date +%s)"),
+                },
+            )
+        )
+        trainer = "srun --ntasks=1 --nodes=1 --kill-on-bad-exit=1 " + shlex.join(spec.command)
+        log = q(str(run_dir / "train.log"))
+        if spec.secrets:
+            mask = shlex.join([self.python, "-u", "-c", MASK, *spec.secrets])
+            lines += ["set -o pipefail", f"{trainer} 2>&1 | {mask} >> {log}", "code=${PIPESTATUS[0]}"]
+        else:
+            lines += [f"{trainer} >> {log} 2>&1", "code=$?"]
+        lines.append(
+            _json_record(
+                run_dir / "exit.json",
+                {"job_id": ('"%s"', "$job_id"), "exit_code": ("%d", "$code"), "finished_at": ("%d", "$(date +%s)")},
+            )
+        )
+        lines.append('exit "$code"')
+        return "\n".join(lines) + "\n"
+
+    def submit_argv(self, spec: RunSpec) -> list[str]:
+        """The sbatch command that submits one run on its own (job name: olmix-<its whole token>)."""
+        self._name(spec.token)
+        name = NAME_PREFIX + spec.token
+        return self._submit_argv(name, _pattern(spec.run_dir, "slurm-%j.out"), spec.run_dir / SCRIPT)
+
+    def write_script(self, spec: RunSpec, argv: list[str] | None) -> Path:
+        path = spec.run_dir / SCRIPT
+        write_atomic(path, self.script(spec, argv).encode())
+        path.chmod(0o755)
+        return path
+
+    # -- talking to Slurm -------------------------------------------------------------------------------------
+
+    def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        self.calls.append(argv[0])
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise BackendError(
+                f"{argv[0]} not found: the slurm backend needs Slurm's client commands on PATH"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise BackendError(f"{argv[0]} did not answer within {TIMEOUT_S} s") from None
+        if check and out.returncode != 0:
+            raise BackendError(f"{argv[0]} failed (exit {out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
+        return out
+
+    def _sbatch(self, argv: list[str]) -> str:
+        out = self._run(argv)
+        job_id = out.stdout.strip().split(";")[0]
+        if not job_id.isdigit():
+            raise BackendError(f"sbatch answered {out.stdout.strip()!r}, not a job id")
+        return job_id
+
+    def submit(self, spec: RunSpec) -> str:
+        spec.run_dir.mkdir(parents=True, exist_ok=True)
+        argv = self.submit_argv(spec)
+        self.write_script(spec, argv)
+        return self._sbatch(argv)
+
+    def submit_many(self, specs: Sequence[RunSpec]) -> list[str]:
+        """Submit runs as one job array; their tokens must be `<array token>.0` … `.<n-1>`, in order.
+
+        Returns each run's job id (`<array job id>_<index>`). One sbatch call,
+        so either every run is submitted or none is.
+        """
+        if not specs:
+            return []
+        names = {self._name(spec.token) for spec in specs}
+        array_name = self._name(specs[0].token)[0]
+        if names != {(array_name, i) for i in range(len(specs))}:
+            raise BackendError("runs submitted as one array need the tokens <token>.0 … <token>.<n-1>, in order")
+        scripts = []
+        for spec in specs:
+            spec.run_dir.mkdir(parents=True, exist_ok=True)
+            scripts.append(self.write_script(spec, None))
+        group_dir = specs[0].run_dir.parent
+        array_dir = group_dir / f".slurm-{array_name}"
+        array_dir.mkdir(parents=True, exist_ok=True)
+        for i, spec in enumerate(specs):
+            link = array_dir / str(i)  # Slurm names outputs by index; each index leads to its run folder
+            if not link.is_symlink():
+                link.symlink_to(os.path.relpath(spec.run_dir, array_dir))
+        dispatcher = array_dir / "array.sh"
+        argv = self._submit_argv(array_name, _pattern(array_dir, "%a/slurm-%A_%a.out"), dispatcher, array=len(specs))
+        lines = [
+            "#!/bin/bash",
+            _comment(f"olmix: {len(specs)} runs of group {specs[0].group} as one job array."),
+            _comment("submitted with: " + shlex.join(argv)),
+            'case "$SLURM_ARRAY_TASK_ID" in',
+            *(f"  {i}) exec /bin/bash {shlex.quote(str(path))} ;;" for i, path in enumerate(scripts)),
+            '  *) echo "olmix: no run for array index $SLURM_ARRAY_TASK_ID" >&2; exit 1 ;;',
+            "esac",
+        ]
+        write_atomic(dispatcher, ("\n".join(lines) + "\n").encode())
+        array_id = self._sbatch(argv)
+        return [f"{array_id}_{i}" for i in range(len(specs))]
+
+    def find(self, spec: RunSpec) -> str | None:
+        array_name, index = self._name(spec.token)
+        alone = NAME_PREFIX + spec.token  # its name had it been submitted on its own (also after an array failed)
+        names = [alone] if index is None else [alone, array_name]
+        out = self._run(
+            ["squeue", "-h", "-r", "--states=all", f"--name={','.join(names)}", "-O", "JobArrayID:0|,Name:0|"]
+        )
+        rows = [tuple(p.strip() for p in line.split("|")[:2]) for line in out.stdout.splitlines() if "|" in line]
+        if not rows:
+            # The completion log (sacct -c) ignores --name: keep only the rows that carry the token.
+            found = [
+                r for r in self._sacct(["--name", ",".join(names), "--starttime", "now-30days"]) if r.name in names
+            ]
+            started = _read_json(spec.run_dir / "started.json") or {}
+            if started.get("raw_job_id") in {row.raw_id for row in found}:
+                return str(started["job_id"])
+            rows = [(row.job_id, row.name) for row in found]
+        for job_id, name in rows:
+            if name == alone:
+                return job_id
+        if index is None:
+            return None
+        return next((job_id for job_id, name in rows if name == array_name and job_id.endswith(f"_{index}")), None)
+
+    def _squeue(self, job_ids: list[str]) -> dict[str, Job]:
+        fields = "JobID:0|,JobArrayID:0|,State:0|,Reason:0|,exit_code:0|,StartTime:0|,EndTime:0|"
+        out = self._run(["squeue", "-h", "-r", "--states=all", "-j", ",".join(job_ids), "-O", fields], check=False)
+        if out.returncode != 0:
+            if "Invalid job id" in out.stderr:
+                return {}  # none of them is known any more
+            raise BackendError(f"squeue failed (exit {out.returncode}): {out.stderr.strip()}")
+        jobs = {}
+        for line in out.stdout.splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) < 7:
+                continue
+            raw, job_id, state, reason, status, start, end = parts[:7]
+            code = int(status) >> 8 if status.isdigit() else None
+            jobs[job_id] = Job(job_id, raw, state, reason, code, _time(start), _time(end))
+        return jobs
+
+    def _sacct(self, selection: list[str]) -> list[Job]:
+        fields = "JobID,JobIDRaw,State,ExitCode,Start,End,Reason,JobName"
+        base = ["sacct", "-X", "-P", "-n", *selection, "-o", fields]
+        flags = SlurmBackend._sacct_flags
+        out = self._run([*base, *(flags or [])], check=False)
+        if out.returncode != 0 and flags is None and "accounting storage is disabled" in out.stderr + out.stdout:
+            # No accounting database: read the job-completion log instead (and remember that).
+            SlurmBackend._sacct_flags = flags = ["-c"]
+            out = self._run([*base, *flags], check=False)
+        if out.returncode != 0:
+            raise BackendError(f"sacct failed (exit {out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
+        if flags is None:
+            SlurmBackend._sacct_flags = []
+        rows = []
+        for line in out.stdout.splitlines():
+            parts = line.split("|")
+            if len(parts) < 8:
+                continue
+            job_id, raw, state, exit_code, start, end, reason = parts[:7]
+            name = "|".join(parts[7:])  # the last field: a job name may hold the separator
+            code = exit_code.split(":")[0]
+            rows.append(
+                Job(job_id, raw, state, reason, int(code) if code.isdigit() else None, _time(start), _time(end), name)
+            )
+        return rows
+
+    def check_command(self, command: list[str]) -> None:
+        """Nothing to check here: the trainer starts on a compute node, whose PATH and files are not this
+        machine's (a program that is missing there fails its job, with the reason in the run's log)."""
+
+    def statuses(self, jobs: list[tuple[str, Path]]) -> list[Status]:
+        """The status of each (job id, run folder), in order, from one `query`."""
+        found = self.query([job_id for job_id, _ in jobs], [run_dir for _, run_dir in jobs])
+        return [found[job_id] for job_id, _ in jobs]
+
+    def query(self, job_ids: list[str], run_dirs: list[Path]) -> dict[str, Status]:
+        """The state of many runs with one squeue call and (for runs squeue has forgotten) one sacct call."""
+        if not job_ids:
+            return {}
+        result: dict[str, Status] = {}
+        live = self._squeue(job_ids)
+        for job_id in job_ids:
+            if job_id in live:
+                result[job_id] = map_state(live[job_id], live=True)
+        missing = [(j, d) for j, d in zip(job_ids, run_dirs, strict=True) if j not in result]
+        if missing:
+            started = {j: _read_json(d / "started.json") or {} for j, d in missing}
+            wanted = {j for j, _ in missing} | {str(s["raw_job_id"]) for s in started.values() if "raw_job_id" in s}
+            rows = self._sacct(["-j", ",".join(sorted(wanted))])
+            by_id = {row.job_id: row for row in rows} | {row.raw_id: row for row in rows}
+            for job_id, run_dir in missing:
+                row = by_id.get(job_id) or by_id.get(str(started[job_id].get("raw_job_id")))
+                if row is not None:
+                    result[job_id] = map_state(row, live=False)
+                else:
+                    result[job_id] = self._from_files(run_dir, started[job_id])
+        return result
+
+    @staticmethod
+    def _from_files(run_dir: Path, started: dict[str, Any]) -> Status:
+        done = _read_json(run_dir / "exit.json")
+        if done is not None:
+            code = done.get("exit_code")
+            state = RunState.SUCCEEDED if code == 0 else RunState.FAILED
+            detail = "from the run's exit record; the scheduler no longer knows the job"
+            return Status(state, code, started.get("started_at"), done.get("finished_at"), detail)
+        return Status(RunState.FAILED, None, started.get("started_at"), None, "neither squeue nor sacct knows the job")
+
+    def status(self, job_id: str, run_dir: Path) -> Status:
+        return self.query([job_id], [run_dir])[job_id]
+
+    def cancel(self, job_id: str, run_dir: Path) -> None:
+        self.cancel_many([job_id])
+
+    def cancel_many(self, job_ids: list[str]) -> None:
+        """One scancel for all; a job that already ended is not an error."""
+        if job_ids:
+            out = self._run(["scancel", *job_ids], check=False)
+            if out.returncode != 0 and "already completed" not in out.stderr and "Invalid job id" not in out.stderr:
+                raise BackendError(f"scancel failed (exit {out.returncode}): {out.stderr.strip()}")
+
+
+def options_from_config(config: Any) -> dict[str, Any]:
+    """The backend options a config's `slurm` settings (and `nodes`) make; recorded with the launch."""
+    slurm = getattr(config, "slurm", None)
+    options: dict[str, Any] = {"nodes": config.nodes}
+    if slurm is not None:
+        for key in ("partition", "account", "qos", "time_limit", "constraint", "gpus_per_node"):
+            value = getattr(slurm, key, None)
+            if value is not None:
+                options[key] = value
+        if slurm.sbatch_args:
+            options["sbatch_args"] = list(slurm.sbatch_args)
+    return options

@@ -1,0 +1,478 @@
+"""The Slurm backend, against a real slurmctld, slurmd and munged started for this session (tests/slurmcluster.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from olmix import launcher
+from olmix.backends import BackendError, RunSpec, RunState, Status
+from olmix.backends.local import LocalBackend
+from olmix.backends.slurm import Job, SlurmBackend, map_state, options_from_config
+from olmix.config import load_config
+from olmix.errors import ConfigError
+
+from . import slurmcluster
+from .conftest import REPO, needs_train
+
+REASON = slurmcluster.unavailable()
+_skip_without_slurm = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+
+
+def needs_slurm(test: Callable[..., None]) -> Callable[..., None]:
+    """A test against the live scheduler: skipped without Slurm, and slow (it starts daemons, submits jobs)."""
+    marked: Callable[..., None] = pytest.mark.slow(_skip_without_slurm(test))
+    return marked
+
+
+HOSTILE = "r'; touch PWNED; echo '$(touch PWNED2)`touch PWNED3` \"x\" & | > <"
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[slurmcluster.SlurmCluster]:
+    """One private Slurm for the whole session; SLURM_CONF points every client (and child process) at it."""
+    if REASON is not None:
+        pytest.skip(REASON)
+    old = os.environ.get("SLURM_CONF")
+    with slurmcluster.running() as running:
+        os.environ["SLURM_CONF"] = str(running.conf)
+        try:
+            yield running
+        finally:
+            if old is None:
+                os.environ.pop("SLURM_CONF", None)
+            else:
+                os.environ["SLURM_CONF"] = old
+
+
+@pytest.fixture
+def slurm(cluster: slurmcluster.SlurmCluster) -> Iterator[slurmcluster.SlurmCluster]:
+    cluster.wait_idle()
+    yield cluster
+    cluster.cancel_all()
+
+
+def spec(tmp_path: Path, run: str, command: list[str], token: str, **extra: Any) -> RunSpec:
+    run_dir = tmp_path / "g" / run
+    return RunSpec("g", run, run_dir, run_dir / "plan.json", command, token, **extra)
+
+
+def py(code: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", code, *args]
+
+
+def wait(backend: SlurmBackend, ids: list[str], dirs: list[Path], timeout: float = 60) -> dict[str, Status]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = backend.query(ids, dirs)
+        if all(s.state.finished for s in found.values()):
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"jobs did not finish: {found}")
+
+
+# -- without a scheduler ---------------------------------------------------------------------------------------
+
+STATE_CASES = [
+    # (state as squeue/sacct print it, reason, live, olmix state, detail)
+    ("PENDING", "Priority", True, RunState.PENDING, "slurm PENDING: Priority"),
+    ("CONFIGURING", "None", True, RunState.PENDING, "slurm CONFIGURING"),
+    ("REQUEUED", "", True, RunState.PENDING, "slurm REQUEUED"),
+    ("REQUEUE_HOLD", "JobHeldAdmin", True, RunState.PENDING, "slurm REQUEUE_HOLD: JobHeldAdmin"),
+    ("RUNNING", "None", True, RunState.RUNNING, "slurm RUNNING"),
+    ("COMPLETING", "", True, RunState.RUNNING, "slurm COMPLETING"),
+    ("SUSPENDED", "", True, RunState.RUNNING, "slurm SUSPENDED"),
+    ("COMPLETED", "None", False, RunState.SUCCEEDED, "slurm COMPLETED"),
+    ("FAILED", "NonZeroExitCode", False, RunState.FAILED, "slurm FAILED: NonZeroExitCode"),
+    ("CANCELLED by 0", "", False, RunState.CANCELLED, "slurm CANCELLED by 0"),
+    ("TIMEOUT", "TimeLimit", False, RunState.FAILED, "slurm TIMEOUT: TimeLimit"),
+    ("OUT_OF_MEMORY", "OutOfMemory", False, RunState.FAILED, "slurm OUT_OF_MEMORY: OutOfMemory"),
+    ("NODE_FAIL", "NodeDown", False, RunState.FAILED, "slurm NODE_FAIL: NodeDown"),
+    ("BOOT_FAIL", "", False, RunState.FAILED, "slurm BOOT_FAIL"),
+    ("DEADLINE", "", False, RunState.FAILED, "slurm DEADLINE"),
+    ("PREEMPTED", "", False, RunState.FAILED, "slurm PREEMPTED"),
+    ("PREEMPTED", "", True, RunState.PENDING, "slurm PREEMPTED"),  # requeueable: on its way back to the queue
+    ("SOMETHING_NEW", "", False, RunState.FAILED, "slurm SOMETHING_NEW (unknown state)"),
+]
+
+
+@pytest.mark.parametrize(("state", "reason", "live", "expected", "detail"), STATE_CASES)
+def test_every_slurm_state_maps_to_an_olmix_state_with_the_reason(
+    state: str, reason: str, live: bool, expected: RunState, detail: str
+) -> None:
+    found = map_state(Job("7", "7", state, reason, 0, 100.0, 200.0), live=live)
+    assert (found.state, found.detail) == (expected, detail)
+    assert found.finished_at == (200.0 if expected.finished else None)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"partition": "debug\n#SBATCH --wrap=x"}, "slurm partition"),
+        ({"account": "a b"}, "slurm account"),
+        ({"time_limit": "1:00;rm"}, "slurm time"),
+        ({"sbatch_args": ["--export=NONE"]}, "olmix sets --export itself"),
+        ({"sbatch_args": ["-J", "x"]}, "olmix sets --job-name itself"),
+        ({"sbatch_args": ["--wrap=rm -rf /"]}, "olmix sets --wrap itself"),
+        ({"sbatch_args": ["mem=1G"]}, "each entry is one sbatch option"),
+        ({"sbatch_args": ["--comment=a\nb"]}, "each entry is one sbatch option"),
+    ],
+)
+def test_unsafe_or_conflicting_settings_are_refused(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(BackendError, match=message):
+        SlurmBackend(**options)
+
+
+def test_the_schema_describes_the_slurm_settings_and_refuses_bad_ones(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text((REPO / "config/examples/minimal.yaml").read_text() + "slurm:\n  partition: debug\n")
+    settings = load_config(config, ("slurm.time_limit=1-00:30", "slurm.sbatch_args=[--mem=1G]", "nodes=1"))
+    assert options_from_config(settings) == {
+        "nodes": 1,
+        "partition": "debug",
+        "time_limit": "1-00:30",
+        "sbatch_args": ["--mem=1G"],
+    }
+    for bad in ("slurm.partition='a b'", "slurm.time_limit=soon", "slurm.gpus_per_node=0", "slurm.qeue=x"):
+        with pytest.raises(ConfigError):
+            load_config(config, (bad,))
+
+
+@pytest.mark.parametrize(
+    "slurm",
+    [
+        {"partition": "debug\n"},
+        {"account": "lab\n"},
+        {"qos": "normal\n"},
+        {"time_limit": "10\n"},
+        {"constraint": "a100\n"},
+        {"sbatch_args": ["--mem=1G\n"]},
+    ],
+)
+def test_a_trailing_newline_is_invalid_for_every_validator(slurm: dict[str, Any]) -> None:
+    # Python's re lets '$' match before a final newline; ECMA-262 and the generated models do not.
+    import jsonschema
+    from olmix_generated.mixture import Slurm
+
+    schema = json.loads((REPO / "schema/mixture.schema.json").read_text())
+    config = {"name": "x", "slurm": slurm, "sources": [{"name": "a", "paths": ["p"]}]}
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    with pytest.raises(ValueError):
+        Slurm(**slurm)
+
+
+def test_check_notes_what_slurm_ignores_and_refuses_what_it_cannot_run(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text((REPO / "config/examples/minimal.yaml").read_text())  # sets cluster
+    backend = SlurmBackend()
+    assert backend.check(load_config(config, ())) == [
+        "the slurm backend ignores cluster (use slurm.partition, slurm.account, ...)"
+    ]
+    with pytest.raises(BackendError, match="nodes: 2"):
+        backend.check(load_config(config, ("nodes=2",)))
+    with pytest.raises(BackendError, match=r"slurm\.gpus_per_node is 2 but gpus is 1"):
+        backend.check(load_config(config, ("gpus=1", "slurm.gpus_per_node=2")))
+    assert "the local backend ignores cluster, slurm" in LocalBackend().check(
+        load_config(config, ("slurm.partition=debug",))
+    )
+
+
+def test_array_tokens_must_number_the_runs_in_order(tmp_path: Path) -> None:
+    specs = [spec(tmp_path, f"r{i}", ["true"], f"abc.{i}") for i in (0, 2)]
+    with pytest.raises(BackendError, match="tokens"):
+        SlurmBackend().submit_many(specs)
+    assert not (tmp_path / "g").exists()
+
+
+def test_the_script_keeps_every_config_string_one_quoted_word(tmp_path: Path) -> None:
+    one = spec(tmp_path, HOSTILE, ["echo", HOSTILE, "a\nb"], "t0", env={"NOTE": HOSTILE + "\n$HOME"})
+    backend = SlurmBackend()
+    text = backend.script(one, backend.submit_argv(one))
+    assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    words = list(lexer)  # as the shell splits it, comments dropped
+    assert HOSTILE in words and "a\nb" in words and f"NOTE={HOSTILE}\n$HOME" in words
+    assert "touch" not in words and not any(w.startswith("$(touch") for w in words)
+
+
+# -- against the scheduler -------------------------------------------------------------------------------------
+
+
+@needs_slurm
+def test_hostile_names_reach_the_trainer_as_they_are_and_run_nothing(
+    slurm: slurmcluster.SlurmCluster, tmp_path: Path
+) -> None:
+    out = tmp_path / "argv.json"
+    code = "import json, os, sys; json.dump([sys.argv[1:], os.environ['NOTE']], open(sys.argv[1], 'w'))"
+    one = spec(tmp_path, HOSTILE, py(code, str(out), HOSTILE, "a\nb"), "t1", env={"NOTE": HOSTILE + "\n$HOME"})
+    backend = SlurmBackend()
+    job = backend.submit(one)
+    found = wait(backend, [job], [one.run_dir])
+    assert found[job].state == RunState.SUCCEEDED, (one.run_dir / "train.log").read_text()
+    assert json.loads(out.read_text()) == [[str(out), HOSTILE, "a\nb"], HOSTILE + "\n$HOME"]
+    assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
+
+
+@needs_slurm
+def test_a_group_is_one_array_and_its_status_is_one_squeue_and_one_sacct(
+    slurm: slurmcluster.SlurmCluster, tmp_path: Path
+) -> None:
+    commands = [py("print('ok')"), py("import sys; print('bad'); sys.exit(3)"), py("print('ok')")]
+    specs = [spec(tmp_path, f"r{i}", cmd, f"arr{os.getpid()}.{i}") for i, cmd in enumerate(commands)]
+    backend = SlurmBackend()
+    ids = backend.submit_many(specs)
+    assert backend.calls == ["sbatch"]
+    assert len({i.split("_")[0] for i in ids}) == 1 and [i.split("_")[1] for i in ids] == ["0", "1", "2"]
+    dirs = [s.run_dir for s in specs]
+    assert [backend.find(s) for s in specs] == ids  # found by token, each at its index
+    wait(backend, ids, dirs)
+    backend.calls.clear()
+    found = backend.query(ids, dirs)
+    assert backend.calls == ["squeue"]  # the controller still knows them: no sacct needed
+    assert [found[i].state for i in ids] == [RunState.SUCCEEDED, RunState.FAILED, RunState.SUCCEEDED]
+    assert found[ids[1]].exit_code == 3
+    assert (specs[1].run_dir / "train.log").read_text().startswith("bad\n")  # then srun says why it ended
+    assert list((tmp_path / "g" / f".slurm-olmix-arr{os.getpid()}" / "1").glob("slurm-*_1.out"))
+
+    slurm.forget_jobs()  # as after MinJobAge: only accounting knows them now
+    backend.calls.clear()
+    again = backend.query(ids, dirs)
+    assert backend.calls in (["squeue", "sacct"], ["squeue", "sacct", "sacct"])  # the second: first probe of -c
+    backend.calls.clear()
+    again = backend.query(ids, dirs)
+    assert backend.calls == ["squeue", "sacct"]
+    assert [(again[i].state, again[i].exit_code) for i in ids] == [
+        (RunState.SUCCEEDED, 0),
+        (RunState.FAILED, 3),
+        (RunState.SUCCEEDED, 0),
+    ]
+    assert "slurm FAILED" in again[ids[1]].detail
+    assert [backend.find(s) for s in specs] == ids  # still found, through sacct and the run's started record
+    # The completion log answers every job whatever --name asks; only the token's own job may be adopted.
+    assert backend.find(spec(tmp_path, "r9", ["true"], "never-submitted")) is None
+
+
+@needs_slurm
+def test_a_run_meant_for_an_array_but_submitted_alone_is_still_found(
+    slurm: slurmcluster.SlurmCluster, tmp_path: Path
+) -> None:
+    # A launch resuming an array that never reached sbatch submits its runs one by one, keeping their tokens.
+    backend = SlurmBackend()
+    alone = spec(tmp_path, "r1", ["true"], f"lone{os.getpid()}.1")
+    job = backend.submit(alone)
+    assert "_" not in job
+    assert backend.find(alone) == job
+    assert backend.find(spec(tmp_path, "r0", ["true"], f"lone{os.getpid()}.0")) is None
+
+
+@needs_slurm
+def test_cancel_ends_a_pending_and_a_running_job(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
+    backend = SlurmBackend()
+    specs = [spec(tmp_path, f"c{i}", py("import time; time.sleep(300)"), f"c{os.getpid()}x{i}") for i in range(3)]
+    ids = [backend.submit(s) for s in specs]  # 2 CPUs: the third waits
+    dirs = [s.run_dir for s in specs]
+    deadline = time.monotonic() + 30
+    while backend.query(ids, dirs)[ids[0]].state != RunState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.2)
+    backend.calls.clear()
+    backend.cancel_many(ids)
+    assert backend.calls == ["scancel"]
+    found = wait(backend, ids, dirs)
+    assert {found[i].state for i in ids} == {RunState.CANCELLED}
+    backend.cancel(ids[0], dirs[0])  # cancelling an ended job is not an error
+
+
+@needs_slurm
+def test_secrets_are_exported_by_name_and_masked(
+    slurm: slurmcluster.SlurmCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLMIX_SLURM_SECRET", "hunter2-planted")
+    code = "import os; print('key', os.environ['OLMIX_SLURM_SECRET'])"
+    one = spec(tmp_path, "s", py(code), "s1", secrets=["OLMIX_SLURM_SECRET"])
+    backend = SlurmBackend()
+    job = backend.submit(one)
+    final = wait(backend, [job], [one.run_dir])[job]
+    assert final.state == RunState.SUCCEEDED, final
+    assert (one.run_dir / "train.log").read_text() == "key ***\n"
+    written = [p.read_bytes() for p in (tmp_path / "g").rglob("*") if p.is_file()]
+    assert written and not any(b"hunter2-planted" in data for data in written)
+
+
+@needs_slurm
+def test_a_requeued_run_starts_again_and_finishes(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
+    marker = tmp_path / "starts"
+    code = "import sys, time; open(sys.argv[1], 'a').write('start\\n'); time.sleep(2)"
+    one = spec(tmp_path, "q", py(code, str(marker)), "q1")
+    backend = SlurmBackend()
+    job = backend.submit(one)
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert slurm.run("scontrol", "requeue", job).returncode == 0
+    deadline = time.monotonic() + 30
+    while (found := backend.status(job, one.run_dir)).detail != "slurm PENDING: BeginTime":
+        assert time.monotonic() < deadline, found
+        time.sleep(0.1)
+    assert found.state == RunState.PENDING  # Slurm holds a requeued job back for 120 s; let it go now
+    slurm.wait_node_idle()  # the first run's processes are gone (KillWait) before the second starts
+    assert slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now").returncode == 0
+    final = wait(backend, [job], [one.run_dir])[job]
+    logs = "".join(p.read_text() for p in sorted(one.run_dir.glob("*.*")) if p.suffix in (".log", ".out", ".json"))
+    assert final.state == RunState.SUCCEEDED, (final, logs)
+    assert marker.read_text() == "start\nstart\n"
+    assert json.loads((one.run_dir / "started.json").read_text())["restarts"] == 1
+
+
+KILL_POINTS = [("before-submit", 2), ("after-submit", 1), ("after-submit", 3), ("mid-save", 3)]
+
+
+@needs_slurm
+@pytest.mark.parametrize(("where", "n"), KILL_POINTS)
+def test_a_killed_launch_resumes_and_submits_every_run_exactly_once(
+    slurm: slurmcluster.SlurmCluster, tmp_path: Path, where: str, n: int
+) -> None:
+    events = tmp_path / "events.log"
+    command = py("import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')", str(events), "{run}")
+    config = REPO / "config/examples/minimal.yaml"
+    plan: dict[str, Any] = {
+        "plan_version": 1,
+        "group": "g-slurm",
+        "config": {"path": str(config), "sha256": launcher.sha256_file(config), "overrides": []},
+        "runs": [{"name": name, "leaves": []} for name in ("run-a", "run-b", "run-c")],
+    }
+    out = tmp_path / "out"
+    args = {"plan": plan, "config": str(config), "output": str(out), "command": command}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests/launch_killer.py"),
+            json.dumps({**args, "kill": [where, n], "backend": "slurm"}),
+        ],
+        capture_output=True,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    backend = SlurmBackend()
+    results = launcher.launch(plan, config, backend, out, command=command)
+    assert sorted(r.run for r in results) == ["run-a", "run-b", "run-c"]
+    group = out / "g-slurm"
+    found = wait(backend, [r.job_id for r in results], [group / r.run for r in results])
+    assert {s.state for s in found.values()} == {RunState.SUCCEEDED}, found
+    assert sorted(events.read_text().split()) == ["run-a", "run-b", "run-c"]  # each ran exactly once
+    jobs = slurm.run("squeue", "-h", "--states=all", "-o", "%j").stdout.split()
+    tokens = {e["token"] for e in json.loads((group / "launch.json").read_text())["runs"]}
+    assert sorted(j for j in jobs if j.removeprefix("olmix-") in tokens) == sorted(f"olmix-{t}" for t in tokens)
+
+
+@needs_slurm
+def test_launch_run_with_the_slurm_backend_end_to_end(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
+    from tools.mirror import make_mirror
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        "name: tiny\nproxy_model_id: olmo3_1m\nchinchilla_multiple: 0.001\n"
+        "slurm: {partition: other}\n"
+        "sources:\n  - name: code\n    paths: ['s3://bucket/code/*.npy']\n"
+    )
+    path_map = make_mirror(config, tmp_path / "mirror", files_per_pattern=1, tokens_per_file=1_000_000)
+    marker = tmp_path / "trained"
+    trainer = f"{sys.executable} -c \"import sys; open(sys.argv[1], 'a').write(sys.argv[2])\" {marker} {{plan}}"
+    olmix = str(Path(sys.executable).with_name("olmix"))
+    base = [olmix, "launch", "run", "--config", str(config), "--output", str(tmp_path / "runs"), "--backend", "slurm"]
+    base += ["--no-cache", "--trainer-command", trainer, *[f"--path-map={p}={r}" for p, r in path_map]]
+    dry = subprocess.run([*base, "--dry-run"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert dry.returncode == 0, dry.stderr
+    assert "slurm.sh" in dry.stdout and "--partition=other" in dry.stdout
+    assert "srun --ntasks=1 --nodes=1 --kill-on-bad-exit=1 " + shlex.quote(sys.executable) in dry.stdout
+    assert not (tmp_path / "runs").exists()
+
+    run = subprocess.run(
+        [*base, "--yes", "--wait", "--max-parallel", "3"], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    assert run.returncode == 0, run.stderr
+    assert "note: --max-parallel is for the local backend; slurm schedules the runs itself" in run.stdout
+    (group,) = [p for p in (tmp_path / "runs").iterdir()]
+    assert marker.read_text() == str(group / "tiny" / "plan.json")
+    assert (group / "tiny" / "slurm.sh").read_text().startswith("#!/bin/bash\n")
+    record = json.loads((group / "launch.json").read_text())
+    assert (record["backend"], record["backend_options"]) == ("slurm", {"nodes": 1, "partition": "other"})
+    job = record["runs"][0]["job_id"]
+    assert slurm.run("squeue", "-h", "--states=all", "-j", job, "-o", "%P").stdout.split() == ["other"]
+    status = subprocess.run(
+        [olmix, "launch", "status", "--group", group.name, "--output", str(tmp_path / "runs"), "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["runs"][0]["state"] == "succeeded"
+
+
+@needs_slurm
+@needs_train
+def test_a_tiny_training_runs_under_srun(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
+    from olmix.metrics import read_metrics
+
+    from .test_train import write_plan
+
+    plan = write_plan(tmp_path)
+    run_dir = plan.parent
+    command = [sys.executable, "-m", "olmix.train", "--plan", str(plan), "--out", str(run_dir)]
+    one = RunSpec("g", "run", run_dir, plan, [*command, "--sequence-length", "64", "--heldout-tokens", "512"], "tiny1")
+    backend = SlurmBackend()
+    job = backend.submit(one)
+    found = wait(backend, [job], [run_dir], timeout=600)[job]
+    assert found.state == RunState.SUCCEEDED, (run_dir / "train.log").read_text()[-3000:]
+    metrics = read_metrics(run_dir / "metrics.json")
+    assert (metrics.steps, metrics.tokens_trained) == (30, 30 * 4 * 64)  # 64 × 4 × 30 tokens requested
+    assert json.loads((run_dir / "started.json").read_text())["job_id"] == job
+
+
+@needs_slurm
+@needs_train
+def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
+    from olmix.metrics import read_metrics
+
+    from .test_train import write_plan
+
+    steps, interval = 60, 10
+    plan = write_plan(tmp_path, [("web", 1.0, [40_000])], requested_tokens=64 * 4 * steps)
+    run_dir = plan.parent
+    command = [sys.executable, "-m", "olmix.train", "--plan", str(plan), "--out", str(run_dir)]
+    command += ["--sequence-length", "64", "--heldout-tokens", "512", "--checkpoint-interval", str(interval)]
+    one = RunSpec("g", "run", run_dir, plan, command, "resume1")
+    backend = SlurmBackend()
+    job = backend.submit(one)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoints" / f"step{interval}").exists():  # trained some steps, saved them
+        assert time.monotonic() < deadline, (run_dir / "train.log").read_text()[-3000:]
+        assert not backend.status(job, run_dir).state.finished, (run_dir / "train.log").read_text()[-3000:]
+        time.sleep(0.05)
+    assert slurm.run("scontrol", "requeue", job).returncode == 0
+    while backend.status(job, run_dir).detail != "slurm PENDING: BeginTime":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    slurm.wait_node_idle()  # the first run's processes are gone (KillWait) before the second starts
+    assert slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now").returncode == 0
+    found = wait(backend, [job], [run_dir], timeout=600)[job]
+    log = (run_dir / "train.log").read_text()
+    assert found.state == RunState.SUCCEEDED, log[-3000:]
+    assert json.loads((run_dir / "started.json").read_text())["restarts"] == 1
+    resumed = [line for line in log.splitlines() if "olmix.train: resumed from the checkpoint at step" in line]
+    assert len(resumed) == 1, log[-3000:]
+    at = int(resumed[0].split("at step ")[1].split()[0])
+    assert interval <= at < steps and at % interval == 0
+    metrics = read_metrics(run_dir / "metrics.json")
+    assert (metrics.steps, metrics.tokens_trained) == (steps, steps * 4 * 64)  # no step lost, none trained twice
+    trained_here = (steps - at) * 4 * 64  # tokens/s counts only what the resumed process trained
+    assert metrics.tokens_per_second is not None and metrics.train_seconds
+    assert metrics.tokens_per_second == pytest.approx(trained_here / metrics.train_seconds)
