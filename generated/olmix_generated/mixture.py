@@ -107,11 +107,11 @@ class ExperimentConfig(JsonModel):
     """
     variants: Annotated[int, Field(ge=1, title="Variants")] = 1
     """
-    Number of mixture variants to sample around the configured weights (mixture swarms).
+    Number of mixtures to run. 1: the config's own mixture. N > 1 (a swarm): `olmix launch run` plans N runs of one group, each with a mixture sampled around the prior, the same mixtures `olmix generate swarm` writes as configs. Sampling is hierarchical: sources are drawn first, then inside each source its topics, then each topic's quality buckets, each sibling group from a Dirichlet whose concentration is its prior × a strength (min_strength … max_strength). A sibling group whose weights the config sets keeps its split. Every sampled mixture meets minimum_weight, minimum_source_weight, minimum_topic_weight, nonzero_weight, max_topic_ratio and each leaf's repetition cap at this config's budget; near-duplicates are drawn again.
     """
     seed: Annotated[int, Field(title="Seed")] = 42
     """
-    Random seed for data order and model initialisation.
+    Random seed for data order and model initialisation, and for sampling a swarm (the same seed and settings draw the same mixtures on every machine).
     """
     global_batch_size: Annotated[int | None, Field(ge=1, title="Global batch size")] = None
     """
@@ -155,7 +155,7 @@ class ExperimentConfig(JsonModel):
     """
     existing_mix_file: Annotated[str | None, Field(min_length=1, title="Existing mix file")] = None
     """
-    A mix file to reuse instead of sampling mixtures.
+    A mix file to reuse instead of sampling mixtures. Not supported: a config that sets it is refused by `olmix generate swarm` and by a launch with variants > 1 (set `weight` on the nodes to keep instead: a set weight is frozen while the rest is sampled).
     """
     eval_interval: Annotated[int, Field(ge=1, title="Evaluation interval")] = 1000
     """
@@ -171,99 +171,99 @@ class ExperimentConfig(JsonModel):
     """
     minimum_weight: Annotated[float | None, Field(ge=0.0, title="Minimum weight")] = None
     """
-    Smallest leaf weight a sampled mixture may give.
+    Smallest share of the whole mixture a leaf may get in a sampled mixture, unless it gets none: a sampled mixture with a leaf above 0 and below this is drawn again.
     """
     minimum_source_weight: Annotated[float | None, Field(ge=0.0, title="Minimum source weight")] = None
     """
-    Smallest source weight a sampled mixture may give.
+    Smallest share of the whole mixture a source may get in a sampled mixture, unless it gets none (draws are clipped to it, and a written mixture below it is drawn again).
     """
     minimum_topic_weight: Annotated[float | None, Field(ge=0.0, title="Minimum topic weight")] = None
     """
-    Smallest topic weight a sampled mixture may give.
+    Smallest share of its source a topic (or quality bucket) may get in a sampled mixture, unless it gets none: relative to the source, not to the whole mixture.
     """
     mix_temperature: Annotated[float, Field(gt=0.0, title="Mix temperature")] = 1.0
     """
-    Temperature applied to the prior when sampling mixtures.
+    Temperature applied to the prior when sampling mixtures: each sibling group's prior is raised to this power and renormalised (1: as is; below 1: flatter, towards equal shares; above 1: sharper). The prior is the children's token counts, or manual_prior / manual_topic_prior.
     """
     source_mix_temperature: Annotated[float | None, Field(gt=0.0, title="Source mix temperature")] = None
     """
-    Temperature for source weights; defaults to mix_temperature.
+    Temperature for the sources' prior; defaults to mix_temperature.
     """
     topic_mix_temperature: Annotated[float | None, Field(gt=0.0, title="Topic mix temperature")] = None
     """
-    Temperature for topic weights; defaults to mix_temperature.
+    Temperature for the prior of topics and quality buckets within their parent; defaults to mix_temperature.
     """
     min_strength: Annotated[float, Field(gt=0.0, title="Minimum strength")] = 0.1
     """
-    Smallest Dirichlet concentration when sampling mixtures.
+    Smallest Dirichlet strength when sampling mixtures: a group's concentration is its prior × the strength, so a small strength spreads draws far from the prior and a large one keeps them near it. The strengths of a swarm cycle over a log-spaced grid from this to max_strength (equal values: one strength).
     """
     max_strength: Annotated[float, Field(gt=0.0, title="Maximum strength")] = 5.0
     """
-    Largest Dirichlet concentration when sampling mixtures.
+    Largest Dirichlet strength when sampling mixtures (see min_strength).
     """
     min_source_strength: Annotated[float | None, Field(gt=0.0, title="Minimum source strength")] = None
     """
-    Smallest concentration for source weights; defaults to min_strength.
+    Smallest strength for the sources' draw; defaults to min_strength.
     """
     max_source_strength: Annotated[float | None, Field(gt=0.0, title="Maximum source strength")] = None
     """
-    Largest concentration for source weights; defaults to max_strength.
+    Largest strength for the sources' draw; defaults to max_strength.
     """
     min_topic_strength: Annotated[float | None, Field(gt=0.0, title="Minimum topic strength")] = None
     """
-    Smallest concentration for topic weights; defaults to min_strength.
+    Smallest strength for the draws of topics and quality buckets; defaults to min_strength.
     """
     max_topic_strength: Annotated[float | None, Field(gt=0.0, title="Maximum topic strength")] = None
     """
-    Largest concentration for topic weights; defaults to max_strength.
+    Largest strength for the draws of topics and quality buckets; defaults to max_strength.
     """
     nonzero_weight: Annotated[list[LeafNameListItem] | None, Field(title="Non-zero weight")] = None
     """
-    Leaf names that must keep a non-zero weight in every sampled mixture.
+    Names (a source, a topic `source:topic` or a leaf) that must keep a share above 0 in every sampled mixture; a draw that leaves one at 0 is drawn again.
     """
     fixed_source_weights: Annotated[
         dict[Annotated[str, StringConstraints(pattern=r"^[^:]+$", min_length=1)], WeightMapAdditionalProperty] | None,
         Field(title="Fixed source weights"),
     ] = None
     """
-    Source name → weight held fixed while sampling.
+    Source name → share of the whole mixture held fixed in every sampled mixture; the other sources are sampled into what remains.
     """
     manual_prior: Annotated[
         dict[Annotated[str, StringConstraints(pattern=r"^[^:]+$", min_length=1)], WeightMapAdditionalProperty] | None,
         Field(title="Manual prior"),
     ] = None
     """
-    Source name → prior weight used instead of token counts.
+    Source name → prior weight used instead of the sources' token counts when sampling (normalised; then mix_temperature applies).
     """
     manual_topic_prior: Annotated[
         dict[Annotated[str, StringConstraints(pattern=r"^[^:]+$", min_length=1)], WeightMapAdditionalProperty] | None,
         Field(title="Manual topic prior"),
     ] = None
     """
-    Topic name → prior weight used instead of token counts.
+    Topic name (its own name, in every source with a topic of that name) → prior weight used instead of its token count when sampling (normalised within its source; then mix_temperature applies).
     """
     sample_multiplier: Annotated[int | None, Field(ge=1, title="Sample multiplier")] = None
     """
-    Candidate mixtures drawn per kept variant.
+    Candidate mixtures drawn per variant at most (default 10): after variants × this many draws, sampling stops with an error that names the constraint that rejected the most candidates.
     """
     target_tokens: Annotated[int | None, Field(ge=1, title="Target tokens")] = None
     """
-    Tokens of the target run the mixture is meant for.
+    Tokens of the target run the mixture is meant for: `olmix fit` keeps each leaf of its proposal within tokens available × repetition_factor of this. Takes precedence over target_model_id.
     """
     target_chinchilla_multiple: Annotated[float | None, Field(gt=0.0, title="Target Chinchilla multiple")] = None
     """
-    Chinchilla multiple of the target run.
+    Chinchilla multiple of the target run (with target_model_id: 20 × its parameters × this tokens; default 1).
     """
     target_model_id: Annotated[
         Literal["olmo2_1m", "olmo2_30m", "olmo2_60m", "olmo2_190m", "olmo2_1b", "olmo2_7b", "olmo3_1m", "olmo3_14m", "olmo3_30m", "olmo3_60m", "olmo3_100m", "olmo3_190m", "olmo3_370m", "olmo3_600m", "olmo3_760m", "olmo3_1b", "olmo3_3b", "olmo3_7b", "olmo3_13b", "olmo3_32b"] | None,
         Field(title="Target model"),
     ] = None
     """
-    Model of the target run the mixture is meant for.
+    Model of the target run the mixture is meant for: with target_chinchilla_multiple, the target's tokens for `olmix fit` when target_tokens is not set.
     """
     repetition_factor: Annotated[float, Field(ge=1.0, title="Repetition factor")] = 5.0
     """
-    Largest repetition any leaf may reach in the target run.
+    Largest repetition any leaf may reach in the target run: `olmix fit` proposes no weight above tokens available × this ÷ target tokens (`--repetition-factor` overrides it).
     """
     instance_filter: InstanceFilter | None = None
     trainer_command: Annotated[
