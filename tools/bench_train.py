@@ -26,7 +26,7 @@ def main() -> None:
     if any(importlib.util.find_spec(m) is None for m in ("torch", "olmo_core")):
         print("bench_train: skipped, the olmix[train] extra is not installed")
         return
-    from olmix.catalogue import TOKENS_PER_PARAMETER
+    from olmix.catalogue import TOKENS_PER_PARAMETER, parameters
     from olmix.demodata import write_corpus
     from olmix.plan import build_plan, write_plan
 
@@ -37,8 +37,8 @@ def main() -> None:
         corpus_seconds = time.perf_counter() - started
         run_dir = Path(tmp) / "runs" / "bench" / "quality-top10pct"
         run_dir.mkdir(parents=True)
-        config = Path(__file__).resolve().parents[2] / "config/examples/launch/quality_thresholds/quality_top10pct.yaml"
-        multiple = STEPS * 4 * 128 / (TOKENS_PER_PARAMETER * 1_000_000)  # olmo3_1m: 1M nominal parameters
+        config = Path(__file__).resolve().parents[1] / "config/examples/launch/quality_thresholds/quality_top10pct.yaml"
+        multiple = STEPS * 4 * 128 / (TOKENS_PER_PARAMETER * parameters("olmo3_1m"))
         plan = build_plan(
             config,
             path_map=[("s3://ai2-llm/preprocessed/", f"{root}/")],

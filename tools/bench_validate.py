@@ -64,7 +64,7 @@ def main() -> None:
 
         olmix_s, proc = timed([str(bin_dir / "olmix"), "validate", str(folder)])
         assert proc.returncode == 0, proc.stderr.decode()
-        schema = Path(__file__).resolve().parents[2] / "schema" / "mixture.schema.json"
+        schema = Path(__file__).resolve().parents[1] / "schema" / "mixture.schema.json"
         cj_s, proc = timed([str(bin_dir / "check-jsonschema"), "--schemafile", str(schema), *map(str, files)])
         assert proc.returncode == 0, proc.stdout.decode()
 
