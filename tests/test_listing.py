@@ -67,6 +67,7 @@ BEFORE = {"a.npy": 3_000, "b.npy": 2_000, "c.npy": 1_000}
 AFTER = {"b.npy": 500, "c.npy": 1_000, "e.npy": 700}
 
 
+@pytest.mark.slow
 def test_a_launch_lists_again_what_a_dry_run_took_from_the_cache(corpus: Path) -> None:
     args = ["launch", "run", "--config", str(corpus / "c.yaml"), "--runs-dir", str(corpus / "runs"), "--json"]
     first = olmix(*args, "--dry-run", tmp=corpus)
@@ -90,6 +91,7 @@ def test_a_launch_lists_again_what_a_dry_run_took_from_the_cache(corpus: Path) -
     assert files_of(json.loads(again.stdout)) == AFTER
 
 
+@pytest.mark.slow
 def test_no_cache_lists_again_and_replaces_the_entry(corpus: Path) -> None:
     args = ["launch", "preview", "--config", str(corpus / "c.yaml"), "--json"]
     assert files_of(json.loads(olmix(*args, tmp=corpus).stdout)) == BEFORE
@@ -98,6 +100,7 @@ def test_no_cache_lists_again_and_replaces_the_entry(corpus: Path) -> None:
     assert files_of(json.loads(olmix(*args, tmp=corpus).stdout)) == AFTER  # the cache now holds the new listing
 
 
+@pytest.mark.slow
 def test_a_preview_from_an_old_listing_says_how_old(corpus: Path) -> None:
     config = corpus / "c.yaml"
     lvs = leaves(load_config(config))

@@ -48,6 +48,7 @@ def test_a_secret_is_masked_wherever_the_chunks_split_it() -> None:
             assert masked([secret], cut(stream, [i, j])) == b"loading key " + MASK + b"step 1 loss 3.2\n"
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     before=st.binary(max_size=40),
@@ -227,6 +228,7 @@ def covered(secrets: list[bytes], data: bytes) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(
     secrets=st.lists(

@@ -161,6 +161,7 @@ def moto_url() -> Iterator[str]:
         yield server.url
 
 
+@pytest.mark.slow
 def test_no_credentials(tmp_path: Path, moto_url: str) -> None:
     proc = preview(tmp_path, {"AWS_ENDPOINT_URL_S3": moto_url})
     assert proc.returncode == 1
@@ -175,6 +176,7 @@ def test_no_credentials(tmp_path: Path, moto_url: str) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_no_such_bucket(tmp_path: Path, moto_url: str) -> None:
     keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     proc = preview(tmp_path, {"AWS_ENDPOINT_URL_S3": moto_url, **keys}, bucket="olmix-no-such-bucket")
@@ -204,6 +206,7 @@ class _Refusing(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_access_denied(tmp_path: Path) -> None:
     pytest.importorskip("s3fs")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
@@ -226,6 +229,7 @@ def test_access_denied(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_no_network(tmp_path: Path) -> None:
     pytest.importorskip("s3fs")
     with socket.socket() as probe:  # a port nothing listens on

@@ -56,6 +56,7 @@ def law_swarm(runs_dir: Path, n: int = 16, noise: float = 0.0) -> None:
         make_run(runs_dir / "g", f"r{i:02d}", ratios, {"web": loss + noise * float(rng.normal())}, None)
 
 
+@pytest.mark.slow
 def test_fit_proposes_a_launchable_mixture_at_the_cap(tmp_path: Path) -> None:
     law_swarm(tmp_path / "runs")
     cfg = target_config(tmp_path)
@@ -136,6 +137,7 @@ def test_unknown_objective_metric_is_named(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "did you mean 'heldout:web'" in result.output
 
 
+@pytest.mark.slow
 def test_refitting_reads_the_evidence_afresh_and_leaves_no_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,6 +164,7 @@ def test_trees_without_their_extra_say_which_to_install(tmp_path: Path) -> None:
     assert "pip install 'olmix[fit-trees]'" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_trees_fit_and_search_a_proposal_near_the_laws_constrained_optimum(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
     law_swarm(tmp_path / "runs", n=48)
