@@ -94,6 +94,18 @@ class Backend(Protocol):
     def cancel(self, job_id: str, run_dir: Path) -> None: ...
 
 
+def run_file(path: Path) -> dict[str, Any] | None:
+    """A state file a run's runner writes in its folder (job.json, started.json, exit.json); None when it is
+    absent or not (yet) readable: runners write them atomically, so a partial file is never seen."""
+    import json
+
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    except (OSError, ValueError):
+        return None
+
+
 def get(name: str, **options: Any) -> Backend:
     target = BACKENDS.get(name)
     if target is None:

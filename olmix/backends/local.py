@@ -14,7 +14,6 @@ runner was killed is still recognised (status says `orphaned`, never
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -24,19 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from olmix.backends import BackendError, RunSpec, RunState, Status
+from olmix.backends import BackendError, RunSpec, RunState, Status, run_file
 from olmix.fileio import write_json_atomic
 
 IGNORED = ("cluster", "budget", "workspace", "priority", "slurm")
 TOKEN_VAR = "OLMIX_RUN_TOKEN"
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
-    except (OSError, ValueError):
-        return None
 
 
 def _cmdline(pid: int) -> bytes:
@@ -134,7 +125,7 @@ class LocalBackend:
         return str(proc.pid)
 
     def find(self, spec: RunSpec) -> str | None:
-        job = _read_json(spec.run_dir / "job.json")
+        job = run_file(spec.run_dir / "job.json")
         if job and job.get("token") == spec.token:
             return str(job["pid"])
         # Started but job.json not yet written: the token is on the runner's command line.
@@ -148,15 +139,15 @@ class LocalBackend:
 
     def status(self, job_id: str, run_dir: Path) -> Status:
         pid = _pid(job_id)
-        done = _read_json(run_dir / "exit.json")
-        started = _read_json(run_dir / "started.json")
+        done = run_file(run_dir / "exit.json")
+        started = run_file(run_dir / "started.json")
         started_at = started["started_at"] if started else None
         if done is not None:
             code = done["exit_code"]
             ok = RunState.SUCCEEDED if code == 0 else RunState.FAILED
             state = RunState.CANCELLED if done["cancelled"] else ok
             return Status(state, code, started_at, done["finished_at"])
-        job = _read_json(run_dir / "job.json")
+        job = run_file(run_dir / "job.json")
         token = job["token"] if job else ""
         if job is None or not _alive(pid, token):
             if job is None and self._starting(job_id, run_dir):
@@ -183,7 +174,7 @@ class LocalBackend:
         after grace_s."""
         pid = _pid(job_id)
         write_json_atomic(run_dir / "cancel.json", {"cancelled_at": time.time()})
-        job = _read_json(run_dir / "job.json")
+        job = run_file(run_dir / "job.json")
         if job is None:
             return
         pgid, token = int(job["pgid"]), job["token"]

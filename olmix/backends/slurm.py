@@ -25,7 +25,6 @@ masks their values in train.log; no value is written anywhere.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -37,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from olmix.backends import BackendError, RunSpec, RunState, Status
+from olmix.backends import BackendError, RunSpec, RunState, Status, run_file
 from olmix.fileio import write_atomic
 
 SCRIPT = "slurm.sh"
@@ -149,14 +148,6 @@ def _time(text: str) -> float | None:
     try:
         return datetime.fromisoformat(text.strip()).timestamp()
     except ValueError:
-        return None
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
-    except (OSError, ValueError):
         return None
 
 
@@ -402,7 +393,7 @@ class SlurmBackend:
             found = [
                 r for r in self._sacct(["--name", ",".join(names), "--starttime", "now-30days"]) if r.name in names
             ]
-            started = _read_json(spec.run_dir / "started.json") or {}
+            started = run_file(spec.run_dir / "started.json") or {}
             if started.get("raw_job_id") in {row.raw_id for row in found}:
                 return str(started["job_id"])
             rows = [(row.job_id, row.name) for row in found]
@@ -476,7 +467,7 @@ class SlurmBackend:
                 result[job_id] = map_state(live[job_id], live=True)
         missing = [(j, d) for j, d in zip(job_ids, run_dirs, strict=True) if j not in result]
         if missing:
-            started = {j: _read_json(d / "started.json") or {} for j, d in missing}
+            started = {j: run_file(d / "started.json") or {} for j, d in missing}
             wanted = {j for j, _ in missing} | {str(s["raw_job_id"]) for s in started.values() if "raw_job_id" in s}
             rows = self._sacct(["-j", ",".join(sorted(wanted))])
             by_id = {row.job_id: row for row in rows} | {row.raw_id: row for row in rows}
@@ -490,7 +481,7 @@ class SlurmBackend:
 
     @staticmethod
     def _from_files(run_dir: Path, started: dict[str, Any]) -> Status:
-        done = _read_json(run_dir / "exit.json")
+        done = run_file(run_dir / "exit.json")
         if done is not None:
             code = done.get("exit_code")
             state = RunState.SUCCEEDED if code == 0 else RunState.FAILED
