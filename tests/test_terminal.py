@@ -150,3 +150,15 @@ def test_the_trainer_run_by_hand(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert_no_raw_controls(proc.stderr)
     assert "choose one with --run (a\\x1b[2J, b)" in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["results", "fit"])
+def test_results_and_fit_take_a_group_as_one_folder_name(tmp_path: Path, command: str) -> None:
+    runs = tmp_path / "runs"
+    (tmp_path / "outside" / "r").mkdir(parents=True)
+    runs.mkdir()
+    extra = ["--out", str(tmp_path / "fit")] if command == "fit" else []
+    proc = olmix(command, "--group", "../outside", "--runs-dir", str(runs), *extra)
+    assert proc.returncode == 1, proc.stderr
+    assert "--group" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "fit").exists()

@@ -81,6 +81,10 @@ def fit(
 
     if bool(groups) == bool(ratios or metrics) or bool(ratios) != bool(metrics):
         raise click.UsageError("give --group G, or --ratios R.csv with --metrics M.csv")
+    from olmix import runpaths
+
+    for group in groups:
+        runpaths.check_component(group, "--group")  # a group is one folder under --runs-dir, never a path out
     _needs(regression)
     from olmix import fileio
     from olmix.resolve import path_map_from_env

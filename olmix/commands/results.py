@@ -56,6 +56,10 @@ def results(
     if group is None:
         group = collected.latest_group(runs_dir)
         echo(f"group {group} (the latest under {runs_dir})", err=True)
+    else:
+        from olmix import runpaths
+
+        runpaths.check_component(group, "--group")  # a group is one folder under --runs-dir, never a path out
     if mixtures or export:
         _evidence(runs_dir, group, export, force)
         return
