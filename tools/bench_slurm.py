@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 RUNS = 100
-STEPS = 40
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -65,23 +64,14 @@ def scheduler(tmp: Path) -> None:
 def training(tmp: Path) -> None:
     from olmix.backends import RunSpec
     from olmix.backends.slurm import SlurmBackend
-    from olmix.catalogue import TOKENS_PER_PARAMETER
     from olmix.demodata import write_corpus
-    from olmix.plan import build_plan, write_plan
+    from tools.bench_train import plan_demo_run
 
     root = tmp / "corpus"
     write_corpus(root, seed=0)
     run_dir = tmp / "runs" / "bench" / "quality-top10pct"
     run_dir.mkdir(parents=True)
-    config = REPO / "config/examples/launch/quality_thresholds/quality_top10pct.yaml"
-    multiple = STEPS * 4 * 128 / (TOKENS_PER_PARAMETER * 1_000_000)  # as bench_train
-    plan = build_plan(
-        config,
-        path_map=[("s3://ai2-llm/preprocessed/", f"{root}/")],
-        use_cache=False,
-        overrides=["proxy_model_id=olmo3_1m", f"chinchilla_multiple={multiple}"],
-    )
-    write_plan(plan, run_dir / "plan.json")
+    plan_demo_run(root, run_dir)
     command = [sys.executable, "-m", "olmix.train", "--plan", str(run_dir / "plan.json"), "--device", "cpu"]
     spec = RunSpec("bench", run_dir.name, run_dir, run_dir / "plan.json", command, "benchtrain")
     backend = SlurmBackend()

@@ -22,13 +22,29 @@ from pathlib import Path
 STEPS = 40
 
 
+def plan_demo_run(corpus: Path, run_dir: Path) -> Path:
+    """Plan the shipped top-10% config over the demo corpus at `corpus`, shrunk to olmo3_1m and STEPS steps of
+    4 × 128 tokens; write it to `run_dir`/plan.json and return that path."""
+    from olmix.catalogue import TOKENS_PER_PARAMETER, parameters
+    from olmix.plan import build_plan, write_plan
+
+    config = Path(__file__).resolve().parents[1] / "config/examples/launch/quality_thresholds/quality_top10pct.yaml"
+    multiple = STEPS * 4 * 128 / (TOKENS_PER_PARAMETER * parameters("olmo3_1m"))
+    plan = build_plan(
+        config,
+        path_map=[("s3://ai2-llm/preprocessed/", f"{corpus}/")],
+        use_cache=False,
+        overrides=["proxy_model_id=olmo3_1m", f"chinchilla_multiple={multiple}"],
+    )
+    write_plan(plan, run_dir / "plan.json")
+    return run_dir / "plan.json"
+
+
 def main() -> None:
     if any(importlib.util.find_spec(m) is None for m in ("torch", "olmo_core")):
         print("bench_train: skipped, the olmix[train] extra is not installed")
         return
-    from olmix.catalogue import TOKENS_PER_PARAMETER, parameters
     from olmix.demodata import write_corpus
-    from olmix.plan import build_plan, write_plan
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "corpus"
@@ -37,15 +53,7 @@ def main() -> None:
         corpus_seconds = time.perf_counter() - started
         run_dir = Path(tmp) / "runs" / "bench" / "quality-top10pct"
         run_dir.mkdir(parents=True)
-        config = Path(__file__).resolve().parents[1] / "config/examples/launch/quality_thresholds/quality_top10pct.yaml"
-        multiple = STEPS * 4 * 128 / (TOKENS_PER_PARAMETER * parameters("olmo3_1m"))
-        plan = build_plan(
-            config,
-            path_map=[("s3://ai2-llm/preprocessed/", f"{root}/")],
-            use_cache=False,
-            overrides=["proxy_model_id=olmo3_1m", f"chinchilla_multiple={multiple}"],
-        )
-        write_plan(plan, run_dir / "plan.json")
+        plan_demo_run(root, run_dir)
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "olmix.train", "--plan", str(run_dir / "plan.json"), "--device", "cpu"],

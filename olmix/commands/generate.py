@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from olmix.cli import echo, reports_errors
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _shown(path: object) -> str:
@@ -36,31 +40,20 @@ def quality_thresholds(study: str, out_dir: str, force: bool, check: bool) -> No
     """
     from pathlib import Path
 
-    from olmix import config, fileio, studyfiles
+    from olmix import config, studyfiles
 
     doc, _ = config.load_document(study, "study")
     out = Path(out_dir)
     files = studyfiles.files(doc, out)
     stale = studyfiles.stale(out, [path for path, _ in files])
-    if check:
-        drift = [(path, fileio.status(path, data)) for path, data in files]
-        bad = [(path, "missing" if state == "new" else "differs") for path, state in drift if state != "same"]
-        bad += [(path, "stale: the study no longer produces it") for path in stale]
-        for path, why in bad:
-            echo(f"{_shown(path)}: {why}", err=True)
-        if bad:
-            echo(
-                f"{len(bad)} file(s) out of date; regenerate with: olmix generate quality-thresholds {study} "
-                f"--out {out_dir}",
-                err=True,
-            )
-            sys.exit(1)
-        echo(f"{len(files)} file(s) match {study}")
-        return
-    for path, what in fileio.write_all(files, force=force):
-        echo(f"{what} {_shown(path)}")
-    for path in stale:
-        echo(f"note: {_shown(path)} is not produced by the study any more (left in place)", err=True)
+    _check_or_write(
+        files,
+        stale,
+        source=study,
+        again=f"olmix generate quality-thresholds {study} --out {out_dir}",
+        check=check,
+        force=force,
+    )
 
 
 @generate.command("swarm")
@@ -79,7 +72,6 @@ def swarm(config: str, out_dir: str, variants: int | None, seed: int | None, for
     """
     from pathlib import Path
 
-    from olmix import fileio
     from olmix.resolve import path_map_from_env
     from olmix.swarm.configs import swarm as sample_swarm
 
@@ -88,18 +80,29 @@ def swarm(config: str, out_dir: str, variants: int | None, seed: int | None, for
         (out / name, data)
         for name, data in sample_swarm(config, variants=variants, seed=seed, path_map=path_map_from_env())
     ]
+    _check_or_write(
+        files, [], source=config, again=f"olmix generate swarm {config} --out {out_dir}", check=check, force=force
+    )
+
+
+def _check_or_write(
+    files: list[tuple[Path, bytes]], stale: list[Path], *, source: str, again: str, check: bool, force: bool
+) -> None:
+    """With `check`, report every file that is missing, differs or is stale and exit 1 if any; else write them."""
+    from olmix import fileio
+
     if check:
-        bad = [(path, fileio.status(path, data)) for path, data in files]
-        bad = [(path, state) for path, state in bad if state != "same"]
-        for path, state in bad:
-            echo(f"{_shown(path)}: {'missing' if state == 'new' else 'differs'}", err=True)
+        drift = [(path, fileio.status(path, data)) for path, data in files]
+        bad = [(path, "missing" if state == "new" else "differs") for path, state in drift if state != "same"]
+        bad += [(path, f"stale: {source} no longer produces it") for path in stale]
+        for path, why in bad:
+            echo(f"{_shown(path)}: {why}", err=True)
         if bad:
-            echo(
-                f"{len(bad)} file(s) out of date; regenerate with: olmix generate swarm {config} --out {out_dir}",
-                err=True,
-            )
+            echo(f"{len(bad)} file(s) out of date; regenerate with: {again}", err=True)
             sys.exit(1)
-        echo(f"{len(files)} file(s) match {config}")
+        echo(f"{len(files)} file(s) match {source}")
         return
     for path, what in fileio.write_all(files, force=force):
         echo(f"{what} {_shown(path)}")
+    for path in stale:
+        echo(f"note: {_shown(path)} is not produced by {source} any more (left in place)", err=True)
