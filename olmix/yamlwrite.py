@@ -1,7 +1,9 @@
 """JSON-like data to block-style YAML text, the same bytes on every run and machine.
 
 Strings are written plain when YAML 1.2 reads them back as the same string,
-else double-quoted (a JSON string is a valid YAML one). Keys keep their order.
+else double-quoted (a JSON string is a valid YAML one). Floats are written
+so that YAML 1.1 readers (PyYAML, many editors) read them as floats too.
+Keys keep their order.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ def scalar(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"cannot write the non-finite number {value}")
-        return repr(value)
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        if e and "." not in mantissa:
+            # 7e-06 is a float to YAML 1.2 but a string to YAML 1.1 readers (PyYAML), whose float needs a dot
+            text = f"{mantissa}.0e{exponent}"
+        return text
     if isinstance(value, str):
         if _PLAIN.fullmatch(value) and value not in _KEYWORDS:
             return value

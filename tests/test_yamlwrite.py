@@ -3,6 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from olmix import yamlsource
 from olmix.yamlwrite import dump
@@ -31,3 +34,17 @@ def test_dump_and_read_back(data: Any, text: str) -> None:
 def test_unwritable_values(bad: Any) -> None:
     with pytest.raises((ValueError, TypeError)):
         dump({"x": bad})
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(7e-06, "7.0e-06"), (1e20, "1.0e+20"), (1.5e-300, "1.5e-300"), (0.0001, "0.0001")]
+)
+def test_floats_in_exponent_form_have_a_dot_that_yaml_1_1_needs(value: float, text: str) -> None:
+    assert dump({"x": value}) == f"x: {text}\n"
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_finite_float_reads_back_the_same_in_yaml_1_1_and_1_2(value: float) -> None:
+    text = dump({"x": value})
+    assert yaml.safe_load(text) == {"x": value}
+    assert yamlsource.parse(text.encode(), "t.yaml").data == {"x": value}
