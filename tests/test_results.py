@@ -123,6 +123,14 @@ def test_json_and_csv(tmp_path: Path) -> None:
     assert float(rows[0]["change_arxiv"]) == pytest.approx(-0.4)
 
 
+def test_csv_defuses_a_run_name_a_spreadsheet_would_run_and_keeps_numbers(tmp_path: Path) -> None:
+    write_group(tmp_path, [("=HYPERLINK(1)", {"arxiv": 5.0}, 0.1), ("-2+3", {"arxiv": 5.5}, 0.2)])
+    text = invoke_results(tmp_path, "--csv").output
+    rows = list(csv.reader(io.StringIO(text)))
+    assert [row[0] for row in rows[1:]] == ["'=HYPERLINK(1)", "'-2+3"]
+    assert rows[1][rows[0].index("change_arxiv")] == "-0.5"
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [("nothing", "no group 'study'"), ("empty", "no run of group 'study' has a metrics.json")],

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from olmix.cli import echo, reports_errors
-from olmix.terminal import escape
+from olmix.render import table, to_csv, to_json
 
 
 @click.command()
@@ -68,33 +67,21 @@ def results(
     for line in skipped:
         echo(line, err=True)
     if as_json:
-        # allow_nan=False: JSON has no NaN; the metrics were validated, so a NaN here is a bug, not output
-        echo(json.dumps({"group": group, "runs": [r.as_dict() for r in found]}, indent=2, allow_nan=False))
+        # the metrics were validated, so a NaN here would be a bug, not output
+        echo(to_json({"group": group, "runs": [r.as_dict() for r in found]}))
     elif as_csv:
-        import csv
-        import io
-
         rows = collected.rows(found)
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        click.echo(out.getvalue(), nl=False)  # data, like --json: written as it is
+        header = list(rows[0])
+        # data, like --json: written as it is, but for a run name a spreadsheet would take for a formula
+        click.echo(to_csv(header, [[row[key] for key in header] for row in rows]), nl=False)
     else:
-        echo(render_table(collected.table(found)))
+        header, *cells = collected.table(found)
+        echo(table(header, cells, rule=True))
     if plot:
         from olmix.plot import draw
 
         draw(collected.series(found), Path(plot), title=f"{group}: held-out loss against quality threshold")
         echo(f"wrote {plot}", err=as_json or as_csv)
-
-
-def render_table(cells: list[list[str]]) -> str:
-    cells = [[escape(cell) for cell in row] for row in cells]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 def _evidence(runs_dir: str, group: str, export: str | None, force: bool) -> None:
@@ -109,8 +96,8 @@ def _evidence(runs_dir: str, group: str, export: str | None, force: bool) -> Non
         return
     x, y = found.matrix()
     header = ["run", *found.leaves, *found.metrics]
-    cells = [header] + [
+    cells = [
         [run.name, *(f"{v:.4f}" for v in xs), *(f"{v:.4f}" for v in ys)]
         for run, xs, ys in zip(found.runs, x, y, strict=True)
     ]
-    echo(render_table(cells))
+    echo(table(header, cells, rule=True))

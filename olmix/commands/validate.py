@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from olmix.cli import echo, reports_errors
+from olmix.render import to_json
 from olmix.terminal import escape
 
 
@@ -28,7 +28,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     bad = [r for r in results if r.problems]
     if fmt == "json":
         report = {"valid": bool(results) and not bad, "files": [r.as_dict() for r in results]}
-        echo(json.dumps(report, indent=2))
+        echo(to_json(report))
     else:
         for result in bad:
             for problem in result.problems:

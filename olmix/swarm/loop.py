@@ -10,7 +10,6 @@ reads its evidence afresh.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from olmix.errors import ConfigError, OlmixError
 from olmix.leaves import SEPARATOR, leaves
+from olmix.render import to_json
 from olmix.swarm import fit as fitting
 from olmix.swarm.evidence import Evidence
 from olmix.swarm.propose import propose_log_linear, propose_search
@@ -227,4 +227,4 @@ def _json(data: Any) -> bytes:
     errors = sorted(schemas.validator("fit").iter_errors(data), key=str)
     if errors:  # a bug here, not the user's: say what broke rather than write a record nobody can trust
         raise FitError(f"fit.json would not match its schema: {errors[0].message}")
-    return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8")
+    return (to_json(data) + "\n").encode("utf-8")
