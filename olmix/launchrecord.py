@@ -41,7 +41,7 @@ class RecordLockedError(OlmixError):
 
 
 def _positioned(raw: bytes, name: str, problems: list[tuple[tuple[str | int, ...], str]]) -> RecordError:
-    from olmix import yamlsource
+    from olmix.loading import yamlsource
 
     try:
         doc = yamlsource.parse(raw, name)  # JSON is YAML: the same positions for the messages

@@ -44,7 +44,7 @@ def _validated(raw: bytes, name: str) -> Metrics:
 
 def read_metrics(path: str | Path) -> Metrics:
     """The validated metrics at `path`; MetricsError lists every problem."""
-    from olmix import inputs
+    from olmix.loading import inputs
 
     try:
         raw = inputs.read_limited(path, None, what="metrics file")

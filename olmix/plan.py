@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from olmix import cache as resolve_cache
 from olmix.catalogue import MODELS, TOKENS_PER_PARAMETER, parameters
-from olmix.configfiles import config_files
 from olmix.errors import ConfigError, JsonPath, OlmixError, PlanError, Problem
 from olmix.fileio import write_atomic
 from olmix.leaves import SEPARATOR, Leaf, leaves
+from olmix.loading.configfiles import config_files
+from olmix.loading.yamlsource import Document
 from olmix.resolve import Listings, PathMap, Progress, ResolvedLeaf, ResolveError, resolve
 from olmix.weights import WeightError, ratios
-from olmix.yamlsource import Document
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan
@@ -224,7 +224,7 @@ def plan_run(
     """One config's run: its name and the run's plan (JSON data); ConfigError lists every problem.
 
     `use_cache`, `listed` and `now` are resolve_leaves'."""
-    from olmix.config import load_document
+    from olmix.loading.config import load_document
 
     doc, config = load_document(config_path, "mixture", overrides)
     problems = _preflight(doc, config)
@@ -432,7 +432,7 @@ def write_plan(plan: LaunchPlan, path: str | Path) -> None:
 @_without_gc_pauses
 def read_plan(path: str | Path) -> LaunchPlan:
     """The validated plan at `path`; PlanError lists every problem."""
-    from olmix import inputs
+    from olmix.loading import inputs
 
     try:
         raw = inputs.read_limited(path, None, what="plan")  # no size cap: a plan lists every file it trains on

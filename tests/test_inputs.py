@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from olmix import demodata, inputs
+from olmix import demodata
 from olmix.cli import main
+from olmix.loading import inputs
 
 GOOD = "name: t\nsources:\n  - name: a\n    paths: ['s3://b/a/*.npy']\n"
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from olmix import cache
-from olmix.config import load_config
 from olmix.errors import ConfigError
 from olmix.leaves import leaves
+from olmix.loading.config import load_config
 from olmix.plan import build_plan, listing_note, utc_stamp
 
 OLMIX = str(Path(sys.executable).with_name("olmix"))

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from olmix import yamlsource
+from olmix.loading import yamlsource
 from olmix.yamlwrite import dump
 
 # (data, expected text)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 def uniform(config: str, out: str) -> None:
     from olmix import yamlwrite
-    from olmix.config import load_document
     from olmix.fileio import write_atomic
     from olmix.leaves import leaves
+    from olmix.loading.config import load_document
     from olmix.swarm.configs import with_weights
     from olmix.swarm.loop import node_shares
 

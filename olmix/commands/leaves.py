@@ -28,8 +28,8 @@ def leaves(config_file: str, as_json: bool, overrides: tuple[str, ...]) -> None:
     A weight of "-" is unset: shares then follow the planned defaults (equal among
     sources and topics; quality buckets in proportion to their tokens).
     """
-    from olmix.config import load_config
     from olmix.leaves import leaves as flatten
+    from olmix.loading.config import load_config
 
     found = flatten(load_config(config_file, overrides))
     if as_json:

@@ -21,8 +21,8 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     Each file's schema is the one its modeline names, else the mixture schema.
     Exit status 0 when every file is valid, 1 otherwise.
     """
-    from olmix.configfiles import config_files
-    from olmix.validation import validate_file
+    from olmix.loading.configfiles import config_files
+    from olmix.loading.validation import validate_file
 
     results = [validate_file(path) for path in config_files(paths, recursive=True)]
     bad = [r for r in results if r.problems]

@@ -43,7 +43,7 @@ class Target:
 
 
 def load_target(path: str | Path, repetition_factor: float | None, path_map: Any = ()) -> Target:
-    from olmix.config import load_document
+    from olmix.loading.config import load_document
     from olmix.plan import requested_tokens, resolve_leaves
 
     doc, config = load_document(Path(path), "mixture")
@@ -102,8 +102,9 @@ def node_shares(data: dict[str, Any], ratios: Mapping[str, float]) -> dict[str, 
 
 def proposal_config(target: Target, ratios: Mapping[str, float]) -> bytes:
     """The target config with the proposal's weights on every node, validated."""
-    from olmix import config as configs
-    from olmix import yamlsource, yamlwrite
+    from olmix import yamlwrite
+    from olmix.loading import config as configs
+    from olmix.loading import yamlsource
     from olmix.swarm.configs import with_weights
 
     data = with_weights(target.data, node_shares(target.data, ratios))

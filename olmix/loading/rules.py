@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from olmix.errors import JsonPath, Problem, suggest
-from olmix.yamlsource import Document
+from olmix.loading.yamlsource import Document
 
 CHILD_KEYS = ("topics", "quality")
 
