@@ -73,7 +73,7 @@ def read_run(folder: Path) -> RunResult:
     name = metrics.run
     threshold = None
     if (folder / PLAN_FILE).is_file():
-        from olmix.plan import read_plan
+        from olmix.planfile import read_plan
 
         threshold = threshold_from_plan(read_plan(folder / PLAN_FILE), name)
     # fixed evaluation sets (the same for every run) when the runs had them, else each run's own held-out data

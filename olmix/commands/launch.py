@@ -61,7 +61,7 @@ def _tokens(n: int) -> str:
 
 def render_plan(plan: Any, echo: Callable[[str], None] = safe_echo) -> None:
     """A table per run: leaf, ratio, tokens available, tokens needed, repetition (and cap), then totals."""
-    from olmix.plan import listing_note
+    from olmix.listing import listing_note
     from olmix.render import table
 
     echo(f"group {plan.group}  (config {plan.config.path}, sha256 {plan.config.sha256[:12]})")
@@ -134,7 +134,7 @@ def _build(config: tuple[str, ...], path_map: tuple[str, ...], no_cache: bool, o
 
 
 def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
-    from olmix.plan import plan_json, write_plan
+    from olmix.planfile import plan_json, write_plan
 
     if plan_out:
         write_plan(plan, plan_out)
@@ -238,7 +238,7 @@ def run(
     resolved or is short of tokens.
     """
     from olmix import backends, launcher, runpaths
-    from olmix.plan import plan_data
+    from olmix.planfile import plan_data
 
     if group is not None:
         runpaths.check_component(group, "--group")
@@ -267,7 +267,7 @@ def run(
         group=group,
     )
     if plan_out:
-        from olmix.plan import write_plan
+        from olmix.planfile import write_plan
 
         write_plan(plan, plan_out)
     echo = (lambda text: safe_echo(text, err=True)) if as_json else safe_echo

@@ -99,8 +99,8 @@ def swarm(
     use_cache: bool = True,
 ) -> list[tuple[Path, bytes]]:
     """The swarm of the config at `config_path`: (file name, bytes) per variant, nothing written."""
+    from olmix.listing import resolve_leaves
     from olmix.loading.config import load_document
-    from olmix.plan import resolve_leaves
 
     path = Path(config_path)
     doc, config = load_document(path, "mixture")
