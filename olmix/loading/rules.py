@@ -17,8 +17,6 @@ from typing import Any
 from olmix.errors import JsonPath, Problem, suggest
 from olmix.loading.yamlsource import Document
 
-CHILD_KEYS = ("topics", "quality")
-
 
 def _siblings(doc: Document, items: list[dict[str, Any]], path: JsonPath, noun: str) -> Iterator[Problem]:
     first: dict[str, int] = {}
