@@ -1,7 +1,7 @@
 """`make demo-swarm` helpers: the uniform mixture to train beside the proposal, and the verdict.
 
-    python -m olmix.devtools.demo_swarm uniform CONFIG OUT.yaml
-    python -m olmix.devtools.demo_swarm compare SWARM_RUNS FINAL_RUNS FIT_JSON
+    python -m tools.demo_swarm uniform CONFIG OUT.yaml
+    python -m tools.demo_swarm compare SWARM_RUNS FINAL_RUNS FIT_JSON
 
 `compare` scores every finished run with the fit's objective (its metric
 weights applied to the observed metrics) and prints whether the proposal
