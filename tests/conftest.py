@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import olmixcli
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -34,3 +36,9 @@ HAS_TRAIN_EXTRA = _has_train_extra()
 needs_train = pytest.mark.skipif(
     not HAS_TRAIN_EXTRA, reason="needs the olmix[train] extra (torch, ai2-olmo-core): pip install 'olmix[train]'"
 )
+
+
+@pytest.fixture(params=["in-process", pytest.param("process", marks=pytest.mark.slow)])
+def run_olmix(request: pytest.FixtureRequest) -> olmixcli.Run:
+    """The olmix command, in this process and (marked slow) as a real process: see tests/olmixcli.py."""
+    return olmixcli.in_process if request.param == "in-process" else olmixcli.in_subprocess
