@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -8,6 +9,12 @@ import pytest
 from tests import olmixcli
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The fits are many small solves, as in `olmix fit` (commands/fit.py): BLAS threads only contend for the cores
+# (tests/test_swarm_fit.py took 15 s instead of 2.6 s on a loaded 2-core machine). Set before numpy loads, as
+# defaults; OMP_NUM_THREADS is left alone, since the local backend and the trainer choose it from the cores.
+for _name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 
 @pytest.fixture
