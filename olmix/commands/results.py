@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from olmix.cli import echo, reports_errors
 from olmix.render import table, to_csv, to_json
+
+if TYPE_CHECKING:
+    from olmix.results import RunResult
 
 
 @click.command()
@@ -75,7 +80,7 @@ def results(
         # data, like --json: written as it is, but for a run name a spreadsheet would take for a formula
         click.echo(to_csv(header, [[row[key] for key in header] for row in rows]), nl=False)
     else:
-        header, *cells = collected.table(found)
+        header, cells = _cells(found)
         echo(table(header, cells, rule=True))
     if plot:
         from olmix.plot import draw
@@ -101,3 +106,28 @@ def _evidence(runs_dir: str, group: str, export: str | None, force: bool) -> Non
         for run, xs, ys in zip(found.runs, x, y, strict=True)
     ]
     echo(table(header, cells, rule=True))
+
+
+def _cells(results: Sequence[RunResult]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of text cells: held-out loss per source, its change against the widest threshold in brackets."""
+    from olmix.results import sources
+
+    names = sources(results)
+    header = ["run", "threshold", "tokens", "final loss", *(f"held-out {s}" for s in names)]
+    body = []
+    for r in results:
+        cells = [
+            r.run,
+            "?" if r.threshold is None else f"{r.threshold:.0%}",
+            f"{r.tokens_trained:,}",
+            _num(r.final_train_loss),
+        ]
+        for source in names:
+            loss, change = r.heldout.get(source), r.change_vs_widest.get(source)
+            cells.append(_num(loss) + ("" if change is None else f" ({change:+.3f})"))
+        body.append(cells)
+    return header, body
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
