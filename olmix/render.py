@@ -8,7 +8,6 @@ every CSV cell a spreadsheet could take for a formula is defused the same way.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
@@ -83,6 +82,8 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]], *, defuse: b
 def _csv_line(row: Sequence[object], defuse: bool) -> str:
     # Written with "\r\n" and ended with "\n": the csv module quotes a cell holding a character of the
     # line terminator, and with "\n" alone a lone "\r" in a cell would go unquoted and split the line.
+    import csv  # only CSV output needs it
+
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow([defused(cell) for cell in row] if defuse else row)
     return out.getvalue()[: -len("\r\n")] + "\n"

@@ -7,7 +7,6 @@ import sys
 import click
 
 from olmix.cli import echo, reports_errors
-from olmix.render import to_json
 from olmix.terminal import escape
 
 
@@ -23,6 +22,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     """
     from olmix.loading.configfiles import config_files
     from olmix.loading.validation import validate_file
+    from olmix.render import to_json
 
     results = [validate_file(path) for path in config_files(paths, recursive=True)]
     bad = [r for r in results if r.problems]
