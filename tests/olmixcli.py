@@ -34,9 +34,13 @@ def in_process(*args: str, cwd: Path | None = None, env: Env | None = None) -> s
     from click.testing import CliRunner
 
     from olmix.cli import main
+    from olmix.loading import inputs
 
-    with contextlib.chdir(cwd or Path.cwd()):
-        result = CliRunner().invoke(main, list(args), env=dict(env or {}))
+    try:
+        with contextlib.chdir(cwd or Path.cwd()):
+            result = CliRunner().invoke(main, list(args), env=dict(env or {}))
+    finally:  # what the command set for its own process ends with it, as its process would
+        inputs.set_max_config_bytes(None)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"olmix {' '.join(args)} ended in a traceback") from result.exception
     return subprocess.CompletedProcess(

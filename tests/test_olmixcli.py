@@ -26,3 +26,10 @@ def test_exit_status_streams_folder_and_environment(tmp_path: Path) -> None:
     assert done.stdout == "0 valid, 1 invalid (1 files)\n"
     # the environment reached the command (a 20-byte file over a 5-byte cap), and the folder named the file
     assert done.stderr.startswith("c.yaml: 20 bytes, over the 5-byte limit")
+
+
+def test_a_cap_set_for_one_command_does_not_outlive_it(tmp_path: Path) -> None:
+    from olmix.loading import inputs
+
+    olmixcli.in_process("--max-config-bytes", "5", "validate", "c.yaml", cwd=tmp_path)
+    assert inputs.max_config_bytes() == inputs.MAX_CONFIG_BYTES
