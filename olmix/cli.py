@@ -120,7 +120,7 @@ class LazyGroup(click.Group):
 )
 def main(max_config_bytes: int | None) -> None:
     """Pretraining data-mixture experiments from a validated YAML spec."""
-    from olmix import inputs
+    from olmix.loading import inputs
 
     inputs.set_max_config_bytes(max_config_bytes)  # every invocation: a value never outlives its command
     skip_pydantic_plugins()

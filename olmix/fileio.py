@@ -128,10 +128,10 @@ def write_all(files: Sequence[tuple[Path, bytes]], *, force: bool = False) -> li
 
 def write_json_atomic(path: str | Path, data: object) -> None:
     """Write `data` as indented JSON, atomically."""
-    import json
+    from olmix.render import to_json
 
     try:
-        text = json.dumps(data, indent=2, allow_nan=False)
+        text = to_json(data)
     except ValueError as exc:  # NaN or infinity: JSON has neither, and a reader would choke on it
         raise OutputError(f"cannot write {path}: {exc}") from None
     write_atomic(Path(path), (text + "\n").encode("utf-8"))

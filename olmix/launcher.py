@@ -168,7 +168,7 @@ def run_settings(plan: Any, overrides: Sequence[str], trainer_command: str | Non
     """The trainer command, environment and secrets the runs of `plan` share, from their configs and the flag."""
     import shlex
 
-    from olmix.config import load_config
+    from olmix.loading.config import load_config
 
     paths = [Path(r.config.path) for r in plan.runs if r.config is not None]
     configs = [load_config(path, overrides) for path in paths]

@@ -14,7 +14,6 @@ backend call, so nothing waits long for it.
 from __future__ import annotations
 
 import fcntl
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from olmix.errors import ConfigError, OlmixError, Problem
 from olmix.fileio import write_atomic
+from olmix.render import to_json
 
 if TYPE_CHECKING:
     from olmix_generated.launch_record import LaunchRecord
@@ -41,7 +41,7 @@ class RecordLockedError(OlmixError):
 
 
 def _positioned(raw: bytes, name: str, problems: list[tuple[tuple[str | int, ...], str]]) -> RecordError:
-    from olmix import yamlsource
+    from olmix.loading import yamlsource
 
     try:
         doc = yamlsource.parse(raw, name)  # JSON is YAML: the same positions for the messages
@@ -91,7 +91,7 @@ def record_json(record: LaunchRecord) -> bytes:
         for key in ("command", "cancelled_at"):
             if run.get(key) is None:
                 run.pop(key, None)
-    return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode()
+    return (to_json(data) + "\n").encode()
 
 
 def read_record(group_dir: Path) -> LaunchRecord:

@@ -7,12 +7,12 @@ reads them anyway): a loss that is not finite is written as null, and a file hol
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from olmix.errors import ConfigError, Problem
+from olmix.render import to_json
 
 if TYPE_CHECKING:
     from olmix_generated.metrics import Metrics
@@ -44,7 +44,7 @@ def _validated(raw: bytes, name: str) -> Metrics:
 
 def read_metrics(path: str | Path) -> Metrics:
     """The validated metrics at `path`; MetricsError lists every problem."""
-    from olmix import inputs
+    from olmix.loading import inputs
 
     try:
         raw = inputs.read_limited(path, None, what="metrics file")
@@ -58,7 +58,7 @@ def write_metrics(metrics: dict[str, Any], path: str | Path) -> Metrics:
     from olmix.fileio import write_atomic
 
     try:
-        text = json.dumps(metrics, indent=2, allow_nan=False)
+        text = to_json(metrics)
     except ValueError as exc:  # a NaN left in: the trainer's bug, said with the file it was writing
         raise MetricsError([Problem(str(path), 0, 0, (), f"not written: {exc}")]) from None
     record = _validated(text.encode(), str(path))

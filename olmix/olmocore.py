@@ -8,7 +8,7 @@ max_repetition_factor → `max_repetition_ratio`), and the run's
 olmix model id such as `olmo3_14m`) names one of OLMo-core's
 `TransformerConfig` presets (olmix.catalogue names them).
 
-A run here is a run of a validated plan (`plan.read_plan`): its schema has
+A run here is a run of a validated plan (`planfile.read_plan`): its schema has
 already ruled out a run without leaves, a leaf without files or an unknown
 dtype, so what is checked here is only what a schema cannot state (ratios
 that sum to 1, files that hold whole tokens ending with EOS).

@@ -2,7 +2,8 @@
 
 `build_plan` is the one builder a dry run and a real launch share, so a dry
 run shows exactly what a launch submits. The plan is a JSON document with its
-own schema (schema/launch-plan.schema.json), validated when written and read.
+own schema (schema/launch-plan.schema.json); olmix.planfile writes and reads it,
+olmix.listing finds the files behind each leaf.
 
 Budget: requested tokens = 20 × parameters(proxy_model_id) × chinchilla_multiple,
 with the nominal parameter counts of olmix.catalogue (which the mixture schema's
@@ -13,58 +14,27 @@ allow_repetition: false) must cover that; every short leaf is reported at once.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import gc
 import hashlib
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from olmix import cache as resolve_cache
 from olmix.catalogue import MODELS, TOKENS_PER_PARAMETER, parameters
-from olmix.configfiles import config_files
-from olmix.errors import ConfigError, JsonPath, OlmixError, PlanError, Problem
-from olmix.fileio import write_atomic
-from olmix.leaves import SEPARATOR, Leaf, leaves
-from olmix.resolve import Listings, PathMap, Progress, ResolvedLeaf, ResolveError, resolve
+from olmix.errors import ConfigError, JsonPath, OlmixError, Problem
+from olmix.leaves import SEPARATOR, leaves
+from olmix.listing import resolve_leaves, utc_stamp
+from olmix.loading.configfiles import config_files
+from olmix.loading.yamlsource import Document
+from olmix.planfile import PLAN_VERSION, without_gc_pauses
+from olmix.resolve import Listings, PathMap, Progress, ResolveError
 from olmix.weights import WeightError, ratios
-from olmix.yamlsource import Document
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan
-
-PLAN_VERSION = 1
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _without_gc_pauses(function: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Run `function` with Python's cycle collector paused.
-
-    A plan of a million files is millions of new objects, and the collector
-    would scan them again and again while they are made (a quarter of the
-    time); reference counting still frees everything, and cycles are
-    collected as usual once the function returns.
-    """
-
-    @functools.wraps(function)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        if not gc.isenabled():
-            return function(*args, **kwargs)
-        gc.disable()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            gc.enable()
-
-    return wrapper
-
 
 MAX_TOKENS = 2**63 - 1  # a trainer counts tokens in a signed 64-bit integer
 
@@ -145,58 +115,6 @@ def node_paths(data: dict[str, Any]) -> dict[str, JsonPath]:
 # -- the builder --------------------------------------------------------------------------------------------
 
 
-def resolve_leaves(
-    lvs: Sequence[Leaf],
-    dtype: str,
-    path_map: PathMap,
-    *,
-    use_cache: bool = True,
-    cache_directory: Path | None = None,
-    progress: Progress | None = None,
-    listed: Listings | None = None,
-    now: float | None = None,
-) -> tuple[list[ResolvedLeaf], float]:
-    """resolve() behind the on-disk cache: the leaves, and when their files were listed (epoch seconds).
-
-    With `use_cache` a cached listing stands in for the store; without, every folder is listed now
-    (once, with `listed` shared by the configs of one launch) and the entry is replaced. `now` is
-    when this listing began.
-    """
-    if use_cache:
-        hit = resolve_cache.load(lvs, dtype, path_map, cache_directory)
-        if hit is not None:
-            return hit
-    listed_at = time.time() if now is None else now
-    resolved = resolve(lvs, dtype, path_map, progress=progress, listed=listed)
-    with contextlib.suppress(OSError):  # an unwritable cache costs a re-listing next time, nothing else
-        resolve_cache.store(lvs, dtype, path_map, resolved, cache_directory, listed_at=listed_at)
-    return resolved, listed_at
-
-
-def utc_stamp(seconds: float) -> str:
-    """`2026-11-29T02:06:08Z`: a plan's listed_at."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
-def listing_note(listed_at: str | None, now: float | None = None) -> str | None:
-    """How old a run's listing is, for a person: `files listed 3 h 5 min ago, at ... (--no-cache lists ...)`."""
-    if listed_at is None:
-        return None
-    import calendar
-
-    try:
-        then = calendar.timegm(time.strptime(listed_at, "%Y-%m-%dT%H:%M:%SZ"))
-    except ValueError:  # the schema's pattern admits a 13th month; a plan edited by hand may have one
-        return f"files listed at {listed_at}"
-    age = max(0, int((time.time() if now is None else now) - then))
-    if age < 60:
-        return f"files listed {age} s ago, at {listed_at}"
-    days, rest = divmod(age, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{rest // 60} min"] * (not days)
-    return f"files listed {' '.join(parts)} ago, at {listed_at} (--no-cache lists them again; a launch always does)"
-
-
 def _preflight(doc: Document, config: Any) -> list[Problem]:
     problems = []
     if config.proxy_model_id is None:
@@ -224,7 +142,7 @@ def plan_run(
     """One config's run: its name and the run's plan (JSON data); ConfigError lists every problem.
 
     `use_cache`, `listed` and `now` are resolve_leaves'."""
-    from olmix.config import load_document
+    from olmix.loading.config import load_document
 
     doc, config = load_document(config_path, "mixture", overrides)
     problems = _preflight(doc, config)
@@ -308,7 +226,7 @@ def group_name(paths: Sequence[str | Path], run_names: Sequence[str]) -> str:
     return shared or "group"
 
 
-@_without_gc_pauses
+@without_gc_pauses
 def build_plan(
     config_path: str | Path | Sequence[str | Path],
     *,
@@ -394,48 +312,3 @@ def build_plan(
         "runs": runs,
     }
     return LaunchPlan.model_validate(data)
-
-
-# -- the plan on disk ---------------------------------------------------------------------------------------
-
-
-def plan_data(plan: LaunchPlan) -> dict[str, Any]:
-    """The plan as JSON data. A field the plan never set stays absent: the schema tells absent from null."""
-    return plan.model_dump(mode="json", exclude_unset=True)
-
-
-def plan_json(plan: LaunchPlan) -> str:
-    return plan.model_dump_json(indent=2, exclude_unset=True)
-
-
-def _validated(text: str | bytes, name: str) -> LaunchPlan:
-    from olmix_generated.launch_plan import LaunchPlan
-    from pydantic import ValidationError
-
-    from olmix import records
-
-    try:
-        return LaunchPlan.model_validate_json(text)
-    except ValidationError as exc:
-        raw = text.encode() if isinstance(text, str) else text
-        raise PlanError(records.schema_problems(raw, name, "launch-plan", exc)) from None
-
-
-@_without_gc_pauses
-def write_plan(plan: LaunchPlan, path: str | Path) -> None:
-    """Validate `plan` against the plan schema and write it atomically."""
-    text = plan_json(plan)
-    _validated(text, str(path))
-    write_atomic(path, text.encode() + b"\n")
-
-
-@_without_gc_pauses
-def read_plan(path: str | Path) -> LaunchPlan:
-    """The validated plan at `path`; PlanError lists every problem."""
-    from olmix import inputs
-
-    try:
-        raw = inputs.read_limited(path, None, what="plan")  # no size cap: a plan lists every file it trains on
-    except inputs.InputError as exc:
-        raise PlanError([Problem(str(path), 0, 0, (), str(exc).removeprefix(f"{path}: "))]) from None
-    return _validated(raw, str(path))

@@ -37,7 +37,7 @@ def strict_json(raw: bytes, name: str, *, what: str, error: type[ConfigError] = 
 
 def schema_problems(raw: bytes, name: str, schema: str, exc: ValidationError) -> list[Problem]:
     """Where the record in `raw`, which a generated model refused with `exc`, breaks schema `schema`."""
-    from olmix import schemacheck, yamlsource
+    from olmix.loading import schemacheck, yamlsource
 
     try:
         doc = yamlsource.parse(raw, name)  # JSON is YAML: the same positions for the messages

@@ -73,7 +73,7 @@ def read_run(folder: Path) -> RunResult:
     name = metrics.run
     threshold = None
     if (folder / PLAN_FILE).is_file():
-        from olmix.plan import read_plan
+        from olmix.planfile import read_plan
 
         threshold = threshold_from_plan(read_plan(folder / PLAN_FILE), name)
     # fixed evaluation sets (the same for every run) when the runs had them, else each run's own held-out data
@@ -179,29 +179,6 @@ def rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
             row[f"change_{source}"] = r.change_vs_widest.get(source)
         out.append(row)
     return out
-
-
-def table(results: Sequence[RunResult]) -> list[list[str]]:
-    """Header and rows of text cells: held-out loss per source, its change against the widest threshold in brackets."""
-    names = sources(results)
-    header = ["run", "threshold", "tokens", "final loss", *(f"held-out {s}" for s in names)]
-    body = []
-    for r in results:
-        cells = [
-            r.run,
-            "?" if r.threshold is None else f"{r.threshold:.0%}",
-            f"{r.tokens_trained:,}",
-            _num(r.final_train_loss),
-        ]
-        for source in names:
-            loss, change = r.heldout.get(source), r.change_vs_widest.get(source)
-            cells.append(_num(loss) + ("" if change is None else f" ({change:+.3f})"))
-        body.append(cells)
-    return [header, *body]
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def series(results: Sequence[RunResult]) -> Mapping[str, list[tuple[float, float]]]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from olmix import yamlsource
 from olmix.errors import ConfigError, OlmixError, Problem
+from olmix.loading import yamlsource
+from olmix.loading.yamlsource import Document
 from olmix.study import expand
 from olmix.studyheader import render
-from olmix.yamlsource import Document
 
 
 def project_root(start: Path) -> Path | None:
@@ -37,7 +37,8 @@ def files(doc: Document, out_dir: Path) -> list[tuple[Path, bytes]]:
     and the output folder lie in the project (the nearest folder above the
     output holding schema/mixture.schema.json), not on the working directory.
     """
-    from olmix import config, schemas
+    from olmix import schemas
+    from olmix.loading import config
 
     out_dir = out_dir.resolve()
     study_path = Path(doc.file).resolve()

@@ -14,9 +14,9 @@ from fractions import Fraction
 
 from olmix import thresholds
 from olmix.errors import Problem, suggest
+from olmix.loading.yamlsource import Document
 from olmix.study import FIELD, bucket_scheme, missing, profile_weights, topic_names
 from olmix.thresholds import BucketScheme, ThresholdError
-from olmix.yamlsource import Document
 
 NAME_FIELDS = {"pct", "threshold", "profile"}
 PATH_FIELDS = {"topic", "bucket"}

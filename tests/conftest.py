@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests import olmixcli
+
 REPO = Path(__file__).resolve().parent.parent
+
+# The fits are many small solves, as in `olmix fit` (commands/fit.py): BLAS threads only contend for the cores
+# (tests/test_swarm_fit.py took 15 s instead of 2.6 s on a loaded 2-core machine). Set before numpy loads, as
+# defaults; OMP_NUM_THREADS is left alone, since the local backend and the trainer choose it from the cores.
+for _name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 
 @pytest.fixture
@@ -34,3 +43,9 @@ HAS_TRAIN_EXTRA = _has_train_extra()
 needs_train = pytest.mark.skipif(
     not HAS_TRAIN_EXTRA, reason="needs the olmix[train] extra (torch, ai2-olmo-core): pip install 'olmix[train]'"
 )
+
+
+@pytest.fixture(params=["in-process", pytest.param("process", marks=pytest.mark.slow)])
+def run_olmix(request: pytest.FixtureRequest) -> olmixcli.Run:
+    """The olmix command, in this process and (marked slow) as a real process: see tests/olmixcli.py."""
+    return olmixcli.in_process if request.param == "in-process" else olmixcli.in_subprocess

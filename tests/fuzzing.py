@@ -27,8 +27,9 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from olmix import config, rules, schemas, yamlsource
+from olmix import schemas
 from olmix.errors import ConfigError
+from olmix.loading import config, rules, yamlsource
 
 REPO = Path(__file__).resolve().parent.parent
 Schema = dict[str, Any]

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from olmix.config import load_config
 from olmix.errors import ConfigError
 from olmix.leaves import leaves
+from olmix.loading.config import load_config
 
 from .conftest import REPO
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from olmix.configfiles import config_files
+from olmix.loading.configfiles import config_files
 
 
 def tree(root: Path) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from olmix import schemas, yamlsource
-from olmix.config import load_document
+from olmix import schemas
 from olmix.errors import ConfigError, format_path
+from olmix.loading import yamlsource
+from olmix.loading.config import load_document
 
 from .conftest import REPO
 

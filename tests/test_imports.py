@@ -15,8 +15,7 @@ before = dict(os.environ)
 import olmix, olmix_generated
 names = [m.name for pkg in (olmix, olmix_generated) for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".")]
 for name in names:
-    if ".devtools" not in name:
-        importlib.import_module(name)
+    importlib.import_module(name)
 from olmix_generated.launch_plan import LaunchPlan
 LaunchPlan.model_json_schema()
 changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))

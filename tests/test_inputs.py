@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from olmix import demodata, inputs
+from olmix import demodata
 from olmix.cli import main
+from olmix.loading import inputs
 
 GOOD = "name: t\nsources:\n  - name: a\n    paths: ['s3://b/a/*.npy']\n"
 
@@ -148,7 +149,7 @@ def test_demo_data_reports_progress_per_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reader", "what"), [("olmix.plan:read_plan", "a plan"), ("olmix.metrics:read_metrics", "a metrics file")]
+    ("reader", "what"), [("olmix.planfile:read_plan", "a plan"), ("olmix.metrics:read_metrics", "a metrics file")]
 )
 def test_records_are_read_only_from_regular_files(tmp_path: Path, reader: str, what: str) -> None:
     fifo = tmp_path / "record.json"

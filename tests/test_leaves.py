@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from olmix.config import load_config
 from olmix.leaves import leaves
+from olmix.loading.config import load_config
 
 HEAD = "name: x\nsources:\n"
 

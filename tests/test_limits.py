@@ -1,4 +1,4 @@
-"""Inputs at the edges of what Python and floats can hold, through the real `olmix` command.
+"""Inputs at the edges of what Python and floats can hold, through the `olmix` command (tests/olmixcli.py).
 
 Each of these once reached the user as a traceback: integers longer than
 Python converts, nesting deeper than later stages recurse, and numbers the
@@ -8,20 +8,25 @@ schema allows but the planner's arithmetic overflowed on.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-OLMIX = str(Path(sys.executable).with_name("olmix"))
+from tests.olmixcli import Run
+
+Olmix = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def olmix(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XDG_CACHE_HOME": str(cwd / "cache")}
-    env.pop("OLMIX_PATH_MAP", None)
-    return subprocess.run([OLMIX, *args], capture_output=True, text=True, cwd=cwd, env=env, check=False)
+@pytest.fixture
+def olmix(run_olmix: Run) -> Olmix:
+    """`olmix ARGS` in folder `cwd`, with a cache of its own and no path map from the environment."""
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        return run_olmix(*args, cwd=cwd, env={"XDG_CACHE_HOME": str(cwd / "cache"), "OLMIX_PATH_MAP": None})
+
+    return run
 
 
 def config(tmp_path: Path, body: str, *, files: dict[str, int] | None = None) -> Path:
@@ -40,7 +45,9 @@ PLAIN = (
 
 
 @pytest.mark.parametrize("command", [["validate"], ["leaves"], ["launch", "run", "--dry-run", "--config"]])
-def test_an_integer_longer_than_python_converts_is_a_located_error(tmp_path: Path, command: list[str]) -> None:
+def test_an_integer_longer_than_python_converts_is_a_located_error(
+    tmp_path: Path, command: list[str], olmix: Olmix
+) -> None:
     path = config(tmp_path, PLAIN + "seed: " + "7" * 5000 + "\n")
     proc = olmix(*command, "c.yaml", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
@@ -49,7 +56,7 @@ def test_an_integer_longer_than_python_converts_is_a_located_error(tmp_path: Pat
     assert path.exists()
 
 
-def test_a_giant_integer_in_set_names_the_override_without_repeating_it(tmp_path: Path) -> None:
+def test_a_giant_integer_in_set_names_the_override_without_repeating_it(tmp_path: Path, olmix: Olmix) -> None:
     # the --set is shown to 80 characters, "seed=" included
     config(tmp_path, PLAIN)
     proc = olmix("launch", "run", "--dry-run", "--config", "c.yaml", "--set", "seed=" + "7" * 5000, cwd=tmp_path)
@@ -60,7 +67,7 @@ def test_a_giant_integer_in_set_names_the_override_without_repeating_it(tmp_path
     )
 
 
-def test_an_integer_of_a_hundred_digits_still_reads(tmp_path: Path) -> None:
+def test_an_integer_of_a_hundred_digits_still_reads(tmp_path: Path, olmix: Olmix) -> None:
     config(tmp_path, PLAIN + "description: x\nseed: " + "7" * 100 + "\n")
     proc = olmix("validate", "c.yaml", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -68,7 +75,7 @@ def test_an_integer_of_a_hundred_digits_still_reads(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("depth", [100, 990, 999])
 @pytest.mark.parametrize("command", [["validate"], ["leaves"]])
-def test_deep_nesting_is_a_located_error(tmp_path: Path, depth: int, command: list[str]) -> None:
+def test_deep_nesting_is_a_located_error(tmp_path: Path, depth: int, command: list[str], olmix: Olmix) -> None:
     config(tmp_path, "name: t\nsources: " + "[" * depth + "]" * depth + "\n")
     proc = olmix(*command, "c.yaml", cwd=tmp_path)
     assert proc.returncode == 1
@@ -77,7 +84,7 @@ def test_deep_nesting_is_a_located_error(tmp_path: Path, depth: int, command: li
     assert "Traceback" not in proc.stderr
 
 
-def test_deep_block_nesting_is_a_located_error(tmp_path: Path) -> None:
+def test_deep_block_nesting_is_a_located_error(tmp_path: Path, olmix: Olmix) -> None:
     lines = "".join(f"{'  ' * i}k{i}:\n" for i in range(70))
     config(tmp_path, "name: t\nsources: []\nextra:\n" + "".join("  " + line for line in lines.splitlines(True)))
     proc = olmix("validate", "c.yaml", cwd=tmp_path)
@@ -87,7 +94,7 @@ def test_deep_block_nesting_is_a_located_error(tmp_path: Path) -> None:
     assert "nested more than 64 levels deep" in proc.stderr
 
 
-def test_a_chinchilla_multiple_past_what_a_trainer_counts_is_reported(tmp_path: Path) -> None:
+def test_a_chinchilla_multiple_past_what_a_trainer_counts_is_reported(tmp_path: Path, olmix: Olmix) -> None:
     config(tmp_path, PLAIN.replace("0.01", "1e308"))
     proc = olmix("launch", "run", "--dry-run", "--config", "c.yaml", cwd=tmp_path)
     assert proc.returncode == 1
@@ -98,7 +105,7 @@ def test_a_chinchilla_multiple_past_what_a_trainer_counts_is_reported(tmp_path: 
     )
 
 
-def test_a_chinchilla_multiple_of_less_than_one_token_is_reported(tmp_path: Path) -> None:
+def test_a_chinchilla_multiple_of_less_than_one_token_is_reported(tmp_path: Path, olmix: Olmix) -> None:
     config(tmp_path, PLAIN.replace("0.01", "1e-12"))
     proc = olmix("launch", "run", "--dry-run", "--config", "c.yaml", cwd=tmp_path)
     assert proc.returncode == 1
@@ -108,7 +115,7 @@ def test_a_chinchilla_multiple_of_less_than_one_token_is_reported(tmp_path: Path
     )
 
 
-def test_sibling_weights_near_the_float_limit_share_as_their_ratio_says(tmp_path: Path) -> None:
+def test_sibling_weights_near_the_float_limit_share_as_their_ratio_says(tmp_path: Path, olmix: Olmix) -> None:
     config(
         tmp_path,
         "name: t\nproxy_model_id: olmo3_1m\nchinchilla_multiple: 0.01\nsources:\n"
@@ -126,7 +133,7 @@ def test_sibling_weights_near_the_float_limit_share_as_their_ratio_says(tmp_path
     ]
 
 
-def test_a_leaf_without_tokens_that_needs_none_plans_without_dividing_by_zero(tmp_path: Path) -> None:
+def test_a_leaf_without_tokens_that_needs_none_plans_without_dividing_by_zero(tmp_path: Path, olmix: Olmix) -> None:
     config(
         tmp_path,
         "name: t\nproxy_model_id: olmo3_1m\nchinchilla_multiple: 0.0001\nsources:\n"

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from olmix import cache
-from olmix.config import load_config
 from olmix.errors import ConfigError
 from olmix.leaves import leaves
-from olmix.plan import build_plan, listing_note, utc_stamp
+from olmix.listing import listing_note, utc_stamp
+from olmix.loading.config import load_config
+from olmix.plan import build_plan
 
 OLMIX = str(Path(sys.executable).with_name("olmix"))
 TOKEN = 4  # bytes per uint32 token

@@ -9,7 +9,7 @@ import pytest
 
 from olmix import olmocore
 from olmix.errors import PlanError
-from olmix.plan import read_plan
+from olmix.planfile import read_plan
 from tests.conftest import needs_train
 from tests.tokenfiles import as_run, run_plan, write_tokens
 

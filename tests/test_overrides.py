@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from olmix.config import load_config
 from olmix.errors import ConfigError
-from olmix.overrides import parse_key
+from olmix.loading.config import load_config
+from olmix.loading.overrides import parse_key
 
 from .conftest import REPO
 

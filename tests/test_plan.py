@@ -10,15 +10,8 @@ import pytest
 
 from olmix import cache
 from olmix.errors import ConfigError
-from olmix.plan import (
-    build_plan,
-    plan_data,
-    read_plan,
-    requested_tokens,
-    shortfalls,
-    sufficient_cap,
-    write_plan,
-)
+from olmix.plan import build_plan, requested_tokens, shortfalls, sufficient_cap
+from olmix.planfile import plan_data, read_plan, write_plan
 
 
 @pytest.mark.parametrize(

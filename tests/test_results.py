@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from olmix import results
 from olmix.cli import main
 from olmix.errors import PlanError
+from tests.conftest import REPO
 from tests.records import metrics_doc
 from tests.tokenfiles import run_plan
 
@@ -109,6 +110,41 @@ def test_the_table_shows_threshold_tokens_loss_and_changes(tmp_path: Path) -> No
     assert lines[2].split() == ["quality-top10pct", "10%", "1,000", "7.000", "6.000", "(-0.500)", "5.000", "(-0.400)"]
 
 
+def unrounded(shown: list[float], changes: list[float], widest: int) -> list[float]:
+    """Losses that print as `shown` (3 decimals) and whose differences from run `widest` print as `changes`."""
+    half, margin = 0.0005, 1e-7
+    for step in range(-49, 50):
+        base = shown[widest] + step * 1e-5
+        spans = [
+            (max(s - half, base + c - half) + margin, min(s + half, base + c + half) - margin)
+            for s, c in zip(shown, changes, strict=True)
+        ]
+        if all(lo < hi for lo, hi in spans):
+            return [base if i == widest else (lo + hi) / 2 for i, (lo, hi) in enumerate(spans)]
+    raise AssertionError(f"no losses print as {shown} with changes {changes}")
+
+
+def test_the_readme_table_is_what_results_prints_for_its_numbers(tmp_path: Path) -> None:
+    # The demo's table in README.md read back as numbers: a group with those numbers prints that very text.
+    shown = "run " + (REPO / "README.md").read_text().split("```\nrun ", 1)[1].split("\n```", 1)[0]
+    header, _, *body = shown.splitlines()
+    sources = [name.strip() for name in header.split("held-out ")[1:]]
+    cells = [line.split() for line in body]
+    widest = max(range(len(cells)), key=lambda i: int(cells[i][1].rstrip("%")))
+    losses: dict[str, list[float]] = {}
+    for k, source in enumerate(sources):
+        column = [(float(row[4 + 2 * k]), float(row[5 + 2 * k].strip("()"))) for row in cells]
+        losses[source] = unrounded([v for v, _ in column], [c for _, c in column], widest)
+    for index, (run, threshold, tokens, final, *_) in enumerate(cells):
+        folder = tmp_path / "study" / run
+        folder.mkdir(parents=True)
+        doc = metrics_doc(run, {source: losses[source][index] for source in sources}, index)
+        doc.update(tokens_trained=int(tokens.replace(",", "")), final_train_loss=float(final))
+        (folder / "metrics.json").write_text(json.dumps(doc))
+        write_plan(folder, run, varied={"quality_threshold": int(threshold.rstrip("%")) / 100})
+    assert invoke_results(tmp_path).output == shown + "\n"
+
+
 def test_json_and_csv(tmp_path: Path) -> None:
     write_group(tmp_path)
     runner = CliRunner()
@@ -121,6 +157,14 @@ def test_json_and_csv(tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[0]["threshold"] == "0.1"
     assert float(rows[0]["change_arxiv"]) == pytest.approx(-0.4)
+
+
+def test_csv_defuses_a_run_name_a_spreadsheet_would_run_and_keeps_numbers(tmp_path: Path) -> None:
+    write_group(tmp_path, [("=HYPERLINK(1)", {"arxiv": 5.0}, 0.1), ("-2+3", {"arxiv": 5.5}, 0.2)])
+    text = invoke_results(tmp_path, "--csv").output
+    rows = list(csv.reader(io.StringIO(text)))
+    assert [row[0] for row in rows[1:]] == ["'=HYPERLINK(1)", "'-2+3"]
+    assert rows[1][rows[0].index("change_arxiv")] == "-0.5"
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from olmix import launcher
 from olmix.backends import BackendError, RunSpec, RunState, Status
 from olmix.backends.local import LocalBackend
 from olmix.backends.slurm import Job, SlurmBackend, map_state, options_from_config
-from olmix.config import load_config
 from olmix.errors import ConfigError
+from olmix.loading.config import load_config
 
 from . import slurmcluster
 from .conftest import REPO, needs_train

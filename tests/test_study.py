@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from olmix import demodata, schemas
 from olmix.cli import main
-from olmix.config import load_config, load_document
 from olmix.errors import ConfigError
 from olmix.leaves import leaves
+from olmix.loading.config import load_config, load_document
 
 from .conftest import REPO
 

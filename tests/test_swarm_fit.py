@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 pytest.importorskip("numpy")
@@ -12,7 +10,7 @@ pytest.importorskip("scipy")
 import numpy as np
 
 from olmix.swarm.fit import LogLinear, cross_validate, fit_log_linear
-from olmix.swarm.propose import ProposalError, lmo, objective, propose_log_linear
+from olmix.swarm.propose import ProposalError, lmo, propose_log_linear
 
 
 def swarm(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -46,20 +44,17 @@ def test_cross_validation_beats_the_mean_on_a_law_and_not_on_noise() -> None:
 
 
 def brute_force(laws: list[LogLinear], weights: list[float], caps: np.ndarray, kl: float, prior: np.ndarray) -> float:
-    best = np.inf
+    """The best regularised objective over every mixture on a grid of step 1/200 that meets the caps."""
     step = 200
-    for i, j in itertools.product(range(step + 1), repeat=2):
-        if i + j > step:
-            continue
-        w = np.array([i, j, step - i - j]) / step
-        if (w > caps + 1e-12).any():
-            continue
-        value = objective(laws, weights, w)
-        if kl:
-            live = w[w > 0]
-            value += kl * float(np.sum(live * np.log(live / prior[w > 0])))
-        best = min(best, value)
-    return float(best)
+    i, j = np.meshgrid(np.arange(step + 1), np.arange(step + 1), indexing="ij")
+    inside = i + j <= step
+    w = np.stack([i[inside], j[inside], step - i[inside] - j[inside]], axis=1) / step
+    w = w[(w <= caps + 1e-12).all(axis=1)]
+    value = sum(a * law.predict(w) for law, a in zip(laws, weights, strict=True))
+    if kl:
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 · log 0 counts as 0
+            value = value + kl * np.where(w > 0, w * np.log(w / prior), 0.0).sum(axis=1)
+    return float(np.min(value))
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from olmix_generated.mixture import ExperimentConfig
 
-from olmix import yamlsource
 from olmix.cli import main
 from olmix.leaves import Leaf, leaves
+from olmix.loading import yamlsource
 from olmix.swarm.sampler import Settings, SwarmError, sample, strengths
 from tests.tokenfiles import write_tokens
 

@@ -1,18 +1,19 @@
-"""Hostile names from a config or a flag reach the terminal as visible escapes, through the real CLI."""
+"""Hostile names from a config or a flag reach the terminal as visible escapes, through the CLI (tests/olmixcli.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from olmix.terminal import escape, escape_lines
+from tests.olmixcli import Run
 
-OLMIX = str(Path(sys.executable).with_name("olmix"))
+Olmix = Callable[..., subprocess.CompletedProcess[str]]
 # Control bytes a terminal acts on: ESC (CSI, OSC), BEL, NUL, CR, DEL, the C1 CSI, a bidi override.
 RAW = ["\x1b", "\x07", "\x00", "\r", "\x7f", "\x9b", "\u202e"]
 
@@ -59,20 +60,21 @@ def hostile_config(tmp_path: Path) -> Path:
     return config
 
 
-def olmix(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache"}
-    proc = subprocess.run([OLMIX, *args], capture_output=True, env=env, stdin=subprocess.DEVNULL)
-    # surrogateescape: a raw byte would survive decoding, and be caught below
-    return subprocess.CompletedProcess(
-        proc.args, proc.returncode, proc.stdout.decode("utf-8", "surrogateescape"), proc.stderr.decode()
-    )
+@pytest.fixture
+def olmix(run_olmix: Run) -> Olmix:
+    """`olmix ARGS` with a cache folder it cannot create: nothing is cached, every listing is fresh."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_olmix(*args, env={"XDG_CACHE_HOME": "/nonexistent-cache"})
+
+    return run
 
 
 def assert_no_raw_controls(text: str) -> None:
     assert [c for c in RAW if c in text] == []
 
 
-def test_the_leaves_table(tmp_path: Path) -> None:
+def test_the_leaves_table(tmp_path: Path, olmix: Olmix) -> None:
     proc = olmix("leaves", str(hostile_config(tmp_path)))
     assert proc.returncode == 0, proc.stderr
     assert_no_raw_controls(proc.stdout)
@@ -82,14 +84,14 @@ def test_the_leaves_table(tmp_path: Path) -> None:
     assert lines[2].startswith("two\\nlines\\x00\\x1b[2J ")
 
 
-def test_the_plan_table_of_a_dry_run(tmp_path: Path) -> None:
+def test_the_plan_table_of_a_dry_run(tmp_path: Path, olmix: Olmix) -> None:
     proc = olmix("launch", "run", "--config", str(hostile_config(tmp_path)), "--dry-run", "--no-cache")
     assert proc.returncode == 0, proc.stderr
     assert_no_raw_controls(proc.stdout)
     assert "\n\\x1b]0;pwned\\x07 " in proc.stdout and "\ntwo\\nlines\\x00\\x1b[2J " in proc.stdout
 
 
-def test_every_problem_on_its_own_line_with_its_values_escaped(tmp_path: Path) -> None:
+def test_every_problem_on_its_own_line_with_its_values_escaped(tmp_path: Path, olmix: Olmix) -> None:
     config = hostile_config(tmp_path)
     text = config.read_text().replace("name: hostile", "name: hostile\nweight_typo: 1")
     config.write_text(text + '    "\\e]0;pwned\\a\\nforged": 1\n')
@@ -102,14 +104,14 @@ def test_every_problem_on_its_own_line_with_its_values_escaped(tmp_path: Path) -
         assert "unknown key '\\x1b]0;pwned\\x07\\nforged'" in problems[1]
 
 
-def test_a_hostile_flag_value_in_an_error(tmp_path: Path) -> None:
+def test_a_hostile_flag_value_in_an_error(tmp_path: Path, olmix: Olmix) -> None:
     proc = olmix("launch", "status", "--group", "\x1b]0;pwned\x07\nforged", "--runs-dir", str(tmp_path))
     assert proc.returncode == 1
     assert_no_raw_controls(proc.stderr)
     assert "\\x1b]0;pwned\\x07" in proc.stderr
 
 
-def test_a_hostile_flag_in_a_usage_error() -> None:
+def test_a_hostile_flag_in_a_usage_error(olmix: Olmix) -> None:
     # click shows the value with repr(); this keeps it so
     proc = olmix("launch", "--bogus\x1b[2J")
     assert proc.returncode == 2
@@ -117,7 +119,7 @@ def test_a_hostile_flag_in_a_usage_error() -> None:
     assert "No such option '--bogus\\x1b[2J'" in proc.stderr
 
 
-def test_launch_status_and_list_tables(tmp_path: Path) -> None:
+def test_launch_status_and_list_tables(tmp_path: Path, olmix: Olmix) -> None:
     # A group folder another tool wrote, with a record naming hostile runs.
     group = tmp_path / "runs" / "g-1"
     group.mkdir(parents=True)
@@ -153,7 +155,7 @@ def test_the_trainer_run_by_hand(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["results", "fit"])
-def test_results_and_fit_take_a_group_as_one_folder_name(tmp_path: Path, command: str) -> None:
+def test_results_and_fit_take_a_group_as_one_folder_name(tmp_path: Path, command: str, olmix: Olmix) -> None:
     runs = tmp_path / "runs"
     (tmp_path / "outside" / "r").mkdir(parents=True)
     runs.mkdir()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from olmix.errors import ConfigError
-from olmix.yamlsource import parse
+from olmix.loading.yamlsource import parse
 
 SCALARS = [
     ("1", 1),

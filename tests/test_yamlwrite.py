@@ -7,7 +7,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from olmix import yamlsource
+from olmix.loading import yamlsource
 from olmix.yamlwrite import dump
 
 # (data, expected text)

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 from olmix import cache
-from olmix.config import load_config
 from olmix.leaves import leaves
-from olmix.plan import build_plan, write_plan
+from olmix.loading.config import load_config
+from olmix.plan import build_plan
+from olmix.planfile import write_plan
 from olmix.resolve import ResolvedLeaf, apply_path_map
 
 SOURCES, TOPICS, BUCKETS, FILES = 10, 10, 100, 100

@@ -1,7 +1,7 @@
 """`make demo-swarm` helpers: the uniform mixture to train beside the proposal, and the verdict.
 
-    python -m olmix.devtools.demo_swarm uniform CONFIG OUT.yaml
-    python -m olmix.devtools.demo_swarm compare SWARM_RUNS FINAL_RUNS FIT_JSON
+    python -m tools.demo_swarm uniform CONFIG OUT.yaml
+    python -m tools.demo_swarm compare SWARM_RUNS FINAL_RUNS FIT_JSON
 
 `compare` scores every finished run with the fit's objective (its metric
 weights applied to the observed metrics) and prints whether the proposal
@@ -17,9 +17,9 @@ from pathlib import Path
 
 def uniform(config: str, out: str) -> None:
     from olmix import yamlwrite
-    from olmix.config import load_document
     from olmix.fileio import write_atomic
     from olmix.leaves import leaves
+    from olmix.loading.config import load_document
     from olmix.swarm.configs import with_weights
     from olmix.swarm.loop import node_shares
 

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 from olmix.catalogue import ITEMSIZE
-from olmix.config import load_config
 from olmix.leaves import leaves
+from olmix.loading.config import load_config
 from olmix.resolve import _glob_regex, split_pattern
 
 

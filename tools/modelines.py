@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from olmix.configfiles import config_files
-from olmix.validation import schema_of
+from olmix.loading.configfiles import config_files
+from olmix.loading.validation import schema_of
 
 
 def main(argv: list[str]) -> int:

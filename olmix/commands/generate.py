@@ -40,7 +40,8 @@ def quality_thresholds(study: str, out_dir: str, force: bool, check: bool) -> No
     """
     from pathlib import Path
 
-    from olmix import config, studyfiles
+    from olmix import studyfiles
+    from olmix.loading import config
 
     doc, _ = config.load_document(study, "study")
     out = Path(out_dir)

@@ -7,7 +7,6 @@ group has planned cleanly and the launch was confirmed.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -53,13 +52,17 @@ class ProgressBar:
             self.stream.flush()
 
 
+PLAN_HEADER = ("leaf", "ratio", "available", "needed", "repetition", "cap")
+
+
 def _tokens(n: int) -> str:
     return f"{n:,}"
 
 
 def render_plan(plan: Any, echo: Callable[[str], None] = safe_echo) -> None:
     """A table per run: leaf, ratio, tokens available, tokens needed, repetition (and cap), then totals."""
-    from olmix.plan import listing_note
+    from olmix.listing import listing_note
+    from olmix.render import table
 
     echo(f"group {plan.group}  (config {plan.config.path}, sha256 {plan.config.sha256[:12]})")
     for run in plan.runs:
@@ -70,10 +73,9 @@ def render_plan(plan: Any, echo: Callable[[str], None] = safe_echo) -> None:
         )
         if note := listing_note(run.listed_at):
             echo(note)
-        header = ("leaf", "ratio", "available", "needed", "repetition", "cap")
         rows = [
             (
-                escape(leaf.name),
+                leaf.name,
                 f"{leaf.ratio:.4f}",
                 _tokens(leaf.tokens_available),
                 _tokens(leaf.tokens_needed),
@@ -90,18 +92,7 @@ def render_plan(plan: Any, echo: Callable[[str], None] = safe_echo) -> None:
             "",
             "",
         )
-        widths = [max(len(r[i]) for r in (header, *rows, total)) for i in range(len(header))]
-
-        def line(cells: tuple[str, ...], widths: list[int] = widths) -> str:
-            first = cells[0].ljust(widths[0])
-            return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))]).rstrip()
-
-        echo(line(header))
-        echo("  ".join("-" * w for w in widths))
-        for row in rows:
-            echo(line(row))
-        echo("  ".join("-" * w for w in widths))
-        echo(line(total))
+        echo(table(PLAN_HEADER, rows, align="lrrrrr", rule=True, footer=total))
 
 
 def _shown(text: str) -> str:
@@ -143,7 +134,7 @@ def _build(config: tuple[str, ...], path_map: tuple[str, ...], no_cache: bool, o
 
 
 def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
-    from olmix.plan import plan_json, write_plan
+    from olmix.planfile import plan_json, write_plan
 
     if plan_out:
         write_plan(plan, plan_out)
@@ -247,7 +238,7 @@ def run(
     resolved or is short of tokens.
     """
     from olmix import backends, launcher, runpaths
-    from olmix.plan import plan_data
+    from olmix.planfile import plan_data
 
     if group is not None:
         runpaths.check_component(group, "--group")
@@ -276,7 +267,7 @@ def run(
         group=group,
     )
     if plan_out:
-        from olmix.plan import write_plan
+        from olmix.planfile import write_plan
 
         write_plan(plan, plan_out)
     echo = (lambda text: safe_echo(text, err=True)) if as_json else safe_echo
@@ -298,16 +289,10 @@ def run(
         ),
     )
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "group": plan.group,
-                    "output": str(output / plan.group),
-                    "runs": [{"run": r.run, "job_id": r.job_id, "new": r.new} for r in results],
-                },
-                indent=2,
-            )
-        )
+        from olmix.render import to_json
+
+        runs = [{"run": r.run, "job_id": r.job_id, "new": r.new} for r in results]
+        click.echo(to_json({"group": plan.group, "output": str(output / plan.group), "runs": runs}))
     else:
         safe_echo(f"group {plan.group}: {sum(r.new for r in results)} submitted now, {count} in all")
     if wait:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import click
 
 from olmix.cli import echo, reports_errors
+from olmix.render import table, to_json
 from olmix.terminal import escape
 
 RUNS_DIR_HELP = "Folder holding launched groups (env OLMIX_RUNS_DIR)."
@@ -40,13 +40,6 @@ def _duration(seconds: float | None) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    rows = [[escape(str(c)) for c in row] for row in rows]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
-    return "\n".join(lines)
 
 
 def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[Any, dict[str, Any]]:
@@ -110,7 +103,7 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
             }
         )
     if as_json:
-        click.echo(json.dumps({"group": group, "backend": record.backend, "runs": runs}, indent=2))
+        click.echo(to_json({"group": group, "backend": record.backend, "runs": runs}))
         return
     rows = [
         [
@@ -123,7 +116,7 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
         for r in runs
     ]
     echo(f"group {group} on {record.backend} ({record.config.path})")
-    click.echo(table(rows, ["run", "state", "exit", "duration", "log"]))
+    click.echo(table(["run", "state", "exit", "duration", "log"], rows))
     for r in runs:
         if r["detail"]:
             echo(f"{r['run']}: {r['detail']}")
@@ -172,4 +165,4 @@ def list_groups(output: Path, limit: int) -> None:
         ]
         for r in records[:limit]
     ]
-    click.echo(table(rows, ["group", "launched", "backend", "runs", "config"]))
+    click.echo(table(["group", "launched", "backend", "runs", "config"], rows))

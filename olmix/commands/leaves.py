@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import click
 
 from olmix.cli import echo, reports_errors, set_option
-from olmix.terminal import escape
+from olmix.render import table, to_json
 
 if TYPE_CHECKING:
     from olmix.leaves import Node
@@ -29,8 +28,8 @@ def leaves(config_file: str, as_json: bool, overrides: tuple[str, ...]) -> None:
     A weight of "-" is unset: shares then follow the planned defaults (equal among
     sources and topics; quality buckets in proportion to their tokens).
     """
-    from olmix.config import load_config
     from olmix.leaves import leaves as flatten
+    from olmix.loading.config import load_config
 
     found = flatten(load_config(config_file, overrides))
     if as_json:
@@ -54,14 +53,11 @@ def leaves(config_file: str, as_json: bool, overrides: tuple[str, ...]) -> None:
             }
             for leaf in found
         ]
-        echo(json.dumps(rows, indent=2))
+        echo(to_json(rows))
         return
-    table = [("LEAF", "REPEAT", "WEIGHTS", "PATHS")]
+    cells = []
     for leaf in found:
         more = f" (+{len(leaf.paths) - 1} more)" if len(leaf.paths) > 1 else ""
-        repeat = f"{leaf.max_repetition_factor:g}"
-        table.append((escape(leaf.name), repeat, escape(_weights(leaf.ancestry)), escape(leaf.paths[0] + more)))
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
-    for row in table:
-        echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3])
+        cells.append((leaf.name, f"{leaf.max_repetition_factor:g}", _weights(leaf.ancestry), leaf.paths[0] + more))
+    echo(table(("LEAF", "REPEAT", "WEIGHTS", "PATHS"), cells))
     echo(f"{len(found)} leaves")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from olmix.cli import echo, reports_errors
-from olmix.terminal import escape
+from olmix.render import table, to_csv, to_json
+
+if TYPE_CHECKING:
+    from olmix.results import RunResult
 
 
 @click.command()
@@ -68,33 +72,21 @@ def results(
     for line in skipped:
         echo(line, err=True)
     if as_json:
-        # allow_nan=False: JSON has no NaN; the metrics were validated, so a NaN here is a bug, not output
-        echo(json.dumps({"group": group, "runs": [r.as_dict() for r in found]}, indent=2, allow_nan=False))
+        # the metrics were validated, so a NaN here would be a bug, not output
+        echo(to_json({"group": group, "runs": [r.as_dict() for r in found]}))
     elif as_csv:
-        import csv
-        import io
-
         rows = collected.rows(found)
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        click.echo(out.getvalue(), nl=False)  # data, like --json: written as it is
+        header = list(rows[0])
+        # data, like --json: written as it is, but for a run name a spreadsheet would take for a formula
+        click.echo(to_csv(header, [[row[key] for key in header] for row in rows]), nl=False)
     else:
-        echo(render_table(collected.table(found)))
+        header, cells = _cells(found)
+        echo(table(header, cells, rule=True))
     if plot:
         from olmix.plot import draw
 
         draw(collected.series(found), Path(plot), title=f"{group}: held-out loss against quality threshold")
         echo(f"wrote {plot}", err=as_json or as_csv)
-
-
-def render_table(cells: list[list[str]]) -> str:
-    cells = [[escape(cell) for cell in row] for row in cells]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 def _evidence(runs_dir: str, group: str, export: str | None, force: bool) -> None:
@@ -109,8 +101,33 @@ def _evidence(runs_dir: str, group: str, export: str | None, force: bool) -> Non
         return
     x, y = found.matrix()
     header = ["run", *found.leaves, *found.metrics]
-    cells = [header] + [
+    cells = [
         [run.name, *(f"{v:.4f}" for v in xs), *(f"{v:.4f}" for v in ys)]
         for run, xs, ys in zip(found.runs, x, y, strict=True)
     ]
-    echo(render_table(cells))
+    echo(table(header, cells, rule=True))
+
+
+def _cells(results: Sequence[RunResult]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of text cells: held-out loss per source, its change against the widest threshold in brackets."""
+    from olmix.results import sources
+
+    names = sources(results)
+    header = ["run", "threshold", "tokens", "final loss", *(f"held-out {s}" for s in names)]
+    body = []
+    for r in results:
+        cells = [
+            r.run,
+            "?" if r.threshold is None else f"{r.threshold:.0%}",
+            f"{r.tokens_trained:,}",
+            _num(r.final_train_loss),
+        ]
+        for source in names:
+            loss, change = r.heldout.get(source), r.change_vs_widest.get(source)
+            cells.append(_num(loss) + ("" if change is None else f" ({change:+.3f})"))
+        body.append(cells)
+    return header, body
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -21,14 +20,15 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     Each file's schema is the one its modeline names, else the mixture schema.
     Exit status 0 when every file is valid, 1 otherwise.
     """
-    from olmix.configfiles import config_files
-    from olmix.validation import validate_file
+    from olmix.loading.configfiles import config_files
+    from olmix.loading.validation import validate_file
+    from olmix.render import to_json
 
     results = [validate_file(path) for path in config_files(paths, recursive=True)]
     bad = [r for r in results if r.problems]
     if fmt == "json":
         report = {"valid": bool(results) and not bad, "files": [r.as_dict() for r in results]}
-        echo(json.dumps(report, indent=2))
+        echo(to_json(report))
     else:
         for result in bad:
             for problem in result.problems:

@@ -64,8 +64,9 @@ def variant_files(
     config_path: Path, doc_data: dict[str, Any], config: Any, variants: list[Variant], seed: int
 ) -> list[tuple[Path, bytes]]:
     """(relative file name, YAML bytes) for every variant, each validated against the schema."""
-    from olmix import config as configs
-    from olmix import yamlsource, yamlwrite
+    from olmix import yamlwrite
+    from olmix.loading import config as configs
+    from olmix.loading import yamlsource
 
     width = max(3, len(str(len(variants))))
     files: list[tuple[Path, bytes]] = []
@@ -98,8 +99,8 @@ def swarm(
     use_cache: bool = True,
 ) -> list[tuple[Path, bytes]]:
     """The swarm of the config at `config_path`: (file name, bytes) per variant, nothing written."""
-    from olmix.config import load_document
-    from olmix.plan import resolve_leaves
+    from olmix.listing import resolve_leaves
+    from olmix.loading.config import load_document
 
     path = Path(config_path)
     doc, config = load_document(path, "mixture")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from olmix import render
 from olmix.errors import OlmixError
 
 RATIOS_FILE = "ratios.csv"
@@ -135,11 +136,8 @@ def collect(runs_dir: str | Path, groups: Sequence[str]) -> Evidence:
 
 
 def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([[repr(v) if isinstance(v, float) else v for v in row] for row in rows])
-    return out.getvalue().encode("utf-8")
+    # olmix reads these back (fit --ratios): every cell as it is, a run called "-x" stays "-x"
+    return render.to_csv(header, rows, defuse=False).encode("utf-8")
 
 
 def to_csv(evidence: Evidence) -> dict[str, bytes]:

@@ -28,10 +28,11 @@ def variant_overrides(
     config_path: Path, overrides: Sequence[str], path_map: Any, *, use_cache: bool = True
 ) -> list[list[str]]:
     """Per run of the config: the overrides that make it (one empty list when the config is not a swarm)."""
-    from olmix.config import load_document
     from olmix.errors import ConfigError
     from olmix.leaves import leaves
-    from olmix.plan import node_paths, resolve_leaves
+    from olmix.listing import resolve_leaves
+    from olmix.loading.config import load_document
+    from olmix.plan import node_paths
     from olmix.resolve import ResolveError
     from olmix.swarm.configs import budget
     from olmix.swarm.sampler import Settings, SwarmError, sample

@@ -93,7 +93,6 @@ def fit_trees(x: Array, y: Array) -> Regressor:
 
 
 REGRESSIONS = {"log-linear": fit_log_linear, "trees": fit_trees}
-EXTRA = {"log-linear": "fit", "trees": "fit-trees"}
 
 
 @dataclass(frozen=True)

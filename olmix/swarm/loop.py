@@ -10,7 +10,6 @@ reads its evidence afresh.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from olmix.errors import ConfigError, OlmixError
 from olmix.leaves import SEPARATOR, leaves
+from olmix.render import to_json
 from olmix.swarm import fit as fitting
 from olmix.swarm.evidence import Evidence
 from olmix.swarm.propose import propose_log_linear, propose_search
@@ -43,8 +43,9 @@ class Target:
 
 
 def load_target(path: str | Path, repetition_factor: float | None, path_map: Any = ()) -> Target:
-    from olmix.config import load_document
-    from olmix.plan import requested_tokens, resolve_leaves
+    from olmix.listing import resolve_leaves
+    from olmix.loading.config import load_document
+    from olmix.plan import requested_tokens
 
     doc, config = load_document(Path(path), "mixture")
     resolved, _ = resolve_leaves(leaves(config), config.dtype, path_map)
@@ -102,8 +103,9 @@ def node_shares(data: dict[str, Any], ratios: Mapping[str, float]) -> dict[str, 
 
 def proposal_config(target: Target, ratios: Mapping[str, float]) -> bytes:
     """The target config with the proposal's weights on every node, validated."""
-    from olmix import config as configs
-    from olmix import yamlsource, yamlwrite
+    from olmix import yamlwrite
+    from olmix.loading import config as configs
+    from olmix.loading import yamlsource
     from olmix.swarm.configs import with_weights
 
     data = with_weights(target.data, node_shares(target.data, ratios))
@@ -227,4 +229,4 @@ def _json(data: Any) -> bytes:
     errors = sorted(schemas.validator("fit").iter_errors(data), key=str)
     if errors:  # a bug here, not the user's: say what broke rather than write a record nobody can trust
         raise FitError(f"fit.json would not match its schema: {errors[0].message}")
-    return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8")
+    return (to_json(data) + "\n").encode("utf-8")

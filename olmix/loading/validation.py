@@ -46,7 +46,7 @@ def _head(path: Path) -> bytes:
 
 
 def validate_file(path: Path) -> Result:
-    from olmix import config
+    from olmix.loading import config
 
     result = Result(str(path), schema_of(_head(path)))
     try:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from olmix.errors import ConfigError, JsonPath, Problem
-from olmix.yamlsource import Document, parse
+from olmix.loading.yamlsource import Document, parse
 
 _LABEL_CHARS = 80  # of a --set repeated in a message: enough to recognize it, never a screenful
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -15,7 +15,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 
 from olmix.errors import JsonPath, Problem, suggest
-from olmix.yamlsource import Document
+from olmix.loading.yamlsource import Document
 
 _TYPE_NAMES = {
     "object": "a mapping",

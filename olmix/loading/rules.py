@@ -15,9 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from olmix.errors import JsonPath, Problem, suggest
-from olmix.yamlsource import Document
-
-CHILD_KEYS = ("topics", "quality")
+from olmix.loading.yamlsource import Document
 
 
 def _siblings(doc: Document, items: list[dict[str, Any]], path: JsonPath, noun: str) -> Iterator[Problem]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from olmix.inputs import tree_files
+from olmix.loading.inputs import tree_files
 
 SUFFIXES = (".yaml", ".yml")
 

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
-from olmix import yamlsource
 from olmix.errors import ConfigError, Problem
+from olmix.loading import yamlsource
 
 if TYPE_CHECKING:
     from olmix_generated.mixture import ExperimentConfig
 
 # schema name -> (generated model, rules beyond the schema), imported when first needed
 KINDS: dict[str, tuple[str, str]] = {
-    "mixture": ("olmix_generated.mixture:ExperimentConfig", "olmix.rules:check"),
+    "mixture": ("olmix_generated.mixture:ExperimentConfig", "olmix.loading.rules:check"),
     "study": ("olmix_generated.study:QualityThresholdStudy", "olmix.studyrules:check"),
 }
 
@@ -39,7 +39,7 @@ def model_class(schema: str) -> type[BaseModel]:
 
 
 def _read(path: Path) -> bytes:
-    from olmix import inputs
+    from olmix.loading import inputs
 
     try:
         return inputs.read_limited(path, inputs.max_config_bytes(), what="config file")
@@ -61,7 +61,7 @@ def check(doc: yamlsource.Document, schema: str = "mixture") -> tuple[Any, list[
     try:
         instance = model_class(schema).model_validate(doc.data)
     except ValidationError as exc:
-        from olmix import schemacheck  # python-jsonschema is slow to import; only an invalid file needs it
+        from olmix.loading import schemacheck  # python-jsonschema is slow to import; only an invalid file needs it
 
         return None, schemacheck.check(doc, schema) or _model_problems(doc, exc)
     rule_check: Callable[[yamlsource.Document], list[Problem]] = _load(KINDS[schema][1])
@@ -76,7 +76,7 @@ def load_document(
     path = Path(path)
     doc = yamlsource.parse(_read(path), str(path))
     if overrides:
-        from olmix import overrides as override
+        from olmix.loading import overrides as override
 
         override.apply(doc, overrides)
     instance, problems = check(doc, schema)
