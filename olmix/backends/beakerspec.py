@@ -208,7 +208,7 @@ def build(
         resources=t.BeakerTaskResources(gpu_count=settings.gpus),
         result=t.BeakerResultSpec(path=settings.result_path),
         replicas=settings.nodes if many else None,
-        leader_selection=True if many else None,
+        leader_selection=many,
         host_networking=many,
         propagate_failure=True if many else None,
         propagate_preemption=True if many else None,
