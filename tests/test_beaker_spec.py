@@ -205,8 +205,12 @@ def test_backends_note_the_settings_they_ignore(tmp_path: Path) -> None:
         SlurmBackend().check(config)
     )
     assert BeakerBackend(**bs.settings_from_config(config)).check(config) == [
-        "the beaker backend ignores preemptible (preemption is beaker.min_runtime_s and beaker.auto_resume)"
+        "the beaker backend ignores preemptible (preemption is beaker.min_runtime_s and beaker.auto_resume)",
+        "gpus: 4 requests 4 GPUs, but the trainer command runs as one process "
+        "(torchrun starts one process per GPU only when nodes > 1)",
     ]
+    several = load_config(_config(tmp_path, BEAKER + "nodes: 2\n"), [])
+    assert BeakerBackend(**bs.settings_from_config(several)).check(several) == []
     weka = load_config(
         _config(
             tmp_path,

@@ -90,6 +90,11 @@ class BeakerBackend:
             )
         if config.weka and not self.settings.weka:
             raise BackendError("weka: true asks for Weka, but beaker.weka names no bucket to mount")
+        if self.settings.gpus > 1 and self.settings.nodes == 1:
+            notes.append(
+                f"gpus: {self.settings.gpus} requests {self.settings.gpus} GPUs, but the trainer command runs as one "
+                "process (torchrun starts one process per GPU only when nodes > 1)"
+            )
         if missing := self.settings.missing():
             notes.append(f"the beaker backend needs {', '.join(missing)}; a launch refuses to start without them")
         return notes

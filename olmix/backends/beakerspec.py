@@ -19,6 +19,7 @@ same module, so the classes are the ones the client sends.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import sys
@@ -219,6 +220,7 @@ def build(
 # -- checking ---------------------------------------------------------------------------------------------------
 
 
+@functools.cache
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -273,13 +275,19 @@ def _check_value(value: Any, hint: Any, where: str, problems: list[str]) -> None
         problems.append(f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r:.60}")
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A spec class's field types, resolved once (beaker-py writes them as strings)."""
+    return typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+
+
 def check_object(obj: Any, where: str, problems: list[str]) -> None:
     """Check every field of a spec dataclass against its declared type; no attribute beyond its fields."""
-    cls = type(obj)
-    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+    cls: type = type(obj)
+    hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(obj)}
     for extra in sorted(set(vars(obj)) - names):
-        problems.append(f"{where}.{_camel(extra)}: not a field of {cls.__name__}" if where else f"{extra}: unknown")
+        problems.append(f"{where}.{_camel(extra)}".lstrip(".") + f": not a field of {cls.__name__}")
     for f in dataclasses.fields(obj):
         _check_value(getattr(obj, f.name), hints[f.name], f"{where}.{_camel(f.name)}".lstrip("."), problems)
 
