@@ -402,3 +402,83 @@ def test_a_subprocess_reaches_the_stand_in_through_env(service: BeakerService) -
     )
     assert json.loads(out.stdout) == ["olmix-sub-run0"]
     assert [e.name for e in service.experiments()] == ["olmix-sub-run0"]
+
+
+def test_concurrent_creates_of_one_name_make_one_experiment(service: BeakerService, ws: pb2.Workspace) -> None:
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def create() -> None:
+        with service.client() as b:
+            try:
+                b.experiment.create(name="olmix-race-run0", spec=_spec(), workspace=ws)
+                outcome = "created"
+            except bx.BeakerExperimentConflict:
+                outcome = "conflict"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["conflict"] * 7 + ["created"]
+    assert [e.name for e in service.experiments()] == ["olmix-race-run0"]
+
+
+@pytest.mark.slow
+def test_a_client_killed_during_create_leaves_one_experiment(service: BeakerService, ws: pb2.Workspace) -> None:
+    folder = service.config_path.parent
+    _spec().to_file(folder / "spec.yml")
+    script = (
+        "from beaker import *\n"
+        "with Beaker.from_env(check_for_upgrades=False) as b:\n"
+        f"    b.experiment.create(name='olmix-kill-run0', spec=BeakerExperimentSpec.from_file('spec.yml'),"
+        f" workspace=b.workspace.get('{WORKSPACE}'))\n"
+    )
+    gate = service.hold_next("CreateExperiment", after=True)
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=folder, env=service.subprocess_env())
+    try:
+        assert gate.wait_arrived(60)
+        child.kill()
+        child.wait(30)
+    finally:
+        gate.release()
+    assert child.returncode != 0
+    # the server finished what the killed client asked for; a second look by name finds exactly one
+    with service.client() as b:
+        found = list(b.workload.list(workspace=ws, name_or_description="olmix-kill-run0"))
+    assert [w.experiment.name for w in found] == ["olmix-kill-run0"]
+    assert service.calls["GetWorkload"] == 0
+
+
+def test_stop_closes_both_ports_and_releases_held_calls(tmp_path: Path) -> None:
+    from tests.beakerservice import BeakerService as Service
+
+    with Service(tmp_path / "beaker") as service:
+        service.add_workspace(WORKSPACE)
+        gate = service.hold_next("GetWorkspace")
+        errors: list[BaseException] = []
+
+        def get() -> None:
+            try:
+                with service.client() as b:
+                    b.workspace.get(WORKSPACE)
+            except BaseException as err:  # the server may go away under the held call
+                errors.append(err)
+
+        thread = threading.Thread(target=get)
+        thread.start()
+        assert gate.wait_arrived(30)
+        address, rpc_address = service.address, service.rpc_address
+    thread.join(30)
+    assert not thread.is_alive()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{address}/api/v3/datasets/x", timeout=5)
+    channel = grpc.secure_channel(rpc_address, grpc.ssl_channel_credentials())  # as beaker-py opens it
+    try:
+        with pytest.raises(grpc.FutureTimeoutError):
+            grpc.channel_ready_future(channel).result(timeout=1)
+    finally:
+        channel.close()
