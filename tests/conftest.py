@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.beakerservice import BeakerService
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,3 +38,17 @@ HAS_TRAIN_EXTRA = _has_train_extra()
 needs_train = pytest.mark.skipif(
     not HAS_TRAIN_EXTRA, reason="needs the olmix[train] extra (torch, ai2-olmo-core): pip install 'olmix[train]'"
 )
+
+
+@pytest.fixture
+def beaker_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BeakerService]:
+    """A stand-in Beaker service on loopback (tests/beakerservice), with os.environ pointing beaker-py at it."""
+    pytest.importorskip("beaker", reason="needs the olmix[beaker] extra (beaker-py): pip install 'olmix[beaker]'")
+    from tests.beakerservice import UNSET_VARIABLES, BeakerService
+
+    with BeakerService(tmp_path / "beaker") as service:
+        for name, value in service.env.items():
+            monkeypatch.setenv(name, value)
+        for name in UNSET_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        yield service
