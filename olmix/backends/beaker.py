@@ -234,7 +234,7 @@ class BeakerBackend:
             name = bs.dataset_name(spec.token)
             try:
                 dataset = client.dataset.create(
-                    name, spec.plan_file, workspace=workspace, budget=self.settings.budget, strip_paths=True
+                    name, spec.plan_file, workspace=workspace, strip_paths=True
                 )
             except bx.BeakerDatasetConflict:  # made by this attempt before it was interrupted
                 dataset = client.dataset.get(f"{client.user_name}/{name}")
@@ -260,6 +260,11 @@ class BeakerBackend:
         address = self._client.config.agent_address if self._client is not None else None
         return f"{address}/ex/{job_id}" if address else None
 
+    def _org(self) -> Any:
+        """The workspace's organization, which beaker-py's listings otherwise look up by name on every call."""
+        workspace = self.workspace()
+        return workspace.owner_org if workspace.HasField("owner_org") and workspace.owner_org.id else None
+
     def _list(self, text: str) -> list[Any]:
         """The experiments of the workspace whose name or description holds `text`: one paged listing."""
         from beaker import BeakerWorkloadType
@@ -267,9 +272,22 @@ class BeakerBackend:
         client = self.client()
         return list(
             client.workload.list(
-                workspace=self.workspace(), name_or_description=text, workload_type=BeakerWorkloadType.experiment
+                org=self._org(),
+                workspace=self.workspace(),
+                name_or_description=text,
+                workload_type=BeakerWorkloadType.experiment,
             )
         )
+
+    def _latest_job(self, workload: Any) -> Any:
+        """The latest job of the experiment's task, None before there is one: one call."""
+        from beaker import BeakerSortOrder
+
+        tasks = workload.experiment.tasks
+        if not tasks:
+            return None
+        jobs = self.client().job.list(task=tasks[0], org=self._org(), sort_order=BeakerSortOrder.descending, limit=1)
+        return next(iter(jobs), None)
 
     def find(self, spec: RunSpec) -> str | None:
         name = bs.experiment_name(spec.token)
@@ -296,7 +314,7 @@ class BeakerBackend:
         exit_code: int | None = 0 if state is RunState.SUCCEEDED else None
         reason = experiment.canceled_for or ""
         if word in NEEDS_JOB:
-            job = client.workload.get_latest_job(workload)
+            job = self._latest_job(workload)
             if job is not None:
                 status = job.status
                 if word == "failed" and status.HasField("exited"):
