@@ -24,7 +24,7 @@ never mounted by anything.
 
 Status reads the group's experiments in one listing (filtered by the group's
 id, which every experiment's description carries), and asks for the latest
-job only of the runs whose exit code or scheduler's reason it needs (failed
+job only of the runs whose exit code or reason it needs (failed, cancelled
 and waiting ones). Secrets are Beaker workspace secrets, named in the spec;
 their values never pass through olmix.
 """
@@ -54,8 +54,9 @@ STATES: dict[str, RunState] = {
     "failed": RunState.FAILED,
     "canceled": RunState.CANCELLED,
 }
-# The runs whose latest job is read for a status: its exit code, or why the scheduler has not started it.
-NEEDS_JOB = {"failed", "queued", "submitted", "ready_to_start"}
+# The runs whose latest job is read for a status: its exit code, why it was cancelled (by a user, or preempted),
+# or why the scheduler has not started it.
+NEEDS_JOB = {"failed", "canceled", "queued", "submitted", "ready_to_start"}
 
 
 def _seconds(stamp: Any) -> float | None:
@@ -170,9 +171,9 @@ class BeakerBackend:
                 raise BackendError(f"Beaker answered {code().name}: {detail()}; {doing}") from None
             raise BackendError(f"cannot reach Beaker: {type(exc).__name__}: {exc}; {doing}") from None
 
-    def client(self) -> Any:
+    def client(self, doing: str = "nothing was submitted") -> Any:
         if self._client is None:
-            with self._errors("nothing was submitted"):
+            with self._errors(doing):
                 try:
                     from beaker import Beaker
                 except ImportError:
@@ -180,17 +181,19 @@ class BeakerBackend:
                 self._client = Beaker.from_env(check_for_upgrades=False)
         return self._client
 
-    def workspace(self) -> Any:
+    def workspace(self, doing: str = "nothing was submitted") -> Any:
+        """The workspace the runs are filed in, asked of the service once."""
         if self._workspace is None:
             from beaker import exceptions as bx
 
             if not self.settings.workspace:
-                raise BackendError("the beaker backend needs workspace set in the config")
-            with self._errors("nothing was submitted"):
+                raise BackendError(f"the beaker backend needs workspace set in the config; {doing}")
+            client = self.client()
+            with self._errors(doing):
                 try:
-                    self._workspace = self.client().workspace.get(self.settings.workspace)
+                    self._workspace = client.workspace.get(self.settings.workspace)
                 except bx.BeakerNotFoundError:
-                    raise BackendError(f"Beaker has no workspace {self.settings.workspace!r}") from None
+                    raise BackendError(f"Beaker has no workspace {self.settings.workspace!r}; {doing}") from None
         return self._workspace
 
     def preflight(self, secrets: list[str]) -> None:
@@ -233,9 +236,7 @@ class BeakerBackend:
         with self._errors(f"run {spec.run} was not submitted"):
             name = bs.dataset_name(spec.token)
             try:
-                dataset = client.dataset.create(
-                    name, spec.plan_file, workspace=workspace, strip_paths=True
-                )
+                dataset = client.dataset.create(name, spec.plan_file, workspace=workspace, strip_paths=True)
             except bx.BeakerDatasetConflict:  # made by this attempt before it was interrupted
                 dataset = client.dataset.get(f"{client.user_name}/{name}")
             built.tasks[0].datasets[0].source.beaker = dataset.id
@@ -334,7 +335,9 @@ class BeakerBackend:
         if not jobs:
             return []
         groups = sorted({run_dir.parent.name for _, run_dir in jobs})
-        with self._errors("nothing was changed"):
+        self.client("no status was read")
+        self.workspace("no status was read")
+        with self._errors("no status was read"):
             found: dict[str, Any] = {}
             for group in groups:
                 for workload in self._list(bs.description(group, "")):
@@ -359,8 +362,9 @@ class BeakerBackend:
     def cancel_many(self, job_ids: list[str]) -> None:
         """One call stops them all."""
         if job_ids:
+            client = self.client("nothing was cancelled")
             with self._errors("nothing was cancelled"):
-                self.client().workload.cancel(*job_ids)
+                client.workload.cancel(*job_ids)
 
 
 def options_from_config(config: Any) -> dict[str, Any]:
