@@ -311,3 +311,12 @@ def test_a_launch_without_credentials_is_one_message_and_writes_nothing(tmp_path
     assert "beaker credentials: Failed to find config file or environment variable 'BEAKER_TOKEN'" in done.stderr
     assert "nothing was submitted" in done.stderr
     assert not runs.exists()
+
+
+def test_the_runs_of_a_group_share_their_beaker_settings(tmp_path: Path) -> None:
+    first = _config(tmp_path, name="a")
+    second = _config(tmp_path, BEAKER.replace("beaker://ai2/olmix-cuda", "beaker://ai2/other"), name="b")
+    args = ["launch", "run", "--config", str(first), "--config", str(second), "--no-cache", "--backend", "beaker"]
+    result = CliRunner().invoke(main, [*args, "--dry-run", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 1
+    assert f"{second}: beaker differs from {first}'s; the runs of one group share it" in result.output

@@ -150,6 +150,8 @@ class BeakerBackend:
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
         """beaker-py's and grpc's exceptions as one BackendError saying what was being done."""
+        import grpc  # type: ignore[import-untyped]
+        import requests
         from beaker import exceptions as bx
 
         try:
@@ -164,11 +166,14 @@ class BeakerBackend:
             raise BackendError(f"Beaker refused the credentials: {exc}; {doing}") from None
         except bx.BeakerError as exc:
             raise BackendError(f"Beaker: {type(exc).__name__}: {exc}; {doing}") from None
-        except Exception as exc:  # grpc.RpcError, requests' errors: the service could not be reached or refused
-            code = getattr(exc, "code", None)
-            detail = getattr(exc, "details", None)
+        except grpc.RpcError as exc:  # beaker-py lets some through (UNAUTHENTICATED, for one)
+            code, detail = getattr(exc, "code", None), getattr(exc, "details", None)
             if callable(code) and callable(detail):
                 raise BackendError(f"Beaker answered {code().name}: {detail()}; {doing}") from None
+            raise BackendError(f"Beaker's gRPC service failed: {exc}; {doing}") from None
+        except NotImplementedError as exc:  # beaker-py's word for an UNIMPLEMENTED call
+            raise BackendError(f"Beaker does not implement a call olmix made: {exc}; {doing}") from None
+        except (requests.RequestException, OSError) as exc:
             raise BackendError(f"cannot reach Beaker: {type(exc).__name__}: {exc}; {doing}") from None
 
     def client(self, doing: str = "nothing was submitted") -> Any:
