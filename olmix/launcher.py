@@ -174,7 +174,7 @@ def run_settings(plan: Any, overrides: Sequence[str], trainer_command: str | Non
     configs = [load_config(path, overrides) for path in paths]
     first = configs[0]
     for path, other in zip(paths[1:], configs[1:], strict=True):
-        for key in (*SETTINGS, "slurm", "nodes"):
+        for key in (*SETTINGS, "slurm", "beaker", "nodes"):
             if getattr(other, key) != getattr(first, key):
                 raise LaunchError(f"{path}: {key} differs from {paths[0]}'s; the runs of one group share it")
     where = str(paths[0]) if len(paths) == 1 else f"{paths[0]} and the group's other configs"
@@ -201,6 +201,15 @@ def run_settings(plan: Any, overrides: Sequence[str], trainer_command: str | Non
 
 def missing_secrets(secrets: list[str]) -> list[str]:
     return [name for name in secrets if name not in os.environ]
+
+
+def _check_secrets(secrets: list[str], backend: Backend) -> None:
+    """Secrets passed from this environment must be set here (a backend whose secrets are its own says so)."""
+    if not getattr(backend, "secrets_from_environment", True):
+        return
+    if absent := missing_secrets(secrets):
+        raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
+    check_secrets(secrets)
 
 
 def _settings_of(record: LaunchRecord) -> dict[str, Any]:
@@ -244,9 +253,7 @@ def prepare(
             "(a changed config or different --set overrides make a new group)"
         )
     secrets = list(secrets or [])
-    if absent := missing_secrets(secrets):
-        raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
-    check_secrets(secrets)
+    _check_secrets(secrets, backend)
     root = runs_dir.resolve()
     group_dir = runpaths.group_dir(root, str(plan["group"]))
     record = read_record(group_dir) if (group_dir / RECORD).exists() else None
@@ -257,6 +264,8 @@ def prepare(
     runs = run_launches(group_dir, [r["name"] for r in plan["runs"]], template)
     for program in sorted({run.command[0] for run in runs}):
         backend.check_command([program])
+    if (preflight := getattr(backend, "preflight", None)) is not None:
+        preflight(secrets)  # a service asked, before anything is written, whether it will take these runs
     request = LaunchRequest(
         plan, config_path, root, group_dir, dict(options or {}), template, dict(env or {}), secrets, runs
     )
@@ -334,9 +343,7 @@ def submit(
     request: LaunchRequest, backend: Backend, on_submit: Callable[[Submitted], None] = lambda s: None
 ) -> list[Submitted]:
     """Write the group's plan and record (or resume it) and submit every run not yet submitted."""
-    if absent := missing_secrets(request.secrets):
-        raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
-    check_secrets(request.secrets)
+    _check_secrets(request.secrets, backend)
     group_dir = request.group_dir
     runpaths.inside(request.runs_dir, group_dir)
     make_dir(request.runs_dir)
@@ -381,10 +388,13 @@ def _submit_one(request: LaunchRequest, backend: Backend, run: RunLaunch, token:
             entry = next(e for e in record.runs if e.name == run.name)
             entry.state, entry.token, entry.command = "submitting", spec.token, run.command
         job_id = backend.submit(spec)
+    url = getattr(backend, "url", lambda job_id: None)(job_id)
     with updating(group_dir) as record:
         entry = next(e for e in record.runs if e.name == run.name)
         entry.state, entry.job_id = "submitted", job_id
         entry.submitted_at = entry.submitted_at or time.time()
+        if url:
+            entry.url = url
     return Submitted(run.name, job_id, new)
 
 

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests import olmixcli
+
+if TYPE_CHECKING:
+    from tests.beakerservice import BeakerService
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,3 +53,17 @@ needs_train = pytest.mark.skipif(
 def run_olmix(request: pytest.FixtureRequest) -> olmixcli.Run:
     """The olmix command, in this process and (marked slow) as a real process: see tests/olmixcli.py."""
     return olmixcli.in_process if request.param == "in-process" else olmixcli.in_subprocess
+
+
+@pytest.fixture
+def beaker_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BeakerService]:
+    """A stand-in Beaker service on loopback (tests/beakerservice), with os.environ pointing beaker-py at it."""
+    pytest.importorskip("beaker", reason="needs the olmix[beaker] extra (beaker-py): pip install 'olmix[beaker]'")
+    from tests.beakerservice import UNSET_VARIABLES, BeakerService
+
+    with BeakerService(tmp_path / "beaker") as service:
+        for name, value in service.env.items():
+            monkeypatch.setenv(name, value)
+        for name in UNSET_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        yield service

@@ -2,7 +2,7 @@
 
     python tests/launch_killer.py ARGS_JSON
 
-ARGS_JSON: {"plan", "config", "output", "command", "kill": [where, n], "backend"?}, where is
+ARGS_JSON: {"plan", "config", "output", "command", "kill": [where, n], "backend"?, "options"?}, where is
 "before-submit" (record says submitting, nothing started), "after-submit"
 (started, record not yet updated) or "mid-save" (a record temp file written,
 not yet renamed into place), n counts calls from 1.
@@ -23,7 +23,7 @@ def main() -> None:
     args = json.loads(sys.argv[1])
     where, n = args["kill"]
     calls = {"submit": 0, "save": 0}
-    backend = backends.get(args.get("backend", "local"))
+    backend = backends.get(args.get("backend", "local"), **args.get("options", {}))
     real_submit = backend.submit
     real_replace = os.replace
 

@@ -198,7 +198,9 @@ def test_dry_run_and_confirmation_show_each_runs_command_and_environment(setup: 
         f"with secrets from this environment (from the config {config}; values not shown):",
         "  OLMIX_TEST_SECRET",
     ]
-    assert dry.stdout.splitlines()[-len(shown) :] == shown
+    # then the backend's notes (the local backend ignores cluster)
+    assert [line for line in dry.stdout.splitlines() if not line.startswith("note: ")][-len(shown) :] == shown
+    assert dry.stdout.splitlines()[-1] == "note: the local backend ignores cluster"
     assert not (tmp / "runs").exists()
 
     asked = olmix(args)  # stdin closed: shown, asked, nothing launched

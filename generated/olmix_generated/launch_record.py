@@ -176,6 +176,12 @@ class RunRecord(JsonModel):
     """
     The backend's id of the submitted run; null before submission.
     """
+    url: Annotated[
+        str | None, Field(examples=["https://beaker.org/ex/01JABCDEF"], pattern="^https?://[^\\s]+$", title="URL")
+    ] = None
+    """
+    Where the backend shows the submitted run (for Beaker, the experiment's page); absent where a backend has none.
+    """
     submitted_at: Annotated[Timestamp | None, Field(title="Submitted at")]
     """
     When the run was submitted; null before submission.

@@ -10,6 +10,67 @@ from olmix.jsonmodel import JsonModel
 from pydantic import ConfigDict, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
+
+class Beaker(JsonModel):
+    """
+    How runs are submitted with `olmix launch run --backend beaker`; other backends ignore these with a note. Each run is one Beaker experiment with one task: `nodes` replicas (with leader selection and host networking when `nodes` > 1), `gpus` GPUs each, on `cluster` (and `beaker.clusters`), at `priority`, charged to `budget`, filed in `workspace`. The run's plan reaches the task as a Beaker dataset mounted read-only at /olmix/plan.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    image: Annotated[
+        str | None,
+        Field(
+            examples=["beaker://ai2/cuda12.8-ubuntu22.04-torch2.7.0", "docker://ghcr.io/allenai/olmix:latest"],
+            pattern="^(beaker://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|docker://[A-Za-z0-9][A-Za-z0-9._:/@+-]*)$",
+            title="Image",
+        ),
+    ] = None
+    """
+    Image the task runs, with olmix and its trainer installed: `beaker://OWNER/NAME` for a Beaker image, `docker://REFERENCE` for a Docker image. No default: a launch refuses to start without it (a dry run shows the spec and says so). Override with `--set beaker.image=docker://...`.
+    """
+    clusters: Annotated[list[Cluster], Field(examples=[["ai2/augusta"]], title="More clusters")] = []
+    """
+    Clusters a run may also be scheduled on, besides `cluster` (Beaker picks one of them).
+    """
+    min_runtime_s: Annotated[int | None, Field(examples=[3600], ge=0, title="Minimum runtime (seconds)")] = None
+    """
+    Seconds a run is guaranteed to run before Beaker may preempt it. Default: Beaker's (a preemptible run may be preempted at any time). Replaces the top-level `preemptible`, which the Beaker backend does not read.
+    """
+    auto_resume: Annotated[bool | None, Field(examples=[True], title="Resume after preemption")] = None
+    """
+    Whether Beaker starts a preempted run again (the trainer resumes from its last checkpoint in the result folder). Default: Beaker's.
+    """
+    weka: Annotated[
+        list[WekaItem], Field(examples=[[{"bucket": "oe-data-default"}]], title="Weka mounts", validate_default=True)
+    ] = []
+    """
+    Weka buckets mounted read-write in each run's task. The top-level `weka: true` needs at least one.
+    """
+    result_path: Annotated[str, Field(examples=["/results"], pattern="^/[A-Za-z0-9._/-]*$", title="Result path")] = (
+        "/results"
+    )
+    """
+    Absolute path in the task whose contents Beaker keeps as the run's result dataset; the trainer's output folder ({run_dir} of the trainer command) is this path.
+    """
+    secret_names: Annotated[
+        dict[EnvironmentVariableName, SecretNamesAdditionalProperty],
+        Field(examples=[{"WANDB_API_KEY": "my_wandb_key"}], title="Beaker secret names"),
+    ] = {}
+    """
+    The Beaker workspace secret that holds each variable named in `secrets`, by variable name. A variable not named here reads the workspace secret of the same name. Only names reach Beaker's spec; values stay in Beaker.
+    """
+
+
+Cluster = TypeAliasType(
+    "Cluster", Annotated[str, Field(pattern="^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$", title="Cluster")]
+)
+"""
+A Beaker cluster, `OWNER/NAME`.
+"""
+
+
 EnvAdditionalProperty = TypeAliasType(
     "EnvAdditionalProperty", Annotated[str, Field(pattern="^[^\\x00]*$", title="Environment variable value")]
 )
@@ -104,6 +165,10 @@ class ExperimentConfig(JsonModel):
     ] = None
     """
     How runs are submitted with `olmix launch run --backend slurm`; other backends ignore these with a note. Each run is one batch job (a group submitted together is one job array), requeueable, with `nodes` machines. Values reach `sbatch` as arguments, never through a shell.
+    """
+    beaker: Annotated[Beaker | None, Field(title="Beaker settings")] = None
+    """
+    How runs are submitted with `olmix launch run --backend beaker`; other backends ignore these with a note. Each run is one Beaker experiment with one task: `nodes` replicas (with leader selection and host networking when `nodes` > 1), `gpus` GPUs each, on `cluster` (and `beaker.clusters`), at `priority`, charged to `budget`, filed in `workspace`. The run's plan reaches the task as a Beaker dataset mounted read-only at /olmix/plan.
     """
     variants: Annotated[int, Field(ge=1, title="Variants")] = 1
     """
@@ -376,6 +441,14 @@ One sbatch option, starting with '-'.
 """
 
 
+SecretNamesAdditionalProperty = TypeAliasType(
+    "SecretNamesAdditionalProperty", Annotated[str, Field(pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$", title="Secret name")]
+)
+"""
+A Beaker secret in the workspace.
+"""
+
+
 class Slurm(JsonModel):
     """
     How runs are submitted with `olmix launch run --backend slurm`; other backends ignore these with a note. Each run is one batch job (a group submitted together is one job array), requeueable, with `nodes` machines. Values reach `sbatch` as arguments, never through a shell.
@@ -614,3 +687,23 @@ class Varied(JsonModel):
 
 
 WeightMapAdditionalProperty = TypeAliasType("WeightMapAdditionalProperty", Annotated[float, Field(ge=0.0)])
+
+
+class WekaItem(JsonModel):
+    """
+    A Weka bucket and where the task sees it.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    bucket: Annotated[str, Field(examples=["oe-data-default"], pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$", title="Bucket")]
+    """
+    Name of the Weka bucket.
+    """
+    mount_path: Annotated[
+        str | None, Field(examples=["/weka/oe-data-default"], pattern="^/[A-Za-z0-9._/-]*$", title="Mount path")
+    ] = None
+    """
+    Absolute path of the mount in the task. Default: /weka/BUCKET.
+    """

@@ -20,6 +20,7 @@ from olmix.errors import OlmixError
 BACKENDS = {
     "local": "olmix.backends.local:LocalBackend",
     "slurm": "olmix.backends.slurm:SlurmBackend",
+    "beaker": "olmix.backends.beaker:BeakerBackend",
 }
 
 
@@ -92,6 +93,18 @@ class Backend(Protocol):
         """The status of each (job id, run folder), in order: one query for a group's runs."""
 
     def cancel(self, job_id: str, run_dir: Path) -> None: ...
+
+
+class Describes(Protocol):
+    """Optional: what a backend submits for one run, as text a dry run shows (a batch script, a spec)."""
+
+    def describe(self, spec: RunSpec) -> str: ...
+
+
+def describe(backend: Backend, spec: RunSpec) -> str | None:
+    """The backend's description of what it would submit for `spec`; None when it has none."""
+    hook = getattr(backend, "describe", None)
+    return str(hook(spec)) if hook is not None else None
 
 
 def run_file(path: Path) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from typing import Any
 from olmix.backends import BackendError, RunSpec, RunState, Status, run_file
 from olmix.fileio import write_json_atomic
 
-IGNORED = ("cluster", "budget", "workspace", "priority", "slurm")
+IGNORED = ("cluster", "budget", "workspace", "priority", "slurm", "beaker")
 TOKEN_VAR = "OLMIX_RUN_TOKEN"
 
 

@@ -41,7 +41,7 @@ from olmix.fileio import write_atomic
 
 SCRIPT = "slurm.sh"
 NAME_PREFIX = "olmix-"
-IGNORED = ("cluster", "budget", "workspace", "priority")
+IGNORED = ("cluster", "budget", "workspace", "priority", "beaker")
 TIMEOUT_S = 120
 
 # Every state squeue or sacct can print (slurm.h's job_states and their flags), as olmix sees it.
@@ -246,6 +246,10 @@ class SlurmBackend:
             raise BackendError(f"submission token {token!r} is not a word of letters, digits, _ and -")
         index = match.group(2)
         return NAME_PREFIX + match.group(1), (int(index) if index is not None else None)
+
+    def describe(self, spec: RunSpec) -> str:
+        """The batch script the run is submitted with (a dry run shows it)."""
+        return f"# {spec.run_dir / SCRIPT}\n" + self.script(spec, self.submit_argv(spec))
 
     def script(self, spec: RunSpec, submit_argv: list[str] | None = None) -> str:
         """The batch script of one run: what the job executes, every config string quoted."""

@@ -20,6 +20,11 @@ from olmix.cli import reports_errors, set_option
 from olmix.commands import launch_ops
 from olmix.terminal import escape
 
+BACKEND_NAMES = ["local", "slurm", "beaker"]
+BACKEND_HELP = (
+    "Where runs go: local (this machine), slurm (sbatch; settings from the config's `slurm`) or beaker "
+    "(one experiment per run; settings from the config's `beaker`, cluster, workspace, budget, priority)."
+)
 PATH_MAP_HELP = (
     "Point a URL prefix at a mirror: PREFIX=REPLACEMENT, e.g. s3://ai2-llm/=/data/ai2-llm/. "
     "Repeatable; the first matching prefix wins. Also read from $OLMIX_PATH_MAP "
@@ -197,8 +202,8 @@ def launch() -> None:
     "--backend",
     default="local",
     show_default=True,
-    type=click.Choice(["local", "slurm"]),
-    help="Where runs go: local (this machine) or slurm (sbatch; settings from the config's `slurm`).",
+    type=click.Choice(BACKEND_NAMES),
+    help=BACKEND_HELP,
 )
 @click.option(
     "--max-parallel",
@@ -246,8 +251,8 @@ def run(
     settings = launcher.run_settings(plan, overrides, trainer_command)
     if dry_run:
         _dry_run(plan, plan_out, as_json, settings, output, command_given=trainer_command is not None)
-        if backend == "slurm" and not as_json:
-            _show_slurm_scripts(plan, output, settings)
+        if not as_json:
+            _describe_runs(backend, plan, output, settings)
         return
     options = _backend_options(backend, settings.configs[0], max_parallel)
     engine = backends.get(backend, **options)
@@ -308,17 +313,21 @@ def _backend_options(backend: str, config: Any, max_parallel: int) -> dict[str, 
         from olmix.backends.slurm import options_from_config
 
         return options_from_config(config)
+    if backend == "beaker":
+        from olmix.backends.beakerspec import settings_from_config
+
+        return settings_from_config(config)
     return {"max_parallel": max_parallel}
 
 
-def _show_slurm_scripts(plan: Any, output: Path, settings: Any) -> None:
-    """The batch script each run would be submitted with (its token is only drawn at launch)."""
-    from olmix import launcher
+def _describe_runs(backend: str, plan: Any, output: Path, settings: Any) -> None:
+    """The backend's notes, then what it would submit for each run (a batch script, a spec), where it has a
+    description; offline: the submission token is only drawn at launch and shows as TOKEN."""
+    from olmix import backends, launcher
     from olmix.backends import RunSpec
-    from olmix.backends.slurm import SlurmBackend
 
-    engine = SlurmBackend(**_backend_options("slurm", settings.configs[0], 1))
-    for note in engine.check(settings.configs[0]):
+    engine = backends.get(backend, **_backend_options(backend, settings.configs[0], 1))
+    for note in sorted({note for one in settings.configs for note in engine.check(one)}):
         safe_echo(f"note: {note}")
     for run in plan.runs:
         run_dir = output.resolve() / plan.group / run.name
@@ -334,12 +343,15 @@ def _show_slurm_scripts(plan: Any, output: Path, settings: Any) -> None:
             env=settings.env,
             secrets=settings.secrets,
         )
-        safe_echo(f"\n--- {run_dir / 'slurm.sh'}")
-        safe_echo(engine.script(spec, engine.submit_argv(spec)).rstrip("\n"))
+        text = backends.describe(engine, spec)
+        if text is not None:
+            safe_echo(f"\n--- run {run.name} on {backend}")
+            safe_echo(text.rstrip("\n"))
 
 
 @launch.command()
 @_options
+@click.option("--backend", default="local", show_default=True, type=click.Choice(BACKEND_NAMES), help=BACKEND_HELP)
 @reports_errors
 def preview(
     config: tuple[str, ...],
@@ -348,6 +360,7 @@ def preview(
     plan_out: str | None,
     as_json: bool,
     overrides: tuple[str, ...],
+    backend: str,
 ) -> None:
     """Show the plan a launch would submit (the same as `launch run --dry-run`)."""
     import os
@@ -356,7 +369,10 @@ def preview(
 
     plan = _build(config, path_map, no_cache, overrides)
     settings = launcher.run_settings(plan, overrides, None)
-    _dry_run(plan, plan_out, as_json, settings, Path(os.environ.get("OLMIX_RUNS_DIR") or "runs"))
+    output = Path(os.environ.get("OLMIX_RUNS_DIR") or "runs")
+    _dry_run(plan, plan_out, as_json, settings, output)
+    if not as_json:
+        _describe_runs(backend, plan, output, settings)
 
 
 launch.add_command(launch_ops.status)
