@@ -21,6 +21,7 @@ requests = pytest.importorskip("requests")
 
 from beaker import (  # noqa: E402
     Beaker,
+    BeakerCancelationCode,
     BeakerConstraints,
     BeakerDataMount,
     BeakerDataSource,
@@ -465,15 +466,15 @@ def test_stop_closes_both_ports_and_releases_held_calls(tmp_path: Path) -> None:
             try:
                 with service.client() as b:
                     b.workspace.get(WORKSPACE)
-            except BaseException as err:  # the server may go away under the held call
+            except BaseException as err:
                 errors.append(err)
 
-        thread = threading.Thread(target=get)
+        thread = threading.Thread(target=get, daemon=True)
         thread.start()
         assert gate.wait_arrived(30)
         address, rpc_address = service.address, service.rpc_address
     thread.join(30)
-    assert not thread.is_alive()
+    assert not thread.is_alive() and errors == []  # the released call was answered before the port closed
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{address}/api/v3/datasets/x", timeout=5)
     channel = grpc.secure_channel(rpc_address, grpc.ssl_channel_credentials())  # as beaker-py opens it
@@ -482,3 +483,19 @@ def test_stop_closes_both_ports_and_releases_held_calls(tmp_path: Path) -> None:
             grpc.channel_ready_future(channel).result(timeout=1)
     finally:
         channel.close()
+
+
+def test_a_preempted_job_reads_back_its_cancelation(service: BeakerService, client: Beaker, ws: pb2.Workspace) -> None:
+    workload = client.experiment.create(name="olmix-g1-run0", spec=_spec(), workspace=ws)
+    service.set_job_state(
+        "olmix-g1-run0", "canceled", reason="preempted by a higher priority job", canceled_code="system_preemption"
+    )
+    job = client.workload.get_latest_job(workload)
+    assert job is not None
+    assert BeakerCancelationCode(job.status.canceled_code).name == "system_preemption"
+    assert job.status.canceled_for == "preempted by a higher priority job"
+    assert _state(client.workload.get(workload.experiment.id).status) == "canceled"
+    with pytest.raises(ValueError):
+        service.set_job_state("olmix-g1-run0", "canceled", canceled_code="no_such_code")
+    with pytest.raises(ValueError, match="unknown state"):
+        service.set_job_state("olmix-g1-run0", "exploded")

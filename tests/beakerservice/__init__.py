@@ -31,10 +31,11 @@ Public API (import from `tests.beakerservice`; the `beaker_service` fixture is i
         .subprocess_env(base=None)  os.environ (or base) + env, minus BEAKER_TOKEN and BEAKER_ADDR
         .client(**overrides)    a real beaker.Beaker for this server (check_for_upgrades=False)
         .add_workspace("ai2/olmix") / .add_cluster("ai2/jupiter") -> id;  .add_secret(workspace, name)
-        .set_job_state(experiment, state, *, exit_code=None, reason=None, task=None)
+        .set_job_state(experiment, state, *, exit_code=None, reason=None, task=None, canceled_code=None)
                                 experiment: id, 'author/name' or bare name; state: a BeakerWorkloadStatus name
                                 ("queued", "running", "succeeded", "failed", "canceled", ...); reason becomes the
-                                job's status message (and canceled_for); exit_code defaults 0/1 for succeeded/failed
+                                job's status message (and canceled_for); exit_code defaults 0/1 for succeeded/failed;
+                                canceled_code: a BeakerCancelationCode name, e.g. "system_preemption"
         .experiments() / .experiment(name_or_id)   copies of what was created: .id .name .workspace .author
                                 .spec (the JSON body as posted, camelCase) .tasks[].jobs[] .state .canceled
         .datasets() / .dataset_files(name_or_id) -> {path: bytes}
