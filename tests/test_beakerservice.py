@@ -18,6 +18,7 @@ from tests.conftest import REPO
 beaker = pytest.importorskip("beaker", reason="needs the olmix[beaker] extra (beaker-py): pip install 'olmix[beaker]'")
 grpc = pytest.importorskip("grpc")
 requests = pytest.importorskip("requests")
+pytest.importorskip("cryptography", reason="the stand-in Beaker's TLS certificate needs cryptography")
 
 from beaker import (  # noqa: E402
     Beaker,
@@ -499,3 +500,26 @@ def test_a_preempted_job_reads_back_its_cancelation(service: BeakerService, clie
         service.set_job_state("olmix-g1-run0", "canceled", canceled_code="no_such_code")
     with pytest.raises(ValueError, match="unknown state"):
         service.set_job_state("olmix-g1-run0", "exploded")
+
+
+@pytest.mark.slow
+def test_the_module_runs_a_command_against_a_stand_in(tmp_path: Path) -> None:
+    script = (
+        "from beaker import *\n"
+        "with Beaker.from_env(check_for_upgrades=False) as b:\n"
+        "    print(b.workspace.get('ai2/scratch').name, b.cluster.get('ai2/saturn').name,"
+        " b.secret.get('S', workspace=b.workspace.get('ai2/scratch')).name)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BEAKER_CONFIG"} | {"PYTHONPATH": str(REPO)}
+    argv = ["--workspace", "ai2/scratch", "--cluster", "ai2/saturn", "--secret", "S"]
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.beakerservice", *argv, "--", sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["scratch", "saturn", "S"]
+    assert "GetCluster" in out.stderr
