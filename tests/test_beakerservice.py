@@ -31,6 +31,7 @@ from beaker import (  # noqa: E402
     BeakerImageSource,
     BeakerJobPriority,
     BeakerResultSpec,
+    BeakerSortOrder,
     BeakerTaskContext,
     BeakerTaskResources,
     BeakerTaskSpec,
@@ -523,3 +524,28 @@ def test_the_module_runs_a_command_against_a_stand_in(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["scratch", "saturn", "S"]
     assert "GetCluster" in out.stderr
+
+
+def test_list_filters_by_status_and_finalized(service: BeakerService, client: Beaker, ws: pb2.Workspace) -> None:
+    for name in ("olmix-f-run0", "olmix-f-run1", "olmix-f-run2"):
+        client.experiment.create(name=name, spec=_spec(), workspace=ws)
+    service.set_job_state("olmix-f-run0", "running")
+    service.set_job_state("olmix-f-run1", "succeeded")
+
+    def names(**filters: object) -> list[str]:
+        return sorted(w.experiment.name for w in client.workload.list(workspace=ws, **filters))  # type: ignore[arg-type]
+
+    assert names(statuses=[BeakerWorkloadStatus.running]) == ["olmix-f-run0"]
+    assert names(statuses=[BeakerWorkloadStatus.queued, BeakerWorkloadStatus.succeeded]) == [
+        "olmix-f-run1",
+        "olmix-f-run2",
+    ]
+    assert names(finalized=True) == ["olmix-f-run1"]
+    assert names(finalized=False) == ["olmix-f-run0", "olmix-f-run2"]
+    running = client.workload.get("tester/olmix-f-run0")
+    assert client.workload.get_latest_job(running, finalized=True) is None
+    assert client.workload.get_latest_job(running, finalized=False) is not None
+    newest_first = [
+        w.experiment.name for w in client.workload.list(workspace=ws, sort_order=BeakerSortOrder.descending)
+    ]
+    assert newest_first == ["olmix-f-run2", "olmix-f-run1", "olmix-f-run0"]
