@@ -59,6 +59,8 @@ def run_olmix(request: pytest.FixtureRequest) -> olmixcli.Run:
 def beaker_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BeakerService]:
     """A stand-in Beaker service on loopback (tests/beakerservice), with os.environ pointing beaker-py at it."""
     pytest.importorskip("beaker", reason="needs the olmix[beaker] extra (beaker-py): pip install 'olmix[beaker]'")
+    # the stand-in's TLS certificate; a development dependency through moto
+    pytest.importorskip("cryptography", reason="the stand-in Beaker's TLS certificate needs cryptography")
     from tests.beakerservice import UNSET_VARIABLES, BeakerService
 
     with BeakerService(tmp_path / "beaker") as service:

@@ -18,9 +18,11 @@ from tests.conftest import REPO
 beaker = pytest.importorskip("beaker", reason="needs the olmix[beaker] extra (beaker-py): pip install 'olmix[beaker]'")
 grpc = pytest.importorskip("grpc")
 requests = pytest.importorskip("requests")
+pytest.importorskip("cryptography", reason="the stand-in Beaker's TLS certificate needs cryptography")
 
 from beaker import (  # noqa: E402
     Beaker,
+    BeakerCancelationCode,
     BeakerConstraints,
     BeakerDataMount,
     BeakerDataSource,
@@ -29,6 +31,7 @@ from beaker import (  # noqa: E402
     BeakerImageSource,
     BeakerJobPriority,
     BeakerResultSpec,
+    BeakerSortOrder,
     BeakerTaskContext,
     BeakerTaskResources,
     BeakerTaskSpec,
@@ -465,15 +468,15 @@ def test_stop_closes_both_ports_and_releases_held_calls(tmp_path: Path) -> None:
             try:
                 with service.client() as b:
                     b.workspace.get(WORKSPACE)
-            except BaseException as err:  # the server may go away under the held call
+            except BaseException as err:
                 errors.append(err)
 
-        thread = threading.Thread(target=get)
+        thread = threading.Thread(target=get, daemon=True)
         thread.start()
         assert gate.wait_arrived(30)
         address, rpc_address = service.address, service.rpc_address
     thread.join(30)
-    assert not thread.is_alive()
+    assert not thread.is_alive() and errors == []  # the released call was answered before the port closed
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{address}/api/v3/datasets/x", timeout=5)
     channel = grpc.secure_channel(rpc_address, grpc.ssl_channel_credentials())  # as beaker-py opens it
@@ -482,3 +485,67 @@ def test_stop_closes_both_ports_and_releases_held_calls(tmp_path: Path) -> None:
             grpc.channel_ready_future(channel).result(timeout=1)
     finally:
         channel.close()
+
+
+def test_a_preempted_job_reads_back_its_cancelation(service: BeakerService, client: Beaker, ws: pb2.Workspace) -> None:
+    workload = client.experiment.create(name="olmix-g1-run0", spec=_spec(), workspace=ws)
+    service.set_job_state(
+        "olmix-g1-run0", "canceled", reason="preempted by a higher priority job", canceled_code="system_preemption"
+    )
+    job = client.workload.get_latest_job(workload)
+    assert job is not None
+    assert BeakerCancelationCode(job.status.canceled_code).name == "system_preemption"
+    assert job.status.canceled_for == "preempted by a higher priority job"
+    assert _state(client.workload.get(workload.experiment.id).status) == "canceled"
+    with pytest.raises(ValueError):
+        service.set_job_state("olmix-g1-run0", "canceled", canceled_code="no_such_code")
+    with pytest.raises(ValueError, match="unknown state"):
+        service.set_job_state("olmix-g1-run0", "exploded")
+
+
+@pytest.mark.slow
+def test_the_module_runs_a_command_against_a_stand_in(tmp_path: Path) -> None:
+    script = (
+        "from beaker import *\n"
+        "with Beaker.from_env(check_for_upgrades=False) as b:\n"
+        "    print(b.workspace.get('ai2/scratch').name, b.cluster.get('ai2/saturn').name,"
+        " b.secret.get('S', workspace=b.workspace.get('ai2/scratch')).name)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BEAKER_CONFIG"} | {"PYTHONPATH": str(REPO)}
+    argv = ["--workspace", "ai2/scratch", "--cluster", "ai2/saturn", "--secret", "S"]
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.beakerservice", *argv, "--", sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["scratch", "saturn", "S"]
+    assert "GetCluster" in out.stderr
+
+
+def test_list_filters_by_status_and_finalized(service: BeakerService, client: Beaker, ws: pb2.Workspace) -> None:
+    for name in ("olmix-f-run0", "olmix-f-run1", "olmix-f-run2"):
+        client.experiment.create(name=name, spec=_spec(), workspace=ws)
+    service.set_job_state("olmix-f-run0", "running")
+    service.set_job_state("olmix-f-run1", "succeeded")
+
+    def names(**filters: object) -> list[str]:
+        return sorted(w.experiment.name for w in client.workload.list(workspace=ws, **filters))  # type: ignore[arg-type]
+
+    assert names(statuses=[BeakerWorkloadStatus.running]) == ["olmix-f-run0"]
+    assert names(statuses=[BeakerWorkloadStatus.queued, BeakerWorkloadStatus.succeeded]) == [
+        "olmix-f-run1",
+        "olmix-f-run2",
+    ]
+    assert names(finalized=True) == ["olmix-f-run1"]
+    assert names(finalized=False) == ["olmix-f-run0", "olmix-f-run2"]
+    running = client.workload.get("tester/olmix-f-run0")
+    assert client.workload.get_latest_job(running, finalized=True) is None
+    assert client.workload.get_latest_job(running, finalized=False) is not None
+    newest_first = [
+        w.experiment.name for w in client.workload.list(workspace=ws, sort_order=BeakerSortOrder.descending)
+    ]
+    assert newest_first == ["olmix-f-run2", "olmix-f-run1", "olmix-f-run0"]

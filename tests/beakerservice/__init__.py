@@ -22,7 +22,8 @@ Public API (import from `tests.beakerservice`; the `beaker_service` fixture is i
                                 in os.environ (monkeypatch), BEAKER_TOKEN / BEAKER_ADDR removed; skipped (with
                                 the reason) when beaker-py is not installed.
     BeakerService(folder=None, *, token=..., user="tester", org="ai2", default_workspace=None)
-        start() / stop() / with-statement   both servers on free loopback ports; stop() releases held calls
+        start() / stop() / with-statement   both servers on free loopback ports; stop() releases held calls and
+                                lets calls in flight finish (5 s grace) before closing both ports
         .address                http://127.0.0.1:PORT (REST, config agent_address)
         .rpc_address            127.0.0.1:PORT (gRPC over TLS, config rpc_address)
         .token                  the one token accepted; anything else is refused
@@ -31,10 +32,11 @@ Public API (import from `tests.beakerservice`; the `beaker_service` fixture is i
         .subprocess_env(base=None)  os.environ (or base) + env, minus BEAKER_TOKEN and BEAKER_ADDR
         .client(**overrides)    a real beaker.Beaker for this server (check_for_upgrades=False)
         .add_workspace("ai2/olmix") / .add_cluster("ai2/jupiter") -> id;  .add_secret(workspace, name)
-        .set_job_state(experiment, state, *, exit_code=None, reason=None, task=None)
+        .set_job_state(experiment, state, *, exit_code=None, reason=None, task=None, canceled_code=None)
                                 experiment: id, 'author/name' or bare name; state: a BeakerWorkloadStatus name
                                 ("queued", "running", "succeeded", "failed", "canceled", ...); reason becomes the
-                                job's status message (and canceled_for); exit_code defaults 0/1 for succeeded/failed
+                                job's status message (and canceled_for); exit_code defaults 0/1 for succeeded/failed;
+                                canceled_code: a BeakerCancelationCode name, e.g. "system_preemption"
         .experiments() / .experiment(name_or_id)   copies of what was created: .id .name .workspace .author
                                 .spec (the JSON body as posted, camelCase) .tasks[].jobs[] .state .canceled
         .datasets() / .dataset_files(name_or_id) -> {path: bytes}
@@ -48,7 +50,8 @@ Public API (import from `tests.beakerservice`; the `beaker_service` fixture is i
 gRPC methods implemented: GetUser, ResolveUserName, GetOrganization, ResolveOrganizationName, ResolveWorkspaceName,
 GetWorkspace, ResolveClusterName, GetCluster, GetSecret, ListSecrets, ResolveWorkloadName, GetWorkload,
 ListWorkloads (filters: organization, workspace, author, type, statuses, job_finalized, name_or_description
-substring, created before/after; sort by created; pages of page_size with next_page_token), CancelWorkloads,
+substring, created before/after; newest first unless ascending is asked; pages of page_size with
+next_page_token), CancelWorkloads,
 GetExperimentYamlSpec, GetJob, ListJobs (task, finalized; sort by created; pages), ResolveDatasetName,
 GetDataset, ListDatasetFiles, DeleteDatasets. Every other RPC answers UNIMPLEMENTED (beaker-py:
 NotImplementedError), after the auth check.
@@ -71,13 +74,22 @@ gRPC UNAUTHENTICATED (beaker-py lets the grpc.RpcError through) or REST 401 with
 NOT_FOUND / 404 (BeakerWorkspaceNotFound, BeakerClusterNotFound, ...); a name in use is 409
 (BeakerExperimentConflict, BeakerDatasetConflict).
 
-Not modelled: scheduling (jobs stay where set_job_state puts them; one job per task is made at creation, queued),
-replicas (one task per spec task, whatever `replicas` says; replica_group_details only echo the spec), task
-retries and preemption (a new state after a finished one starts a new job), logs, results datasets, images
-(an image name is echoed, not resolved), budgets (echoed), groups, queues, sessions/environments, nodes,
-organization membership and permissions (one user, one org, one token; no 403s), secret values (names only),
-spec validation beyond the checks above (unknown fields are kept as posted), rate limits, HTTPS on the REST
-port (plain HTTP, so urllib3's retries, mounted for https:// only, do not happen), and everything in
+`python -m tests.beakerservice [--workspace W] [--cluster C] [--secret S] -- COMMAND...` runs a command against a
+stand-in and prints (to stderr) the experiments it created and the calls it served.
+
+Assumptions where beaker-py does not say what the service does: experiment and dataset names are unique per author
+(the `author/name` that ResolveWorkloadName and ResolveDatasetName take); a name in use is a 409 (beaker-py also
+maps a 400 whose message says "already in use" to a conflict); a spec naming an unknown cluster, secret or
+dataset is refused with 404 at creation; error bodies are `{"message", "status"}` (beaker-py reads `message`).
+
+Not modelled: groups (spec `groups` kept as posted; group RPCs are UNIMPLEMENTED), scheduling (jobs stay
+where set_job_state puts them; one job per task is made at creation, queued), replicas (one task per spec task,
+whatever `replicas` says; replica_group_details only echo the spec), automatic retries and preemption (a test
+sets a cancelation code; a new state after a finished one starts a new job), logs, results datasets, images (an
+image name is echoed, not resolved), budgets (echoed), queues, sessions/environments, nodes, organization
+membership and permissions (one user, one org, one token; no 403s), secret values (names only), spec validation
+beyond the checks above (unknown fields are kept as posted), rate limits, HTTPS on the REST port (plain HTTP, so
+urllib3's retries, mounted for https:// only, do not happen), and everything in
 `beaker_pb2_grpc` not listed above.
 """
 

@@ -206,7 +206,9 @@ class Servicer(beaker_pb2_grpc.BeakerServicer):
                     continue
                 found.append(exp)
             ascending = opts.sort_clause.sort_order == pb2.SORT_ORDER_ASCENDING
-            found.sort(key=lambda e: e.created, reverse=not ascending)
+            # ids are random, so creation order among equal timestamps is the insertion order of s.experiments
+            order = {exp_id: i for i, exp_id in enumerate(s.experiments)}
+            found.sort(key=lambda e: (e.created, order[e.id]), reverse=not ascending)
             page, token = _page(found, request.next_page_token, opts.page_size)
             return pb2.ListWorkloadsResponse(workloads=[pb.workload(s, e) for e in page], next_page_token=token)
 

@@ -33,6 +33,12 @@ _PRIORITY = {
 _MOUNT_MODE = {"ro": pb2.MOUNT_MODE_READ_ONLY, "rw": pb2.MOUNT_MODE_READ_WRITE}
 
 
+def cancelation_code(name: str) -> pb2.CancelationCode:
+    """beaker-py's BeakerCancelationCode names ("manual", "system_preemption", "timeout", ...) to the enum."""
+    code: pb2.CancelationCode = pb2.CancelationCode.Value("CANCELATION_CODE_" + name.upper())
+    return code
+
+
 def status(state: str) -> pb2.WorkloadStatus:
     return _STATUS[state]
 
@@ -176,9 +182,6 @@ def workload(s: st.State, exp: st.Experiment) -> pb2.Workload:
     )
 
 
-_CANCEL_CODE = {"manual": pb2.CANCELATION_CODE_MANUAL, "preemption": pb2.CANCELATION_CODE_SYSTEM_PREEMPTION}
-
-
 def job(s: st.State, exp: st.Experiment, t: st.Task, j: st.Job) -> pb2.Job:
     return pb2.Job(
         id=j.id,
@@ -203,7 +206,7 @@ def job(s: st.State, exp: st.Experiment, t: st.Task, j: st.Job) -> pb2.Job:
             exit_code=j.exit_code,
             message=j.message or None,
             canceled_for=j.canceled_for or None,
-            canceled_code=_CANCEL_CODE.get(j.canceled_code) if j.canceled_code else None,
+            canceled_code=cancelation_code(j.canceled_code) if j.canceled_code else None,
         ),
         container_spec=_container_spec(s, t.spec),
         system_details=_system_details(t.spec),

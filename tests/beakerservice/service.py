@@ -19,7 +19,7 @@ import grpc  # type: ignore[import-untyped]
 import yaml
 from beaker import beaker_pb2_grpc
 
-from tests.beakerservice import grpcapi, rest, tls
+from tests.beakerservice import grpcapi, pb, rest, tls
 from tests.beakerservice import state as st
 
 if TYPE_CHECKING:
@@ -139,10 +139,12 @@ class BeakerService:
         return self
 
     def stop(self) -> None:
+        """Release held calls, let calls in flight finish (a few seconds at most), close both ports."""
         for gate in self._gates:
             gate.release()
         if self._grpc is not None:
-            self._grpc.stop(grace=0).wait(10)
+            # with no grace a call in flight ends UNAVAILABLE, which beaker-py retries for ever
+            self._grpc.stop(grace=5).wait(10)
             self._grpc = None
         if self._http is not None:
             self._http.shutdown()
@@ -249,15 +251,21 @@ class BeakerService:
         exit_code: int | None = None,
         reason: str | None = None,
         task: str | None = None,
+        canceled_code: str | None = None,
     ) -> None:
         """Move the latest job of every task (or of `task`, by name or id) of an experiment to `state`.
 
         `experiment` is an id, 'author/name' or a bare name. States are beaker-py's BeakerWorkloadStatus names
         (st.JOB_STATES). `reason` becomes the job's status message (and canceled_for when canceled); exit_code
         defaults to 0 for succeeded and 1 for failed. Moving a finished job starts a new one (a retry).
+        canceled_code: a BeakerCancelationCode name ("system_preemption", "timeout", ...; default "manual").
         """
+        if canceled_code is not None:
+            pb.cancelation_code(canceled_code)  # an unknown name fails here, not in a later read
         with self.state.lock:
-            self.state.set_job_state(experiment, state, exit_code=exit_code, reason=reason, task=task)
+            self.state.set_job_state(
+                experiment, state, exit_code=exit_code, reason=reason, task=task, canceled_code=canceled_code
+            )
 
     # -- test controls: reading what the client did --------------------------------------------------------
 

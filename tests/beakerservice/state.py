@@ -309,6 +309,7 @@ class State:
         exit_code: int | None = None,
         reason: str | None = None,
         task: str | None = None,
+        canceled_code: str | None = None,
     ) -> None:
         if state not in JOB_STATES:
             raise ValueError(f"unknown state {state!r}; one of {', '.join(JOB_STATES)}")
@@ -324,6 +325,8 @@ class State:
                 job = Job(id=new_id(), task_id=t.id, created=now)
                 t.jobs.append(job)
                 self.jobs[job.id] = (exp, t, job)
+            if canceled_code is not None:
+                job.canceled_code = canceled_code
             _move(job, state, now, exit_code=exit_code, reason=reason)
 
     def cancel(self, workload_id: str) -> Experiment:
