@@ -81,7 +81,11 @@ class Backend(Protocol):
         """Raise BackendError when this backend could not start `command` (say, its program is missing)."""
 
     def submit(self, spec: RunSpec) -> str:
-        """Start the run; return its job id."""
+        """Start the run; return its job id.
+
+        A backend may also offer `submit_many(specs) -> job ids`: the runs in one call, all or none, run i
+        with the token `<T>.<i>`, each found again by `find` with its own token (Slurm: one job array).
+        """
 
     def find(self, spec: RunSpec) -> str | None:
         """The job id of a run already started with spec.token, if any."""

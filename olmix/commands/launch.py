@@ -211,10 +211,9 @@ def launch() -> None:
 )
 @click.option(
     "--max-parallel",
-    default=1,
-    show_default=True,
     type=click.IntRange(min=1),
-    help="Local backend: runs of the group training at once.",
+    help="Runs of the group training at once: local backend [default: 1]; slurm: the job array's %N "
+    "[default: as many as the cluster allows].",
 )
 @launch_ops.runs_dir_option
 @click.option("--group", "group", help="Resume this group: submit its runs not yet submitted.")
@@ -231,7 +230,7 @@ def run(
     overrides: tuple[str, ...],
     dry_run: bool,
     backend: str,
-    max_parallel: int,
+    max_parallel: int | None,
     output: Path,
     group: str | None,
     trainer_command: str | None,
@@ -256,12 +255,12 @@ def run(
     if dry_run:
         _dry_run(plan, plan_out, as_json, settings, output, command_given=trainer_command is not None)
         if backend == "slurm" and not as_json:
-            _show_slurm_scripts(plan, output, settings)
+            _show_slurm_scripts(plan, output, settings, max_parallel)
         return
     options = _backend_options(backend, settings.configs[0], max_parallel)
     engine = backends.get(backend, **options)
     notes = sorted({note for one in settings.configs for note in engine.check(one)})
-    if backend != "local" and max_parallel != 1:
+    if backend not in ("local", "slurm") and max_parallel is not None:
         notes.append(f"--max-parallel is for the local backend; {backend} schedules the runs itself")
     request = launcher.prepare(
         plan_data(plan),
@@ -318,24 +317,28 @@ def run(
         )
 
 
-def _backend_options(backend: str, config: Any, max_parallel: int) -> dict[str, Any]:
+def _backend_options(backend: str, config: Any, max_parallel: int | None) -> dict[str, Any]:
     if backend == "slurm":
         from olmix.backends.slurm import options_from_config
 
-        return options_from_config(config)
-    return {"max_parallel": max_parallel}
+        return options_from_config(config, max_parallel)
+    return {"max_parallel": max_parallel or 1}
 
 
-def _show_slurm_scripts(plan: Any, output: Path, settings: Any) -> None:
-    """The batch script each run would be submitted with (its token is only drawn at launch)."""
+def _show_slurm_scripts(plan: Any, output: Path, settings: Any, max_parallel: int | None) -> None:
+    """The batch script each run would be submitted with, and the array's sbatch (tokens are drawn at launch)."""
+    import shlex
+
     from olmix import launcher
     from olmix.backends import RunSpec
     from olmix.backends.slurm import SlurmBackend
 
-    engine = SlurmBackend(**_backend_options("slurm", settings.configs[0], 1))
+    engine = SlurmBackend(**_backend_options("slurm", settings.configs[0], max_parallel))
     for note in engine.check(settings.configs[0]):
         safe_echo(f"note: {note}")
-    for run in plan.runs:
+    array = len(plan.runs) > 1
+    specs = []
+    for i, run in enumerate(plan.runs):
         run_dir = output.resolve() / plan.group / run.name
         spec = RunSpec(
             group=plan.group,
@@ -345,12 +348,16 @@ def _show_slurm_scripts(plan: Any, output: Path, settings: Any) -> None:
             command=launcher.render_command(
                 settings.command, plan=run_dir / "plan.json", run_dir=run_dir, run=run.name
             ),
-            token="TOKEN",
+            token=f"TOKEN.{i}" if array else "TOKEN",
             env=settings.env,
             secrets=settings.secrets,
         )
+        specs.append(spec)
         safe_echo(f"\n--- {run_dir / 'slurm.sh'}")
-        safe_echo(engine.script(spec, engine.submit_argv(spec)).rstrip("\n"))
+        safe_echo(engine.script(spec, None if array else engine.submit_argv(spec)).rstrip("\n"))
+    if array:
+        safe_echo(f"\n--- the {len(specs)} runs are submitted as one job array:")
+        safe_echo(shlex.join(engine.array_argv(specs)))
 
 
 @launch.command()
