@@ -632,3 +632,29 @@ def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.Slu
     trained_here = (steps - at) * 4 * 64  # tokens/s counts only what the resumed process trained
     assert metrics.tokens_per_second is not None and metrics.train_seconds
     assert metrics.tokens_per_second == pytest.approx(trained_here / metrics.train_seconds)
+
+
+@needs_slurm
+@needs_train
+def test_two_cpu_processes_train_under_srun_and_torchrun(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
+    # gpus: 2 on a node without GPUs: the same script, torchrun's two processes train on the CPU.
+    from olmix.metrics import read_metrics
+
+    from .test_train import write_plan
+
+    plan = write_plan(tmp_path)
+    run_dir = plan.parent
+    command = [sys.executable, "-m", "olmix.train", "--plan", str(plan), "--out", str(run_dir)]
+    one = RunSpec("g", "run", run_dir, plan, [*command, "--sequence-length", "64", "--heldout-tokens", "512"], "ddp1")
+    backend = SlurmBackend(processes_per_node=2, sbatch_args=["--cpus-per-task=2"])
+    job = backend.submit(one)
+    found = wait(backend, [job], [run_dir], timeout=600)[job]
+    log = (run_dir / "train.log").read_text()
+    assert found.state == RunState.SUCCEEDED, log[-3000:]
+    script = (run_dir / "slurm.sh").read_text()
+    assert "-m torch.distributed.run" in script and "--checkpoint-interval 100" in script
+    assert "Applied DDP to the model with 1D device mesh with shape (dp=2,)" in log
+    assert log.count("trained 30 steps, 7680 tokens") == 1  # rank 0 alone reports
+    metrics = read_metrics(run_dir / "metrics.json")
+    assert (metrics.steps, metrics.tokens_trained) == (30, 30 * 4 * 64)  # as one process trains it
+    assert (run_dir / "checkpoints" / "step30").is_dir()  # the default interval: OLMo-core saves the last step too
