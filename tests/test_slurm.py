@@ -549,6 +549,13 @@ def test_launch_run_with_the_slurm_backend_end_to_end(slurm: slurmcluster.SlurmC
     assert "slurm.sh" in dry.stdout and "--partition=other" in dry.stdout
     assert "srun --ntasks=1 --nodes=1 --kill-on-bad-exit=1 " + shlex.quote(sys.executable) in dry.stdout
     assert not (tmp_path / "runs").exists()
+    two = subprocess.run(
+        [*base, "--dry-run", "--set", "gpus=2"], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    assert two.returncode == 0, two.stderr
+    assert "note: gpus: 2 requests no GPU from Slurm (set slurm.gpus_per_node to request them)" in two.stdout
+    assert '-m torch.distributed.run --nnodes="$SLURM_JOB_NUM_NODES" --nproc-per-node=2 ' in two.stdout
+    assert not (tmp_path / "runs").exists()
 
     run = subprocess.run(
         [*base, "--yes", "--wait", "--max-parallel", "3"], capture_output=True, text=True, stdin=subprocess.DEVNULL
