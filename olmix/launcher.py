@@ -349,16 +349,13 @@ def submit(
         _prepare_group(request, backend)
         entries = {e.name: e for e in read_record(group_dir).runs}  # this process alone submits (launch lock)
         done: dict[str, Submitted] = {}
-        fresh: list[RunLaunch] = []
         for run in request.runs:
-            entry = entries[run.name]
-            if entry.state == "submitted":
+            if (entry := entries[run.name]).state == "submitted":
                 assert entry.job_id is not None  # launchrecord's rules
                 done[run.name] = Submitted(run.name, entry.job_id, new=False)
-            elif entry.state == "submitting" and (found := _adopt(request, backend, run, str(entry.token))):
-                done[run.name] = found
-            else:
-                fresh.append(run)
+        asked = [run for run in request.runs if entries[run.name].state == "submitting"]
+        done.update({s.run: s for s in _adopt(request, backend, asked, [str(entries[r.name].token) for r in asked])})
+        fresh = [run for run in request.runs if run.name not in done]
         submit_many = getattr(backend, "submit_many", None)
         if len(fresh) > 1 and submit_many is not None:
             done.update({s.run: s for s in _submit_array(request, submit_many, fresh)})
@@ -384,13 +381,20 @@ def _spec(request: LaunchRequest, run: RunLaunch, token: str) -> RunSpec:
     )
 
 
-def _adopt(request: LaunchRequest, backend: Backend, run: RunLaunch, token: str) -> Submitted | None:
-    """A run an earlier launch marked `submitting`: recorded as submitted if the backend knows its token."""
-    job_id = backend.find(_spec(request, run, token))
-    if job_id is None:
-        return None
-    _mark_submitted(request.group_dir, {run.name: job_id})
-    return Submitted(run.name, job_id, new=False)
+def _adopt(request: LaunchRequest, backend: Backend, runs: list[RunLaunch], tokens: list[str]) -> list[Submitted]:
+    """Runs an earlier launch marked `submitting`: those the backend knows by their tokens, recorded as submitted.
+
+    A backend that finds many runs at once (`find_many`) is asked once.
+    """
+    if not runs:
+        return []
+    specs = [_spec(request, run, token) for run, token in zip(runs, tokens, strict=True)]
+    find_many = getattr(backend, "find_many", None)
+    job_ids = find_many(specs) if find_many is not None else [backend.find(spec) for spec in specs]
+    adopted = {run.name: job_id for run, job_id in zip(runs, job_ids, strict=True) if job_id is not None}
+    if adopted:
+        _mark_submitted(request.group_dir, adopted)
+    return [Submitted(name, job_id, new=False) for name, job_id in adopted.items()]
 
 
 def _write_run_plan(request: LaunchRequest, run: RunLaunch) -> None:

@@ -453,24 +453,51 @@ class SlurmBackend:
         return [f"{array_id}_{i}" for i in range(len(specs))]
 
     def find(self, spec: RunSpec) -> str | None:
-        array_name, index = self._name(spec.token)
-        alone = NAME_PREFIX + spec.token  # its name had it been submitted on its own (also after an array failed)
-        names = [alone] if index is None else [alone, array_name]
+        return self.find_many([spec])[0]
+
+    def find_many(self, specs: Sequence[RunSpec]) -> list[str | None]:
+        """The job id of each run already submitted with its token, if any: one squeue for them all, and one
+        sacct for those the controller does not know (any more)."""
+        names = {spec.token: self._names(spec.token) for spec in specs}
+        wanted = sorted({name for pair in names.values() for name in pair})
+        if not wanted:
+            return []
         out = self._run(
-            ["squeue", "-h", "-r", "--states=all", f"--name={','.join(names)}", "-O", "JobArrayID:0|,Name:0|"]
+            ["squeue", "-h", "-r", "--states=all", f"--name={','.join(wanted)}", "-O", "JobArrayID:0|,Name:0|"]
         )
-        rows = [tuple(p.strip() for p in line.split("|")[:2]) for line in out.stdout.splitlines() if "|" in line]
-        if not rows:
-            # The completion log (sacct -c) ignores --name: keep only the rows that carry the token.
-            found = [
-                r for r in self._sacct(["--name", ",".join(names), "--starttime", "now-30days"]) if r.name in names
-            ]
-            started = run_file(spec.run_dir / "started.json") or {}
-            if started.get("raw_job_id") in {row.raw_id for row in found}:
-                return str(started["job_id"])
-            rows = [(row.job_id, row.name) for row in found]
+        live = [tuple(p.strip() for p in line.split("|")[:2]) for line in out.stdout.splitlines() if "|" in line]
+        found: dict[str, str | None] = {}
+        unknown = []
+        for spec in specs:
+            rows = [(job_id, name) for job_id, name in live if name in names[spec.token]]
+            if rows:
+                found[spec.token] = self._pick(spec.token, rows)
+            else:
+                unknown.append(spec)
+        if unknown:
+            asked = sorted({name for spec in unknown for name in names[spec.token]})
+            # The completion log (sacct -c) ignores --name: keep only the rows that carry a token asked about.
+            done = [r for r in self._sacct(["--name", ",".join(asked), "--starttime", "now-30days"]) if r.name in asked]
+            for spec in unknown:
+                mine = [row for row in done if row.name in names[spec.token]]
+                started = run_file(spec.run_dir / "started.json") or {}
+                if started.get("raw_job_id") in {row.raw_id for row in mine}:
+                    found[spec.token] = str(started["job_id"])
+                else:
+                    found[spec.token] = self._pick(spec.token, [(row.job_id, row.name) for row in mine])
+        return [found[spec.token] for spec in specs]
+
+    def _names(self, token: str) -> tuple[str, ...]:
+        """The job names a run with this token may carry: its own, and its array's if it was submitted in one."""
+        array_name, index = self._name(token)
+        alone = NAME_PREFIX + token  # its name had it been submitted on its own (also after an array failed)
+        return (alone,) if index is None else (alone, array_name)
+
+    def _pick(self, token: str, rows: list[tuple[str, str]]) -> str | None:
+        """Among (job id, name) rows, the job of this token: submitted alone, else its array's task."""
+        array_name, index = self._name(token)
         for job_id, name in rows:
-            if name == alone:
+            if name == NAME_PREFIX + token:
                 return job_id
         if index is None:
             return None
