@@ -241,6 +241,26 @@ def train(
     return metrics_document(run, settings, selections, trained, scores, wall_seconds=time.perf_counter() - started)
 
 
+def train_module_config(settings: Settings, steps: int, world: int) -> Any:
+    """OLMo-core's `TransformerTrainModuleConfig` for this run: DDP over `world` > 1 processes, bf16 autocast on
+    GPUs (fp32 weights and optimizer state; the CPU has no fast bf16 matmul to gain from it)."""
+    from olmo_core.config import DType
+    from olmo_core.distributed.parallel import DataParallelType
+    from olmo_core.optim import AdamWConfig, CosWithWarmup
+    from olmo_core.train.train_module import TransformerDataParallelConfig, TransformerTrainModuleConfig
+
+    return TransformerTrainModuleConfig(
+        rank_microbatch_size=settings.device_batch_size * settings.sequence_length,
+        max_sequence_length=settings.sequence_length,
+        optim=AdamWConfig(lr=settings.learning_rate, weight_decay=0.1),
+        scheduler=CosWithWarmup(warmup=max(1, steps // 10), alpha_f=0.1),
+        max_grad_norm=1.0,
+        compile_model=False,
+        dp_config=TransformerDataParallelConfig(name=DataParallelType.ddp) if world > 1 else None,
+        autocast_precision=DType.bfloat16 if settings.device == "cuda" else None,
+    )
+
+
 def fit(
     run: Run,
     settings: Settings,
@@ -252,13 +272,9 @@ def fit(
     checkpoint_interval: int | None = None,
 ) -> Trained:
     """Build the run's data, model and OLMo-core trainer, and train for `steps` steps (resuming, with checkpoints)."""
-    from olmo_core.config import DType
     from olmo_core.data import NumpyDataLoaderConfig
-    from olmo_core.distributed.parallel import DataParallelType
-    from olmo_core.optim import AdamWConfig, CosWithWarmup
     from olmo_core.train import Duration, TrainerConfig
     from olmo_core.train.callbacks import Callback
-    from olmo_core.train.train_module import TransformerDataParallelConfig, TransformerTrainModuleConfig
 
     from olmix import olmocore
 
@@ -274,16 +290,7 @@ def fit(
         run, sequence_length=settings.sequence_length, global_batch_size=settings.global_batch_tokens, work_dir=work_dir
     ).build()
     model = olmocore.model_config(run.model, vocab_size=vocab_size).build(init_device="cpu")
-    train_module = TransformerTrainModuleConfig(
-        rank_microbatch_size=settings.device_batch_size * settings.sequence_length,
-        max_sequence_length=settings.sequence_length,
-        optim=AdamWConfig(lr=settings.learning_rate, weight_decay=0.1),
-        scheduler=CosWithWarmup(warmup=max(1, steps // 10), alpha_f=0.1),
-        max_grad_norm=1.0,
-        compile_model=False,
-        dp_config=TransformerDataParallelConfig(name=DataParallelType.ddp) if world_size() > 1 else None,
-        autocast_precision=DType.bfloat16 if settings.device == "cuda" else None,
-    ).build(model, device=device)
+    train_module = train_module_config(settings, steps, world_size()).build(model, device=device)
     loader = NumpyDataLoaderConfig(
         global_batch_size=settings.global_batch_tokens, seed=settings.seed, num_workers=0, work_dir=str(work_dir)
     ).build(dataset)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -38,6 +39,24 @@ def test_each_rank_reads_its_share_of_the_global_batch(monkeypatch: pytest.Monke
     monkeypatch.setenv("WORLD_SIZE", "two")
     with pytest.raises(OlmixError, match="WORLD_SIZE='two'"):
         train.world_size()
+
+
+@needs_train
+def test_ddp_over_more_than_one_process_and_bf16_autocast_on_gpus_only() -> None:
+    from olmo_core.config import DType
+    from olmo_core.distributed.parallel import DataParallelType
+
+    cpu = train.Settings("cpu", 64, 2, 8, 1e-3, None, 512, 0)
+    alone = train.train_module_config(cpu, 30, 1)
+    assert (alone.dp_config, alone.autocast_precision) == (None, None)
+    assert alone.rank_microbatch_size == 2 * 64
+    pair = train.train_module_config(cpu, 30, 2)
+    assert pair.dp_config.name == DataParallelType.ddp and pair.dp_config.param_dtype is None
+    assert pair.autocast_precision is None
+    gpus = train.train_module_config(dataclasses.replace(cpu, device="cuda"), 30, 8)
+    assert gpus.dp_config.name == DataParallelType.ddp
+    assert gpus.autocast_precision == DType.bfloat16
+    assert train.train_module_config(dataclasses.replace(cpu, device="cuda"), 30, 1).dp_config is None
 
 
 @pytest.mark.slow
