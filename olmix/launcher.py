@@ -11,7 +11,11 @@ Before a run is submitted it is marked `submitting` with a fresh token;
 after, `submitted` with its job id. A launch killed at any point is resumed
 by launching the group again: `submitted` runs are skipped, and a
 `submitting` run is first looked up by its token, so it is adopted if it
-started and submitted if it did not. One launch per group runs at a time
+started and submitted if it did not. Where the backend submits many runs
+in one call (`submit_many`: a Slurm job array), the runs left to submit go
+together: all are marked `submitting` in one change, run i with the token
+`<T>.<i>` of one fresh token T, then submitted by one call, then recorded;
+each is found again by its own token. One launch per group runs at a time
 (the group's launch lock), and every change to the record, by a launch,
 `status` or `cancel`, is made on a fresh read under the record lock
 (olmix.launchrecord). Together: every run is submitted exactly once.
@@ -350,52 +354,113 @@ def submit(
     with launch_lock(group_dir):
         runpaths.inside(request.runs_dir, group_dir)  # the folder just made (or found) is no symlink out
         _prepare_group(request, backend)
+        entries = {e.name: e for e in read_record(group_dir).runs}  # this process alone submits (launch lock)
+        done: dict[str, Submitted] = {}
+        for run in request.runs:
+            if (entry := entries[run.name]).state == "submitted":
+                assert entry.job_id is not None  # launchrecord's rules
+                done[run.name] = Submitted(run.name, entry.job_id, new=False)
+        asked = [run for run in request.runs if entries[run.name].state == "submitting"]
+        done.update({s.run: s for s in _adopt(request, backend, asked, [str(entries[r.name].token) for r in asked])})
+        fresh = [run for run in request.runs if run.name not in done]
+        submit_many = getattr(backend, "submit_many", None)
+        if len(fresh) > 1 and submit_many is not None:
+            done.update({s.run: s for s in _submit_array(request, backend, submit_many, fresh)})
         results = []
         for run in request.runs:
-            # This process alone submits (the launch lock); the fresh read keeps what others saved.
-            entry = next(e for e in read_record(group_dir).runs if e.name == run.name)
-            if entry.state == "submitted":
-                assert entry.job_id is not None  # launchrecord's rules
-                result = Submitted(run.name, entry.job_id, new=False)
-            else:
-                result = _submit_one(request, backend, run, entry.token if entry.state == "submitting" else None)
-            on_submit(result)
-            results.append(result)
+            if run.name not in done:
+                done[run.name] = _submit_one(request, backend, run)
+            on_submit(done[run.name])
+            results.append(done[run.name])
         return results
 
 
-def _submit_one(request: LaunchRequest, backend: Backend, run: RunLaunch, token: str | None) -> Submitted:
-    group_dir = request.group_dir
-    spec = RunSpec(
+def _spec(request: LaunchRequest, run: RunLaunch, token: str) -> RunSpec:
+    return RunSpec(
         group=request.group,
         run=run.name,
         run_dir=runpaths.inside(request.runs_dir, run.run_dir),
         plan_file=run.plan_file,
         command=run.command,
-        token=token or uuid.uuid4().hex,
+        token=token,
         env=request.env,
         secrets=request.secrets,
     )
-    job_id = backend.find(spec) if token else None
-    new = job_id is None
-    if job_id is None:
-        spec = dataclasses.replace(spec, token=uuid.uuid4().hex)  # a new attempt, a new token
-        # The run's plan is this launch's, built from listings confirmed during it: a resumed group's runs
-        # left to submit never train on files an earlier launch listed.
-        planned = next(r for r in request.plan["runs"] if r["name"] == run.name)
-        write_json_atomic(runpaths.inside(request.runs_dir, run.plan_file), {**request.plan, "runs": [planned]})
-        with updating(group_dir) as record:
-            entry = next(e for e in record.runs if e.name == run.name)
-            entry.state, entry.token, entry.command = "submitting", spec.token, run.command
-        job_id = backend.submit(spec)
-    url = getattr(backend, "url", lambda job_id: None)(job_id)
+
+
+def _adopt(request: LaunchRequest, backend: Backend, runs: list[RunLaunch], tokens: list[str]) -> list[Submitted]:
+    """Runs an earlier launch marked `submitting`: those the backend knows by their tokens, recorded as submitted.
+
+    A backend that finds many runs at once (`find_many`) is asked once.
+    """
+    if not runs:
+        return []
+    specs = [_spec(request, run, token) for run, token in zip(runs, tokens, strict=True)]
+    find_many = getattr(backend, "find_many", None)
+    job_ids = find_many(specs) if find_many is not None else [backend.find(spec) for spec in specs]
+    adopted = {run.name: job_id for run, job_id in zip(runs, job_ids, strict=True) if job_id is not None}
+    if adopted:
+        _mark_submitted(request.group_dir, backend, adopted)
+    return [Submitted(name, job_id, new=False) for name, job_id in adopted.items()]
+
+
+def _write_run_plan(request: LaunchRequest, run: RunLaunch) -> None:
+    # The run's plan is this launch's, built from listings confirmed during it: a resumed group's runs
+    # left to submit never train on files an earlier launch listed.
+    planned = next(r for r in request.plan["runs"] if r["name"] == run.name)
+    write_json_atomic(runpaths.inside(request.runs_dir, run.plan_file), {**request.plan, "runs": [planned]})
+
+
+def _mark_submitting(group_dir: Path, specs: Sequence[RunSpec]) -> None:
+    """One change of the record: every run of `specs` is being submitted, with its token."""
+    by_name = {spec.run: spec for spec in specs}
     with updating(group_dir) as record:
-        entry = next(e for e in record.runs if e.name == run.name)
-        entry.state, entry.job_id = "submitted", job_id
-        entry.submitted_at = entry.submitted_at or time.time()
-        if url:
-            entry.url = url
-    return Submitted(run.name, job_id, new)
+        for entry in record.runs:
+            if (spec := by_name.get(entry.name)) is not None:
+                entry.state, entry.token, entry.command = "submitting", spec.token, spec.command
+
+
+def _mark_submitted(group_dir: Path, backend: Backend, job_ids: dict[str, str]) -> None:
+    """One change of the record: each run of `job_ids` is submitted, with its job id (and its URL, where the
+    backend gives one)."""
+    now = time.time()
+    url_of = getattr(backend, "url", None)
+    with updating(group_dir) as record:
+        for entry in record.runs:
+            if (job_id := job_ids.get(entry.name)) is not None:
+                entry.state, entry.job_id = "submitted", job_id
+                entry.submitted_at = entry.submitted_at or now
+                if url_of is not None and (url := url_of(job_id)):
+                    entry.url = url
+
+
+def _submit_array(
+    request: LaunchRequest, backend: Backend, submit_many: Callable[[list[RunSpec]], list[str]], runs: list[RunLaunch]
+) -> list[Submitted]:
+    """Submit `runs` together (a job array): run i gets the token `<T>.<i>` of one fresh T.
+
+    Every run is marked `submitting` in one change before the one call, so a launch killed before it
+    submitted nothing findable and one killed after finds each run by its token.
+    """
+    array_token = uuid.uuid4().hex
+    specs = [_spec(request, run, f"{array_token}.{i}") for i, run in enumerate(runs)]
+    for run in runs:
+        _write_run_plan(request, run)
+    _mark_submitting(request.group_dir, specs)
+    job_ids = submit_many(specs)
+    if len(job_ids) != len(runs):
+        raise BackendError(f"{len(runs)} runs submitted together, but {len(job_ids)} job ids came back")
+    _mark_submitted(request.group_dir, backend, {run.name: job_id for run, job_id in zip(runs, job_ids, strict=True)})
+    return [Submitted(run.name, job_id, new=True) for run, job_id in zip(runs, job_ids, strict=True)]
+
+
+def _submit_one(request: LaunchRequest, backend: Backend, run: RunLaunch) -> Submitted:
+    spec = _spec(request, run, uuid.uuid4().hex)  # a new attempt, a new token
+    _write_run_plan(request, run)
+    _mark_submitting(request.group_dir, [spec])
+    job_id = backend.submit(spec)
+    _mark_submitted(request.group_dir, backend, {run.name: job_id})
+    return Submitted(run.name, job_id, new=True)
 
 
 def launch(
@@ -485,12 +550,14 @@ def cancel(group_dir: Path, backend: Backend, runs: list[str] | None = None) -> 
         e for e in record.runs if (not runs or e.name in runs) and e.state == "submitted" and e.job_id is not None
     ]
     found = backend.statuses([(str(e.job_id), group_dir / e.name) for e in targets])
-    done: list[tuple[str, str | None]] = []
-    for entry, st in zip(targets, found, strict=True):
-        if st.state.finished:
-            continue
-        backend.cancel(str(entry.job_id), group_dir / entry.name)
-        done.append((entry.name, entry.job_id))
+    live = [entry for entry, st in zip(targets, found, strict=True) if not st.state.finished]
+    cancel_many = getattr(backend, "cancel_many", None)
+    if cancel_many is not None:  # the scheduler takes them all at once (one scancel)
+        cancel_many([str(entry.job_id) for entry in live])
+    else:
+        for entry in live:
+            backend.cancel(str(entry.job_id), group_dir / entry.name)
+    done = [(entry.name, entry.job_id) for entry in live]
     if done:
         now = time.time()
         with updating(group_dir) as fresh:

@@ -20,6 +20,14 @@ Defaults (each has a flag):
 
 Steps = ceil(requested_tokens / (global batch × sequence length)); OLMo-core
 apportions exactly that many instances over the leaves.
+
+Under torchrun (`WORLD_SIZE` > 1) the run trains data-parallel: OLMo-core's
+training environment starts the process group (gloo on the CPU, NCCL with
+gloo beside it on GPUs), the model is replicated (OLMo-core's DDP), each rank
+reads its own share of every global batch (a device batch never exceeds that
+share) and rank 0 alone writes metrics.json; OLMo-core saves checkpoints
+collectively. The same number of steps and tokens as one process. On GPUs the
+forward pass runs under bf16 autocast, the weights and optimizer stay fp32.
 """
 
 from __future__ import annotations
@@ -112,6 +120,38 @@ def planned_steps(run: Run, settings: Settings) -> int:
     return max(1, math.ceil(run.requested_tokens / settings.global_batch_tokens))
 
 
+def world_size() -> int:
+    """Processes training this run together (torchrun sets WORLD_SIZE; 1 without it)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        raise OlmixError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not a number of processes") from None
+
+
+def rank() -> int:
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        raise OlmixError(f"RANK={os.environ['RANK']!r} is not a process rank") from None
+
+
+def distributed_backend(device: str, world: int) -> str | None:
+    """The process group OLMo-core's training environment starts: none for one process."""
+    if world == 1:
+        return None
+    return "cpu:gloo,cuda:nccl" if device == "cuda" else "gloo"
+
+
+def per_rank(settings: Settings, world: int) -> Settings:
+    """The settings each of `world` data-parallel ranks trains with: its device batch fits its share."""
+    if settings.global_batch_size % world:
+        raise OlmixError(
+            f"global batch size {settings.global_batch_size} cannot be split evenly over {world} processes"
+        )
+    share = settings.global_batch_size // world
+    return replace(settings, device_batch_size=min(settings.device_batch_size, share))
+
+
 def _peak_rss_bytes() -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -166,10 +206,12 @@ def train(
     import torch
     from olmo_core.train import prepare_training_environment, teardown_training_environment
 
-    if settings.global_batch_size % settings.device_batch_size:
+    world = world_size()
+    settings = per_rank(settings, world)
+    if (settings.global_batch_size // world) % settings.device_batch_size:
         raise OlmixError(
             f"global batch size {settings.global_batch_size} is not a multiple of "
-            f"device batch size {settings.device_batch_size}"
+            f"device batch size {settings.device_batch_size}" + (f" × {world} processes" if world > 1 else "")
         )
     tokenizer = olmocore.tokenizer_config(run)
     olmocore.check_token_files(run, eos_token_id=tokenizer.eos_token_id)
@@ -181,7 +223,7 @@ def train(
         steps = min(steps, settings.max_steps)
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    prepare_training_environment(seed=settings.seed, backend=None)
+    prepare_training_environment(seed=settings.seed, backend=distributed_backend(settings.device, world))
     try:
         device = torch.device(settings.device)
         trained = fit(
@@ -199,6 +241,26 @@ def train(
     return metrics_document(run, settings, selections, trained, scores, wall_seconds=time.perf_counter() - started)
 
 
+def train_module_config(settings: Settings, steps: int, world: int) -> Any:
+    """OLMo-core's `TransformerTrainModuleConfig` for this run: DDP over `world` > 1 processes, bf16 autocast on
+    GPUs (fp32 weights and optimizer state; the CPU has no fast bf16 matmul to gain from it)."""
+    from olmo_core.config import DType
+    from olmo_core.distributed.parallel import DataParallelType
+    from olmo_core.optim import AdamWConfig, CosWithWarmup
+    from olmo_core.train.train_module import TransformerDataParallelConfig, TransformerTrainModuleConfig
+
+    return TransformerTrainModuleConfig(
+        rank_microbatch_size=settings.device_batch_size * settings.sequence_length,
+        max_sequence_length=settings.sequence_length,
+        optim=AdamWConfig(lr=settings.learning_rate, weight_decay=0.1),
+        scheduler=CosWithWarmup(warmup=max(1, steps // 10), alpha_f=0.1),
+        max_grad_norm=1.0,
+        compile_model=False,
+        dp_config=TransformerDataParallelConfig(name=DataParallelType.ddp) if world > 1 else None,
+        autocast_precision=DType.bfloat16 if settings.device == "cuda" else None,
+    )
+
+
 def fit(
     run: Run,
     settings: Settings,
@@ -211,10 +273,8 @@ def fit(
 ) -> Trained:
     """Build the run's data, model and OLMo-core trainer, and train for `steps` steps (resuming, with checkpoints)."""
     from olmo_core.data import NumpyDataLoaderConfig
-    from olmo_core.optim import AdamWConfig, CosWithWarmup
     from olmo_core.train import Duration, TrainerConfig
     from olmo_core.train.callbacks import Callback
-    from olmo_core.train.train_module import TransformerTrainModuleConfig
 
     from olmix import olmocore
 
@@ -230,14 +290,7 @@ def fit(
         run, sequence_length=settings.sequence_length, global_batch_size=settings.global_batch_tokens, work_dir=work_dir
     ).build()
     model = olmocore.model_config(run.model, vocab_size=vocab_size).build(init_device="cpu")
-    train_module = TransformerTrainModuleConfig(
-        rank_microbatch_size=settings.device_batch_size * settings.sequence_length,
-        max_sequence_length=settings.sequence_length,
-        optim=AdamWConfig(lr=settings.learning_rate, weight_decay=0.1),
-        scheduler=CosWithWarmup(warmup=max(1, steps // 10), alpha_f=0.1),
-        max_grad_norm=1.0,
-        compile_model=False,
-    ).build(model, device=device)
+    train_module = train_module_config(settings, steps, world_size()).build(model, device=device)
     loader = NumpyDataLoaderConfig(
         global_batch_size=settings.global_batch_tokens, seed=settings.seed, num_workers=0, work_dir=str(work_dir)
     ).build(dataset)
@@ -422,7 +475,10 @@ def main(
         out = Path(out_dir) if out_dir else Path(plan_path).resolve().parent
         make_dir(out)
         path = out / METRICS_FILE
-        record = write_metrics(train(run, settings, out, checkpoint_interval=checkpoint_interval), path)
+        metrics = train(run, settings, out, checkpoint_interval=checkpoint_interval)
+        if rank() != 0:
+            return  # every rank trained and measured the same model; rank 0 writes it down
+        record = write_metrics(metrics, path)
     except OlmixError as exc:
         click.echo(escape_lines(f"olmix.train: {exc}"), err=True)
         sys.exit(1)

@@ -5,7 +5,8 @@
 ARGS_JSON: {"plan", "config", "output", "command", "kill": [where, n], "backend"?, "options"?}, where is
 "before-submit" (record says submitting, nothing started), "after-submit"
 (started, record not yet updated) or "mid-save" (a record temp file written,
-not yet renamed into place), n counts calls from 1.
+not yet renamed into place), n counts calls from 1. A backend's `submit_many`
+(many runs in one call, as a job array) counts as one submit call.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from olmix import backends, fileio, launcher
 
@@ -24,17 +26,20 @@ def main() -> None:
     where, n = args["kill"]
     calls = {"submit": 0, "save": 0}
     backend = backends.get(args.get("backend", "local"), **args.get("options", {}))
-    real_submit = backend.submit
-    real_replace = os.replace
 
-    def submit(spec):  # type: ignore[no-untyped-def]
-        calls["submit"] += 1
-        if where == "before-submit" and calls["submit"] == n:
-            os.kill(os.getpid(), signal.SIGKILL)
-        job = real_submit(spec)
-        if where == "after-submit" and calls["submit"] == n:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return job
+    def killing(real: Any) -> Any:
+        def submit(spec: Any) -> Any:
+            calls["submit"] += 1
+            if where == "before-submit" and calls["submit"] == n:
+                os.kill(os.getpid(), signal.SIGKILL)
+            job = real(spec)
+            if where == "after-submit" and calls["submit"] == n:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return job
+
+        return submit
+
+    real_replace = os.replace
 
     def replace(src, dst):  # type: ignore[no-untyped-def]
         if Path(dst).name == launcher.RECORD:
@@ -43,7 +48,9 @@ def main() -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
         return real_replace(src, dst)
 
-    backend.submit = submit  # type: ignore[method-assign]
+    backend.submit = killing(backend.submit)  # type: ignore[method-assign]
+    if hasattr(backend, "submit_many"):
+        backend.submit_many = killing(backend.submit_many)
     fileio.os.replace = replace  # type: ignore[attr-defined]
     launcher.launch(args["plan"], Path(args["config"]), backend, Path(args["output"]), command=args["command"])
 

@@ -11,6 +11,7 @@ every job, stops the daemons and waits until they are gone.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shlex
 import shutil
@@ -190,6 +191,21 @@ PartitionName=other Nodes=localhost Default=NO MaxTime=INFINITE State=UP
         """Until the node runs nothing and has finished cleaning up after every job (not COMPLETING)."""
         if not self._wait_idle_node(timeout):
             raise AssertionError(f"node not idle: {self.run('sinfo', '-N').stdout}")
+
+    def release_requeued(self, job: str) -> None:
+        """Start a requeued job now instead of after Slurm's hold (BeginTime, the credential lifetime).
+
+        Slurm holds a requeued job back because slurmd refuses to launch a job whose credential it revoked
+        when killing the first run: a credential made in the same second as the revocation counts as
+        revoked ("Job credential revoked", and the job ends FAILED). So wait until the node has cleaned
+        up and the clock has passed the second of the revocation, then release.
+        """
+        self.wait_node_idle()  # the first run's processes are gone (KillWait) before the second starts
+        revoked_by = time.time()  # the kill, and so the revocation, happened before the node went idle
+        time.sleep(max(0.0, math.floor(revoked_by) + 1.05 - time.time()))
+        released = self.run("scontrol", "update", f"JobId={job}", "StartTime=now")
+        if released.returncode != 0:
+            raise AssertionError(f"cannot release job {job}: {released.stderr}")
 
     def forget_jobs(self) -> None:
         """Restart the controller without its job state, as if MinJobAge had passed for every finished job.

@@ -1,9 +1,11 @@
 """Benchmark: the Slurm backend against a private one-node Slurm (tests/slurmcluster.py).
 
-A 100-run group submitted as one job array and run by run, and its status
-read with one squeue call beside one call per run: scheduler calls and wall
-time. The jobs are held (`--hold`), so only the scheduler is measured. Then
-the demo's top-10% run trained through sbatch and srun, for tokens per
+A 100-run group through the launcher (`launch run`, `status`, `cancel`) as
+one job array and, beside it, run by run (one sbatch and one scancel per
+run), and its status read with one query beside one call per run: scheduler
+calls and wall time. The jobs are held (`--hold`), so only the scheduler is
+measured. Then the demo's top-10% run trained through sbatch and srun, and
+through sbatch, srun and torchrun with two CPU processes, for tokens per
 second beside `bench_train` (no Slurm). Skipped with the reason where Slurm
 is not installed or this is not root.
 """
@@ -16,65 +18,106 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 RUNS = 100
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _plan(group: str) -> dict[str, Any]:
+    from olmix import launcher
+
+    config = REPO / "config/examples/minimal.yaml"
+    return {
+        "plan_version": 1,
+        "group": group,
+        "config": {"path": str(config), "sha256": launcher.sha256_file(config), "overrides": []},
+        "runs": [{"name": f"r{i:03d}", "leaves": []} for i in range(RUNS)],
+    }
+
+
+def _timed(backend: Any, work: Callable[[], Any]) -> tuple[Any, float, list[str]]:
+    backend.calls.clear()
+    started = time.perf_counter()
+    result = work()
+    return result, time.perf_counter() - started, list(backend.calls)
+
+
+def _calls(calls: list[str]) -> str:
+    counts = {name: calls.count(name) for name in dict.fromkeys(calls)}
+    return " + ".join(f"{n} {name}" for name, n in counts.items()) or "no scheduler call"
+
+
+def _group(tmp: Path, label: str, backend: Any) -> tuple[Any, ...]:
+    """Launch, status and cancel of one 100-run group: (label, then calls and seconds of each)."""
+    from olmix import launcher
+
+    group = "bench-" + label.split()[0]
+    plan = _plan(group)
+    config = Path(plan["config"]["path"])
+    results, submit_s, submit_calls = _timed(
+        backend, lambda: launcher.launch(plan, config, backend, tmp / "runs", command=["true"])
+    )
+    assert len(results) == RUNS
+    group_dir = tmp / "runs" / group
+    (_, found), status_s, status_calls = _timed(backend, lambda: launcher.statuses(group_dir, backend))
+    assert {s.state.value for s in found.values() if s} == {"pending"}
+    cancelled, cancel_s, cancel_calls = _timed(backend, lambda: launcher.cancel(group_dir, backend))
+    assert len(cancelled) == RUNS
+    return label, submit_calls, submit_s, status_calls, status_s, cancel_calls, cancel_s
+
+
 def scheduler(tmp: Path) -> None:
-    from olmix.backends import RunSpec
+    """A 100-run group through the launcher (launch, status, cancel): as one array, and run by run."""
+    from olmix import launcher
     from olmix.backends.slurm import SlurmBackend
 
-    backend = SlurmBackend(sbatch_args=["--hold"])
+    class RunByRun(SlurmBackend):
+        """The Slurm backend as a backend without arrays or group cancel: the launcher's per-run path."""
 
-    def specs(kind: str, token: str) -> list[RunSpec]:
-        folder = tmp / kind
-        return [
-            RunSpec(kind, f"r{i}", folder / f"r{i}", folder / f"r{i}/plan.json", ["true"], token.format(i=i))
-            for i in range(RUNS)
-        ]
+        submit_many = None  # type: ignore[assignment]
+        cancel_many_ = SlurmBackend.cancel_many
+        cancel_many = None  # type: ignore[assignment]
 
-    array, single = specs("array", "array.{i}"), specs("single", "single{i}")
-    started = time.perf_counter()
-    array_ids = backend.submit_many(array)
-    array_s, array_calls = time.perf_counter() - started, len(backend.calls)
-    backend.calls.clear()
-    started = time.perf_counter()
-    single_ids = [backend.submit(spec) for spec in single]
-    single_s, single_calls = time.perf_counter() - started, len(backend.calls)
-    dirs = [spec.run_dir for spec in array]
-    backend.calls.clear()
-    started = time.perf_counter()
-    found = backend.query(array_ids, dirs)
-    batch_s, batch_calls = time.perf_counter() - started, list(backend.calls)
-    backend.calls.clear()
-    started = time.perf_counter()
-    for job_id, run_dir in zip(array_ids, dirs, strict=True):
-        backend.status(job_id, run_dir)
-    each_s, each_calls = time.perf_counter() - started, len(backend.calls)
-    assert len(found) == RUNS and {s.state.value for s in found.values()} == {"pending"}
-    print(f"submit {RUNS} runs as one job array: {array_calls} sbatch call, {array_s:.2f} s")
-    print(f"submit {RUNS} runs one by one:       {single_calls} sbatch calls, {single_s:.2f} s")
-    print(f"status of {RUNS} runs in one query:  {len(batch_calls)} call ({', '.join(batch_calls)}), {batch_s:.3f} s")
-    print(f"status of {RUNS} runs one by one:    {each_calls} calls, {each_s:.2f} s")
-    backend.cancel_many(array_ids + single_ids)
+        def cancel(self, job_id: str, run_dir: Path) -> None:
+            self.cancel_many_([job_id])
+
+    rows = [
+        _group(tmp, "one job array", SlurmBackend(sbatch_args=["--hold"])),
+        _group(tmp, "run by run", RunByRun(sbatch_args=["--hold"])),
+    ]
+    # Status asked run by run, as a backend without a batch query would (one squeue per run).
+    group_dir = tmp / "runs" / "bench-one"
+    ids = [(str(e.job_id), group_dir / e.name) for e in launcher.read_record(group_dir).runs]
+    each = SlurmBackend()
+    _, each_s, each_calls = _timed(each, lambda: [each.status(j, d) for j, d in ids])
+    print(f"a {RUNS}-run group through the launcher (held jobs: the scheduler alone is measured)")
+    for label, submit_calls, submit_s, status_calls, status_s, cancel_calls, cancel_s in rows:
+        print(f"  {label:<13} launch run: {_calls(submit_calls)}, {submit_s:.2f} s")
+        print(f"  {label:<13} status:     {_calls(status_calls)}, {status_s:.3f} s")
+        print(f"  {label:<13} cancel:     {_calls(cancel_calls)}, {cancel_s:.2f} s")
+    print(f"  status asked run by run: {_calls(each_calls)}, {each_s:.2f} s")
 
 
-def training(tmp: Path) -> None:
+def training(tmp: Path, processes: int) -> None:
+    """The demo's top-10% run trained under sbatch + srun (+ torchrun with more than one process), on the CPU."""
     from olmix.backends import RunSpec
     from olmix.backends.slurm import SlurmBackend
     from olmix.demodata import write_corpus
     from tools.bench_train import plan_demo_run
 
     root = tmp / "corpus"
-    write_corpus(root, seed=0)
-    run_dir = tmp / "runs" / "bench" / "quality-top10pct"
+    if not root.exists():
+        write_corpus(root, seed=0)
+    run_dir = tmp / "runs" / f"bench-train-{processes}" / "quality-top10pct"
     run_dir.mkdir(parents=True)
     plan_demo_run(root, run_dir)
     command = [sys.executable, "-m", "olmix.train", "--plan", str(run_dir / "plan.json"), "--device", "cpu"]
-    spec = RunSpec("bench", run_dir.name, run_dir, run_dir / "plan.json", command, "benchtrain")
-    backend = SlurmBackend()
+    spec = RunSpec("bench", run_dir.name, run_dir, run_dir / "plan.json", command, f"benchtrain{processes}")
+    cores = len(os.sched_getaffinity(0))
+    backend = SlurmBackend(processes_per_node=processes, sbatch_args=[f"--cpus-per-task={cores}"])
     started = time.perf_counter()
     job_id = backend.submit(spec)
     while not (status := backend.status(job_id, run_dir)).state.finished:
@@ -84,8 +127,10 @@ def training(tmp: Path) -> None:
         print((run_dir / "train.log").read_text()[-3000:], file=sys.stderr)
         sys.exit(1)
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    how = "sbatch + srun" if processes == 1 else f"sbatch + srun + torchrun, {processes} processes"
     print(
-        f"demo run olmo3_1m, {metrics['steps']} steps × 4 × 128 tokens on cpu under sbatch + srun: "
+        f"demo run olmo3_1m, {metrics['steps']} steps × {metrics['settings']['global_batch_size']} × "
+        f"{metrics['settings']['sequence_length']} tokens on {cores} cpu cores under {how}: "
         f"wall {wall:.1f} s from sbatch to exit (training {metrics['train_seconds']:.1f} s), "
         f"{metrics['tokens_per_second']:.0f} tokens/s trained"
     )
@@ -107,8 +152,9 @@ def main() -> None:
         try:
             scheduler(Path(tmp))
             if all(importlib.util.find_spec(m) is not None for m in ("torch", "olmo_core")):
-                cluster.wait_idle()
-                training(Path(tmp))
+                for processes in (1, 2):
+                    cluster.wait_idle()
+                    training(Path(tmp), processes)
             else:
                 print("bench_slurm training: skipped, the olmix[train] extra is not installed")
         finally:

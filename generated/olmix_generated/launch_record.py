@@ -168,9 +168,9 @@ class RunRecord(JsonModel):
     """
     How far the run's submission got.
     """
-    token: Annotated[str | None, Field(pattern="^[0-9a-f]{32}$", title="Submission token")]
+    token: Annotated[str | None, Field(pattern="^[0-9a-f]{32}(\\.(0|[1-9][0-9]*))?$", title="Submission token")]
     """
-    Unique per submission attempt; lets the backend find a run it already started.
+    Unique per submission attempt; lets the backend find a run it already started. A run submitted as index i of a job array carries the array's token followed by `.i`.
     """
     job_id: Annotated[JobId | None, Field(title="Job id")]
     """

@@ -164,7 +164,7 @@ class ExperimentConfig(JsonModel):
         Field(examples=[{"partition": "gpu", "time_limit": "04:00:00", "gpus_per_node": 1}], title="Slurm settings"),
     ] = None
     """
-    How runs are submitted with `olmix launch run --backend slurm`; other backends ignore these with a note. Each run is one batch job (a group submitted together is one job array), requeueable, with `nodes` machines. Values reach `sbatch` as arguments, never through a shell.
+    How runs are submitted with `olmix launch run --backend slurm`; other backends ignore these with a note. Each run is one batch job (a group submitted together is one job array, at most `launch run --max-parallel` of its runs at once when given), requeueable, with `nodes` machines; with more than one node or more than one process per node (`gpus_per_node`, else `gpus`) the trainer runs under torchrun, on the CPU where a node has no GPU. Values reach `sbatch` as arguments, never through a shell.
     """
     beaker: Annotated[Beaker | None, Field(title="Beaker settings")] = None
     """
@@ -451,7 +451,7 @@ A Beaker secret in the workspace.
 
 class Slurm(JsonModel):
     """
-    How runs are submitted with `olmix launch run --backend slurm`; other backends ignore these with a note. Each run is one batch job (a group submitted together is one job array), requeueable, with `nodes` machines. Values reach `sbatch` as arguments, never through a shell.
+    How runs are submitted with `olmix launch run --backend slurm`; other backends ignore these with a note. Each run is one batch job (a group submitted together is one job array, at most `launch run --max-parallel` of its runs at once when given), requeueable, with `nodes` machines; with more than one node or more than one process per node (`gpus_per_node`, else `gpus`) the trainer runs under torchrun, on the CPU where a node has no GPU. Values reach `sbatch` as arguments, never through a shell.
     """
 
     model_config = ConfigDict(
@@ -496,6 +496,10 @@ class Slurm(JsonModel):
     ] = None
     """
     More `sbatch` options, one per item, passed as they are (e.g. `--mem=16G`, `--cpus-per-task=4`, `--mail-type=END`). olmix sets --job-name, --output, --error, --array, --export, --nodes and --parsable itself; these are refused.
+    """
+    checkpoint_interval: Annotated[int, Field(examples=[100, 500], ge=1, title="Checkpoint interval")] = 100
+    """
+    Steps between the checkpoints of a run trained by `olmix.train` (its `--checkpoint-interval`, added to the trainer command unless the command sets one), so a requeued or preempted job resumes from its latest checkpoint and loses at most this many steps. OLMo-core keeps the three latest.
     """
 
 

@@ -10,6 +10,7 @@ run. Adding a backend is a new module and one line in BACKENDS.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -82,7 +83,11 @@ class Backend(Protocol):
         """Raise BackendError when this backend could not start `command` (say, its program is missing)."""
 
     def submit(self, spec: RunSpec) -> str:
-        """Start the run; return its job id."""
+        """Start the run; return its job id.
+
+        A backend may also offer `submit_many(specs) -> job ids`: the runs in one call, all or none, run i
+        with the token `<T>.<i>`, each found again by `find` with its own token (Slurm: one job array).
+        """
 
     def find(self, spec: RunSpec) -> str | None:
         """The job id of a run already started with spec.token, if any."""
@@ -105,6 +110,16 @@ def describe(backend: Backend, spec: RunSpec) -> str | None:
     """The backend's description of what it would submit for `spec`; None when it has none."""
     hook = getattr(backend, "describe", None)
     return str(hook(spec)) if hook is not None else None
+
+
+def describe_all(backend: Backend, specs: Sequence[RunSpec]) -> tuple[list[str | None], str | None]:
+    """Each run's description and, for a backend that submits runs together (`describe_many`: a job array),
+    what submits them; None where there is nothing to show."""
+    many = getattr(backend, "describe_many", None)
+    if many is not None:
+        texts, trailer = many(specs)
+        return list(texts), trailer
+    return [describe(backend, spec) for spec in specs], None
 
 
 def run_file(path: Path) -> dict[str, Any] | None:

@@ -7,6 +7,15 @@ Every string from a config that reaches the script is shell-quoted; Slurm
 settings are checked against a conservative pattern before they reach an
 argument list.
 
+The trainer runs under `srun`; a run with more than one node or more than
+one process per node (`gpus`, or `slurm.gpus_per_node`) runs under torchrun
+(`python -m torch.distributed.run`, one agent per node), which meets its
+peers at the first node of the job (`scontrol show hostnames`) on a port
+drawn from the job id. On a node without GPUs the same processes train on
+the CPU. A trainer that is `olmix.train` gets `--checkpoint-interval` unless
+its command sets one: a requeued or preempted job resumes from its latest
+checkpoint.
+
 The submission token is in the job's name (`olmix-<token>`), so a launch
 killed after `sbatch` returned finds its job again with `squeue` (jobs the
 controller still remembers) or `sacct` (accounting). A run submitted inside
@@ -25,6 +34,7 @@ masks their values in train.log; no value is written anywhere.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shlex
@@ -43,6 +53,9 @@ SCRIPT = "slurm.sh"
 NAME_PREFIX = "olmix-"
 IGNORED = ("cluster", "budget", "workspace", "priority", "beaker")
 TIMEOUT_S = 120
+CHECKPOINT_INTERVAL = 100  # steps; what a requeue may lose at most
+RDZV_PORT_BASE = 29500  # torchrun's rendezvous port: this plus the job id modulo RDZV_PORT_SPAN
+RDZV_PORT_SPAN = 10000
 
 # Every state squeue or sacct can print (slurm.h's job_states and their flags), as olmix sees it.
 STATES: dict[str, RunState] = {
@@ -178,6 +191,9 @@ class SlurmBackend:
         gpus_per_node: int | None = None,
         sbatch_args: Sequence[str] = (),
         nodes: int = 1,
+        processes_per_node: int = 1,
+        max_parallel: int | None = None,
+        checkpoint_interval: int = CHECKPOINT_INTERVAL,
         python: str | None = None,
     ) -> None:
         self.settings = {
@@ -196,9 +212,20 @@ class SlurmBackend:
                 raise BackendError(f"slurm sbatch_args {arg!r}: each entry is one sbatch option, like --mem=8G")
             if option in RESERVED:
                 raise BackendError(f"slurm sbatch_args {arg!r}: olmix sets {RESERVED[option]} itself")
+        for key, number in (
+            ("nodes", nodes),
+            ("processes_per_node", processes_per_node),
+            ("max_parallel", 1 if max_parallel is None else max_parallel),
+            ("checkpoint_interval", checkpoint_interval),
+        ):
+            if not isinstance(number, int) or number < 1:
+                raise BackendError(f"slurm {key} {number!r}: a whole number of at least 1 is needed")
         self.gpus_per_node = gpus_per_node
         self.sbatch_args = list(sbatch_args)
         self.nodes = nodes
+        self.processes_per_node = gpus_per_node or processes_per_node
+        self.max_parallel = max_parallel
+        self.checkpoint_interval = checkpoint_interval
         self.python = python or sys.executable
         self.calls: list[str] = []  # the Slurm commands this backend ran, in order (for measuring)
 
@@ -209,19 +236,15 @@ class SlurmBackend:
         ignored = [key for key in IGNORED if key in config.model_fields_set]
         if ignored:
             notes.append(f"the slurm backend ignores {', '.join(ignored)} (use slurm.partition, slurm.account, ...)")
-        if config.nodes > 1:
-            raise BackendError(
-                f"the slurm backend runs one trainer process per run; the config asks for nodes: {config.nodes} "
-                "(multi-node training through torchrun is not supported yet)"
-            )
         slurm = getattr(config, "slurm", None)
         gpus_per_node = getattr(slurm, "gpus_per_node", None)
         if gpus_per_node is not None and "gpus" in config.model_fields_set and gpus_per_node != config.gpus:
             raise BackendError(f"slurm.gpus_per_node is {gpus_per_node} but gpus is {config.gpus}; set one of them")
         if "gpus" in config.model_fields_set and gpus_per_node is None:
-            notes.append(f"gpus: {config.gpus} requests no GPU from Slurm; set slurm.gpus_per_node to request them")
-        if (gpus_per_node or 0) > 1:
-            notes.append(f"{gpus_per_node} GPUs per node are requested, but the trainer runs as one process")
+            notes.append(
+                f"gpus: {config.gpus} requests no GPU from Slurm (set slurm.gpus_per_node to request them); "
+                f"{config.gpus} trainer process(es) per node train on whatever device the node has"
+            )
         return notes
 
     # -- the batch script -------------------------------------------------------------------------------------
@@ -236,7 +259,7 @@ class SlurmBackend:
         head = ["sbatch", "--parsable", f"--job-name={name}", f"--output={output}", "--open-mode=append"]
         head += ["--export=ALL"]  # secrets reach the job from the submitting environment, by name
         if array is not None:
-            head.append(f"--array=0-{array - 1}")
+            head.append(f"--array=0-{array - 1}" + (f"%{self.max_parallel}" if self.max_parallel else ""))
         return [*head, *self.sbatch_options(), str(script)]
 
     @staticmethod
@@ -250,6 +273,13 @@ class SlurmBackend:
     def describe(self, spec: RunSpec) -> str:
         """The batch script the run is submitted with (a dry run shows it)."""
         return f"# {spec.run_dir / SCRIPT}\n" + self.script(spec, self.submit_argv(spec))
+
+    def describe_many(self, specs: Sequence[RunSpec]) -> tuple[list[str | None], str | None]:
+        """The runs' batch scripts and, for more than one run, the one sbatch that submits them as an array."""
+        if len(specs) < 2:
+            return [self.describe(spec) for spec in specs], None
+        texts: list[str | None] = [f"# {spec.run_dir / SCRIPT}\n" + self.script(spec) for spec in specs]
+        return texts, f"the {len(specs)} runs are submitted as one job array:\n" + shlex.join(self.array_argv(specs))
 
     def script(self, spec: RunSpec, submit_argv: list[str] | None = None) -> str:
         """The batch script of one run: what the job executes, every config string quoted."""
@@ -289,7 +319,10 @@ class SlurmBackend:
                 },
             )
         )
-        trainer = "srun --ntasks=1 --nodes=1 --kill-on-bad-exit=1 " + shlex.join(spec.command)
+        # An earlier attempt's exit record (a requeued job runs this script again) answers nothing now.
+        lines.append(f"rm -f {shlex.quote(str(run_dir / 'exit.json'))}")
+        launch, trainer = self.trainer_lines(spec.command)
+        lines += launch
         log = q(str(run_dir / "train.log"))
         if spec.secrets:
             mask = shlex.join([self.python, "-u", "-c", MASK, *spec.secrets])
@@ -304,6 +337,43 @@ class SlurmBackend:
         )
         lines.append('exit "$code"')
         return "\n".join(lines) + "\n"
+
+    @property
+    def distributed(self) -> bool:
+        return self.nodes > 1 or self.processes_per_node > 1
+
+    def trainer_command(self, command: list[str]) -> list[str]:
+        """The run's command, with `--checkpoint-interval` added for olmix.train unless it sets one."""
+        if not _runs_olmix_train(command) or any(a.split("=")[0] == "--checkpoint-interval" for a in command):
+            return list(command)
+        return [*command, "--checkpoint-interval", str(self.checkpoint_interval)]
+
+    def trainer_lines(self, command: list[str]) -> tuple[list[str], str]:
+        """Shell lines to run first, and the trainer's line (without its redirections).
+
+        One process: `srun` starts the command as one task. More (nodes or processes per node): `srun`
+        starts one torchrun agent per node, agents meet at the first node and each starts its processes.
+        """
+        command = self.trainer_command(command)
+        if not self.distributed:
+            return [], "srun --ntasks=1 --nodes=1 --kill-on-bad-exit=1 " + shlex.join(command)
+        if len(command) >= 3 and command[1] == "-m":  # a Python running a module: torchrun runs the module
+            python, target = command[0], command[1:]
+        else:  # any other program: torchrun starts it as it is
+            python, target = self.python, ["--no-python", *command]
+        setup = [
+            "# torchrun (python -m torch.distributed.run): one agent per node, meeting at the job's first node",
+            'head_node="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
+            f'rdzv_port="$(( {RDZV_PORT_BASE} + SLURM_JOB_ID % {RDZV_PORT_SPAN} ))"',
+        ]
+        line = (
+            'srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --kill-on-bad-exit=1 '
+            f"{shlex.quote(python)} -m torch.distributed.run "
+            f'--nnodes="$SLURM_JOB_NUM_NODES" --nproc-per-node={self.processes_per_node} '
+            '--rdzv-backend=c10d --rdzv-endpoint="$head_node:$rdzv_port" --rdzv-id="$SLURM_JOB_ID" '
+            + shlex.join(target)
+        )
+        return setup, line
 
     def submit_argv(self, spec: RunSpec) -> list[str]:
         """The sbatch command that submits one run on its own (job name: olmix-<its whole token>)."""
@@ -346,6 +416,16 @@ class SlurmBackend:
         self.write_script(spec, argv)
         return self._sbatch(argv)
 
+    def array_dir(self, specs: Sequence[RunSpec]) -> Path:
+        """Where a job array's dispatcher script and its index links live, beside its runs' folders."""
+        return specs[0].run_dir.parent / f".slurm-{self._name(specs[0].token)[0]}"
+
+    def array_argv(self, specs: Sequence[RunSpec]) -> list[str]:
+        """The one sbatch command that submits `specs` as a job array."""
+        array_dir = self.array_dir(specs)
+        name = self._name(specs[0].token)[0]
+        return self._submit_argv(name, _pattern(array_dir, "%a/slurm-%A_%a.out"), array_dir / "array.sh", len(specs))
+
     def submit_many(self, specs: Sequence[RunSpec]) -> list[str]:
         """Submit runs as one job array; their tokens must be `<array token>.0` … `.<n-1>`, in order.
 
@@ -362,15 +442,14 @@ class SlurmBackend:
         for spec in specs:
             spec.run_dir.mkdir(parents=True, exist_ok=True)
             scripts.append(self.write_script(spec, None))
-        group_dir = specs[0].run_dir.parent
-        array_dir = group_dir / f".slurm-{array_name}"
+        array_dir = self.array_dir(specs)
         array_dir.mkdir(parents=True, exist_ok=True)
         for i, spec in enumerate(specs):
             link = array_dir / str(i)  # Slurm names outputs by index; each index leads to its run folder
             if not link.is_symlink():
                 link.symlink_to(os.path.relpath(spec.run_dir, array_dir))
         dispatcher = array_dir / "array.sh"
-        argv = self._submit_argv(array_name, _pattern(array_dir, "%a/slurm-%A_%a.out"), dispatcher, array=len(specs))
+        argv = self.array_argv(specs)
         lines = [
             "#!/bin/bash",
             _comment(f"olmix: {len(specs)} runs of group {specs[0].group} as one job array."),
@@ -385,24 +464,51 @@ class SlurmBackend:
         return [f"{array_id}_{i}" for i in range(len(specs))]
 
     def find(self, spec: RunSpec) -> str | None:
-        array_name, index = self._name(spec.token)
-        alone = NAME_PREFIX + spec.token  # its name had it been submitted on its own (also after an array failed)
-        names = [alone] if index is None else [alone, array_name]
+        return self.find_many([spec])[0]
+
+    def find_many(self, specs: Sequence[RunSpec]) -> list[str | None]:
+        """The job id of each run already submitted with its token, if any: one squeue for them all, and one
+        sacct for those the controller does not know (any more)."""
+        names = {spec.token: self._names(spec.token) for spec in specs}
+        wanted = sorted({name for pair in names.values() for name in pair})
+        if not wanted:
+            return []
         out = self._run(
-            ["squeue", "-h", "-r", "--states=all", f"--name={','.join(names)}", "-O", "JobArrayID:0|,Name:0|"]
+            ["squeue", "-h", "-r", "--states=all", f"--name={','.join(wanted)}", "-O", "JobArrayID:0|,Name:0|"]
         )
-        rows = [tuple(p.strip() for p in line.split("|")[:2]) for line in out.stdout.splitlines() if "|" in line]
-        if not rows:
-            # The completion log (sacct -c) ignores --name: keep only the rows that carry the token.
-            found = [
-                r for r in self._sacct(["--name", ",".join(names), "--starttime", "now-30days"]) if r.name in names
-            ]
-            started = run_file(spec.run_dir / "started.json") or {}
-            if started.get("raw_job_id") in {row.raw_id for row in found}:
-                return str(started["job_id"])
-            rows = [(row.job_id, row.name) for row in found]
+        live = [tuple(p.strip() for p in line.split("|")[:2]) for line in out.stdout.splitlines() if "|" in line]
+        found: dict[str, str | None] = {}
+        unknown = []
+        for spec in specs:
+            rows = [(job_id, name) for job_id, name in live if name in names[spec.token]]
+            if rows:
+                found[spec.token] = self._pick(spec.token, rows)
+            else:
+                unknown.append(spec)
+        if unknown:
+            asked = sorted({name for spec in unknown for name in names[spec.token]})
+            # The completion log (sacct -c) ignores --name: keep only the rows that carry a token asked about.
+            done = [r for r in self._sacct(["--name", ",".join(asked), "--starttime", "now-30days"]) if r.name in asked]
+            for spec in unknown:
+                mine = [row for row in done if row.name in names[spec.token]]
+                started = run_file(spec.run_dir / "started.json") or {}
+                if started.get("raw_job_id") in {row.raw_id for row in mine}:
+                    found[spec.token] = str(started["job_id"])
+                else:
+                    found[spec.token] = self._pick(spec.token, [(row.job_id, row.name) for row in mine])
+        return [found[spec.token] for spec in specs]
+
+    def _names(self, token: str) -> tuple[str, ...]:
+        """The job names a run with this token may carry: its own, and its array's if it was submitted in one."""
+        array_name, index = self._name(token)
+        alone = NAME_PREFIX + token  # its name had it been submitted on its own (also after an array failed)
+        return (alone,) if index is None else (alone, array_name)
+
+    def _pick(self, token: str, rows: list[tuple[str, str]]) -> str | None:
+        """Among (job id, name) rows, the job of this token: submitted alone, else its array's task."""
+        array_name, index = self._name(token)
         for job_id, name in rows:
-            if name == alone:
+            if name == NAME_PREFIX + token:
                 return job_id
         if index is None:
             return None
@@ -410,7 +516,10 @@ class SlurmBackend:
 
     def _squeue(self, job_ids: list[str]) -> dict[str, Job]:
         fields = "JobID:0|,JobArrayID:0|,State:0|,Reason:0|,exit_code:0|,StartTime:0|,EndTime:0|"
-        out = self._run(["squeue", "-h", "-r", "--states=all", "-j", ",".join(job_ids), "-O", fields], check=False)
+        # An array's tasks that never started and have ended (say, cancelled while pending) are no rows of their
+        # own: one row of the array's id stands for them, which only asking for the array's id shows.
+        asked = [*job_ids, *sorted({_array_of(j) for j in job_ids if _array_of(j) != j})]
+        out = self._run(["squeue", "-h", "-r", "--states=all", "-j", ",".join(asked), "-O", fields], check=False)
         if out.returncode != 0:
             if "Invalid job id" in out.stderr:
                 return {}  # none of them is known any more
@@ -467,8 +576,8 @@ class SlurmBackend:
         result: dict[str, Status] = {}
         live = self._squeue(job_ids)
         for job_id in job_ids:
-            if job_id in live:
-                result[job_id] = map_state(live[job_id], live=True)
+            if (job := live.get(job_id) or live.get(_array_of(job_id))) is not None:
+                result[job_id] = map_state(job, live=True)
         missing = [(j, d) for j, d in zip(job_ids, run_dirs, strict=True) if j not in result]
         if missing:
             started = {j: run_file(d / "started.json") or {} for j, d in missing}
@@ -477,6 +586,8 @@ class SlurmBackend:
             by_id = {row.job_id: row for row in rows} | {row.raw_id: row for row in rows}
             for job_id, run_dir in missing:
                 row = by_id.get(job_id) or by_id.get(str(started[job_id].get("raw_job_id")))
+                if row is None and (rest := by_id.get(_array_of(job_id))) is not None and rest.job_id == rest.raw_id:
+                    row = rest  # the array's own record, standing for its tasks that never started
                 if row is not None:
                     result[job_id] = map_state(row, live=False)
                 else:
@@ -507,15 +618,34 @@ class SlurmBackend:
                 raise BackendError(f"scancel failed (exit {out.returncode}): {out.stderr.strip()}")
 
 
-def options_from_config(config: Any) -> dict[str, Any]:
-    """The backend options a config's `slurm` settings (and `nodes`) make; recorded with the launch."""
+def _array_of(job_id: str) -> str:
+    """The array job id of an array task's id (`123_4` → `123`); any other id itself."""
+    return job_id.split("_")[0]
+
+
+def _runs_olmix_train(command: list[str]) -> bool:
+    return any(a == "-m" and b == "olmix.train" for a, b in itertools.pairwise(command))
+
+
+def options_from_config(config: Any, max_parallel: int | None = None) -> dict[str, Any]:
+    """The backend options a config's `slurm` settings (and `nodes`, `gpus`) make; recorded with the launch.
+
+    `max_parallel` (launch run --max-parallel) caps how many runs of a job array run at once.
+    """
     slurm = getattr(config, "slurm", None)
     options: dict[str, Any] = {"nodes": config.nodes}
+    processes = getattr(slurm, "gpus_per_node", None) or config.gpus
+    if processes > 1:
+        options["processes_per_node"] = processes
+    if max_parallel is not None:
+        options["max_parallel"] = max_parallel
     if slurm is not None:
         for key in ("partition", "account", "qos", "time_limit", "constraint", "gpus_per_node"):
             value = getattr(slurm, key, None)
             if value is not None:
                 options[key] = value
+        if "checkpoint_interval" in slurm.model_fields_set:
+            options["checkpoint_interval"] = slurm.checkpoint_interval
         if slurm.sbatch_args:
             options["sbatch_args"] = list(slurm.sbatch_args)
     return options

@@ -207,10 +207,9 @@ def launch() -> None:
 )
 @click.option(
     "--max-parallel",
-    default=1,
-    show_default=True,
     type=click.IntRange(min=1),
-    help="Local backend: runs of the group training at once.",
+    help="Runs of the group training at once: local backend [default: 1]; slurm: the job array's %N "
+    "[default: as many as the cluster allows].",
 )
 @launch_ops.runs_dir_option
 @click.option("--group", "group", help="Resume this group: submit its runs not yet submitted.")
@@ -227,7 +226,7 @@ def run(
     overrides: tuple[str, ...],
     dry_run: bool,
     backend: str,
-    max_parallel: int,
+    max_parallel: int | None,
     output: Path,
     group: str | None,
     trainer_command: str | None,
@@ -252,12 +251,12 @@ def run(
     if dry_run:
         _dry_run(plan, plan_out, as_json, settings, output, command_given=trainer_command is not None)
         if not as_json:
-            _describe_runs(backend, plan, output, settings)
+            _describe_runs(backend, plan, output, settings, max_parallel)
         return
     options = _backend_options(backend, settings.configs[0], max_parallel)
     engine = backends.get(backend, **options)
     notes = sorted({note for one in settings.configs for note in engine.check(one)})
-    if backend != "local" and max_parallel != 1:
+    if backend not in ("local", "slurm") and max_parallel is not None:
         notes.append(f"--max-parallel is for the local backend; {backend} schedules the runs itself")
     request = launcher.prepare(
         plan_data(plan),
@@ -308,45 +307,53 @@ def run(
         )
 
 
-def _backend_options(backend: str, config: Any, max_parallel: int) -> dict[str, Any]:
+def _backend_options(backend: str, config: Any, max_parallel: int | None) -> dict[str, Any]:
     if backend == "slurm":
         from olmix.backends.slurm import options_from_config
 
-        return options_from_config(config)
+        return options_from_config(config, max_parallel)
     if backend == "beaker":
         from olmix.backends.beakerspec import settings_from_config
 
         return settings_from_config(config)
-    return {"max_parallel": max_parallel}
+    return {"max_parallel": max_parallel or 1}
 
 
-def _describe_runs(backend: str, plan: Any, output: Path, settings: Any) -> None:
+def _describe_runs(backend: str, plan: Any, output: Path, settings: Any, max_parallel: int | None) -> None:
     """The backend's notes, then what it would submit for each run (a batch script, a spec), where it has a
-    description; offline: the submission token is only drawn at launch and shows as TOKEN."""
+    description, and what submits runs sent together (a job array); offline: the submission token is only
+    drawn at launch and shows as TOKEN."""
     from olmix import backends, launcher
     from olmix.backends import RunSpec
 
-    engine = backends.get(backend, **_backend_options(backend, settings.configs[0], 1))
+    engine = backends.get(backend, **_backend_options(backend, settings.configs[0], max_parallel))
     for note in sorted({note for one in settings.configs for note in engine.check(one)}):
         safe_echo(f"note: {note}")
-    for run in plan.runs:
+    together = len(plan.runs) > 1 and hasattr(engine, "submit_many")
+    specs = []
+    for i, run in enumerate(plan.runs):
         run_dir = output.resolve() / plan.group / run.name
-        spec = RunSpec(
-            group=plan.group,
-            run=run.name,
-            run_dir=run_dir,
-            plan_file=run_dir / "plan.json",
-            command=launcher.render_command(
-                settings.command, plan=run_dir / "plan.json", run_dir=run_dir, run=run.name
-            ),
-            token="TOKEN",
-            env=settings.env,
-            secrets=settings.secrets,
+        specs.append(
+            RunSpec(
+                group=plan.group,
+                run=run.name,
+                run_dir=run_dir,
+                plan_file=run_dir / "plan.json",
+                command=launcher.render_command(
+                    settings.command, plan=run_dir / "plan.json", run_dir=run_dir, run=run.name
+                ),
+                token=f"TOKEN.{i}" if together else "TOKEN",
+                env=settings.env,
+                secrets=settings.secrets,
+            )
         )
-        text = backends.describe(engine, spec)
+    texts, trailer = backends.describe_all(engine, specs)
+    for spec, text in zip(specs, texts, strict=True):
         if text is not None:
-            safe_echo(f"\n--- run {run.name} on {backend}")
+            safe_echo(f"\n--- run {spec.run} on {backend}")
             safe_echo(text.rstrip("\n"))
+    if trailer is not None:
+        safe_echo(f"\n--- {trailer.rstrip()}")
 
 
 @launch.command()
@@ -372,7 +379,7 @@ def preview(
     output = Path(os.environ.get("OLMIX_RUNS_DIR") or "runs")
     _dry_run(plan, plan_out, as_json, settings, output)
     if not as_json:
-        _describe_runs(backend, plan, output, settings)
+        _describe_runs(backend, plan, output, settings, None)
 
 
 launch.add_command(launch_ops.status)
