@@ -298,7 +298,7 @@ def test_a_held_create_has_taken_effect_before_the_client_hears(
         except BaseException as err:
             errors.append(err)
 
-    thread = threading.Thread(target=create)
+    thread = threading.Thread(target=create, daemon=True)
     thread.start()
     assert gate.wait_arrived(30)
     assert [e.name for e in service.experiments()] == ["olmix-g1-run0"]
@@ -318,7 +318,7 @@ def test_a_slow_call_is_slowed(service: BeakerService, client: Beaker) -> None:
         client.cluster.get(CLUSTER)
         done.set()
 
-    thread = threading.Thread(target=get)
+    thread = threading.Thread(target=get, daemon=True)
     thread.start()
     assert gate.wait_arrived(30)
     assert not done.is_set()
@@ -421,7 +421,7 @@ def test_concurrent_creates_of_one_name_make_one_experiment(service: BeakerServi
         with lock:
             outcomes.append(outcome)
 
-    threads = [threading.Thread(target=create) for _ in range(8)]
+    threads = [threading.Thread(target=create, daemon=True) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
