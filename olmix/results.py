@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from olmix.errors import OlmixError
-from olmix.metrics import METRICS_FILE, MetricsError, read_metrics
+from olmix.training.metrics import METRICS_FILE, MetricsError, read_metrics
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from olmix import catalogue, olmocore
+from olmix import catalogue
 from olmix.catalogue import MODELS, UnknownModelError
+from olmix.training import olmocore
 from tests.conftest import REPO, needs_train
 
 # The nominal parameter counts researchers use, as stated where the budget rule was set.

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from olmix import heldout
+from olmix.training import heldout
 from tests.conftest import needs_train
 from tests.tokenfiles import write_tokens
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from olmix import heldout, schemas
-from olmix.metrics import MetricsError, finite, read_metrics, write_metrics
+from olmix import schemas
+from olmix.training import heldout
+from olmix.training.metrics import MetricsError, finite, read_metrics, write_metrics
 from tests.records import metrics_doc
 
 

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from olmix import olmocore
 from olmix.errors import PlanError
 from olmix.planfile import read_plan
+from olmix.training import olmocore
 from tests.conftest import needs_train
 from tests.tokenfiles import as_run, run_plan, write_tokens
 

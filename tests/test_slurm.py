@@ -590,7 +590,7 @@ def test_launch_run_with_the_slurm_backend_end_to_end(slurm: slurmcluster.SlurmC
 @needs_slurm
 @needs_train
 def test_a_tiny_training_runs_under_srun(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
-    from olmix.metrics import read_metrics
+    from olmix.training.metrics import read_metrics
 
     from .test_train import write_plan
 
@@ -610,7 +610,7 @@ def test_a_tiny_training_runs_under_srun(slurm: slurmcluster.SlurmCluster, tmp_p
 @needs_slurm
 @needs_train
 def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
-    from olmix.metrics import read_metrics
+    from olmix.training.metrics import read_metrics
 
     from .test_train import write_plan
 
@@ -651,7 +651,7 @@ def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.Slu
 @needs_train
 def test_two_cpu_processes_train_under_srun_and_torchrun(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
     # gpus: 2 on a node without GPUs: the same script, torchrun's two processes train on the CPU.
-    from olmix.metrics import read_metrics
+    from olmix.training.metrics import read_metrics
 
     from .test_train import write_plan
 

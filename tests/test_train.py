@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from olmix import train
 from olmix.errors import PlanError
-from olmix.metrics import read_metrics
+from olmix.training import trainer as train
+from olmix.training.metrics import read_metrics
 from tests.conftest import REPO, needs_train
 from tests.tokenfiles import as_run, run_plan
 

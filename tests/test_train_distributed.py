@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from olmix import train
 from olmix.errors import OlmixError
+from olmix.training import trainer as train
 from tests.conftest import REPO, needs_train
 from tests.test_train import olmix_train, write_plan
 

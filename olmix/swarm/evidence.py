@@ -82,8 +82,8 @@ def _metric_values(metrics: Metrics) -> dict[str, float]:
 
 def read_run(folder: Path) -> Run:
     """One finished run: its plan's leaves and its metrics, both read through their schemas."""
-    from olmix.metrics import METRICS_FILE, read_metrics
-    from olmix.train import load_run
+    from olmix.training.metrics import METRICS_FILE, read_metrics
+    from olmix.training.trainer import load_run
 
     metrics = read_metrics(folder / METRICS_FILE)
     name = metrics.run
@@ -119,7 +119,7 @@ def pooled(runs: Sequence[Run]) -> Evidence:
 
 def collect(runs_dir: str | Path, groups: Sequence[str]) -> Evidence:
     """Every finished run (with a metrics.json) of the groups, pooled."""
-    from olmix.metrics import METRICS_FILE
+    from olmix.training.metrics import METRICS_FILE
 
     runs = []
     for group in groups:

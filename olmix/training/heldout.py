@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from olmix.metrics import finite
+from olmix.training.metrics import finite
 
 HELDOUT = "heldout"
 
