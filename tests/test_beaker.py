@@ -235,6 +235,7 @@ def test_status_and_cancel_through_the_cli(beaker_service: Any, tmp_path: Path) 
         "c": ("failed", 3),
     }
     assert shown["c"]["detail"] == f"beaker failed: trainer exited ({svc.address}/ex/{jobs['c']})"
+    assert {r: s["log"] for r, s in shown.items()} == {r: f"{svc.address}/ex/{j}" for r, j in jobs.items()}
     record = json.loads((tmp_path / "runs" / group / "launch.json").read_text())
     assert {r["name"]: r["status"]["state"] for r in record["runs"]} == {"a": "running", "b": "pending", "c": "failed"}
 

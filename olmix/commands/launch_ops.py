@@ -98,7 +98,8 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
                 "exit_code": st.exit_code if st else None,
                 "duration_s": round(st.duration, 1) if st and st.duration is not None else None,
                 "job_id": entry.job_id,
-                "log": str(group_dir / entry.name / "train.log"),
+                # a run on a cluster without a shared folder (Beaker) logs to its page, not to train.log here
+                "log": entry.url or str(group_dir / entry.name / "train.log"),
                 "detail": st.detail if st else "",
             }
         )
