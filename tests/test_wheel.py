@@ -134,3 +134,17 @@ def test_a_dry_run_plans_over_local_token_files(installed: Installed) -> None:
     assert ["a", "0.5000", "600,000", "500,000"] in [row[:4] for row in rows]
     plan_doc = json.loads(plan.read_text())
     assert [leaf["name"] for leaf in plan_doc["runs"][0]["leaves"]] == ["a", "b"]
+
+
+def test_the_beaker_backend_without_its_extra_is_one_message_naming_the_extra(installed: Installed) -> None:
+    data = installed.work / "data-beaker"
+    write_tokens(data / "a" / "part-0.npy", 1_200_000)
+    config = installed.work / "beaker.yaml"
+    config.write_text(
+        "name: wheel\nproxy_model_id: olmo3_1m\nchinchilla_multiple: 0.05\nsources:\n"
+        f"  - name: a\n    paths: ['{data}/a/*.npy']\n"
+    )
+    out = installed.run("launch", "run", "--config", str(config), "--backend", "beaker", "--dry-run")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    assert "pip install 'olmix[beaker]'" in out.stderr
