@@ -40,7 +40,7 @@ class Beaker(JsonModel):
     """
     auto_resume: Annotated[bool | None, Field(examples=[True], title="Resume after preemption")] = None
     """
-    Whether Beaker starts a preempted run again (the trainer resumes from its last checkpoint in the result folder). Default: Beaker's.
+    Whether Beaker starts a preempted run again. The restarted trainer resumes, rather than starts over, only from checkpoints that outlive the first job: give the trainer command `--checkpoint-interval N` and an `--out` on a Weka mount (olmix.train resumes from OUT/checkpoints). Default: Beaker's.
     """
     weka: Annotated[
         list[WekaItem], Field(examples=[[{"bucket": "oe-data-default"}]], title="Weka mounts", validate_default=True)
