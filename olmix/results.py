@@ -117,11 +117,14 @@ def _difference(value: float | None, base: float | None) -> float | None:
 
 
 def latest_group(runs_dir: str | Path) -> str:
-    """The most recently launched group under runs_dir (by its launch record)."""
-    records = sorted(Path(runs_dir).glob("*/launch.json"), key=lambda p: p.stat().st_mtime)
+    """The most recently launched group under runs_dir: by its record's creation time, which no status or cancel
+    changes (they rewrite the record); a record that is not valid is passed over."""
+    from olmix.launcher import list_records
+
+    records, _ = list_records(Path(runs_dir))
     if not records:
         raise ResultsError(f"no launched groups under {runs_dir}; name one with --group")
-    return records[-1].parent.name
+    return records[0].group
 
 
 def collect(runs_dir: str | Path, group: str, skipped: list[str] | None = None) -> list[RunResult]:

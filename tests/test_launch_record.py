@@ -121,3 +121,20 @@ def test_a_record_lock_held_too_long_is_a_clear_error(tmp_path: Path) -> None:
             pass
     with launchrecord.record_lock(path.parent, wait_s=0.2):  # free again
         pass
+
+
+def test_the_latest_group_is_the_last_launched_not_the_last_record_touched(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from olmix.results import latest_group
+
+    old = launched(tmp_path, "g-old")
+    launched(tmp_path, "g-new")
+    bad = tmp_path / "runs" / "g-bad" / "launch.json"
+    bad.parent.mkdir()
+    bad.write_text("[]")
+    later = time.time() + 3600
+    os.utime(old, (later, later))  # a status or cancel of the older group rewrites its record
+    os.utime(bad, (later + 1, later + 1))
+    assert latest_group(tmp_path / "runs") == "g-new"
