@@ -34,7 +34,9 @@ class Beaker(JsonModel):
     """
     Clusters a run may also be scheduled on, besides `cluster` (Beaker picks one of them).
     """
-    min_runtime_s: Annotated[int | None, Field(examples=[3600], ge=0, title="Minimum runtime (seconds)")] = None
+    min_runtime_s: Annotated[
+        int | None, Field(examples=[3600], ge=0, le=9007199254740991, title="Minimum runtime (seconds)")
+    ] = None
     """
     Seconds a run is guaranteed to run before Beaker may preempt it. Default: Beaker's (a preemptible run may be preempted at any time). Replaces the top-level `preemptible`, which the Beaker backend does not read.
     """
@@ -151,11 +153,11 @@ class ExperimentConfig(JsonModel):
     """
     Token budget as a multiple of the Chinchilla-optimal 20 tokens per parameter.
     """
-    nodes: Annotated[int, Field(ge=1, title="Nodes")] = 1
+    nodes: Annotated[int, Field(ge=1, le=9007199254740991, title="Nodes")] = 1
     """
     Machines per run.
     """
-    gpus: Annotated[int, Field(ge=1, title="GPUs")] = 1
+    gpus: Annotated[int, Field(ge=1, le=9007199254740991, title="GPUs")] = 1
     """
     GPUs per machine.
     """
@@ -170,19 +172,19 @@ class ExperimentConfig(JsonModel):
     """
     How runs are submitted with `olmix launch run --backend beaker`; other backends ignore these with a note. Each run is one Beaker experiment with one task: `nodes` replicas (with leader selection and host networking when `nodes` > 1), `gpus` GPUs each, on `cluster` (and `beaker.clusters`), at `priority`, charged to `budget`, filed in `workspace`. The run's plan reaches the task as a Beaker dataset mounted read-only at /olmix/plan.
     """
-    variants: Annotated[int, Field(ge=1, title="Variants")] = 1
+    variants: Annotated[int, Field(ge=1, le=9007199254740991, title="Variants")] = 1
     """
     Number of mixtures to run. 1: the config's own mixture. N > 1 (a swarm): `olmix launch run` plans N runs of one group, each with a mixture sampled around the prior, the same mixtures `olmix generate swarm` writes as configs. Sampling is hierarchical: sources are drawn first, then inside each source its topics, then each topic's quality buckets, each sibling group from a Dirichlet whose concentration is its prior × a strength (min_strength … max_strength). A sibling group whose weights the config sets keeps its split. Every sampled mixture meets minimum_weight, minimum_source_weight, minimum_topic_weight, nonzero_weight, max_topic_ratio and each leaf's repetition cap at this config's budget; near-duplicates are drawn again.
     """
-    seed: Annotated[int, Field(title="Seed")] = 42
+    seed: Annotated[int, Field(ge=-9007199254740991, le=9007199254740991, title="Seed")] = 42
     """
     Random seed for data order and model initialisation, and for sampling a swarm (the same seed and settings draw the same mixtures on every machine).
     """
-    global_batch_size: Annotated[int | None, Field(ge=1, title="Global batch size")] = None
+    global_batch_size: Annotated[int | None, Field(ge=1, le=9007199254740991, title="Global batch size")] = None
     """
     Instances per optimizer step across all devices; absent means chosen from the model size.
     """
-    device_batch_size: Annotated[int, Field(ge=1, title="Device batch size")] = 4
+    device_batch_size: Annotated[int, Field(ge=1, le=9007199254740991, title="Device batch size")] = 4
     """
     Instances per device per forward pass.
     """
@@ -222,7 +224,7 @@ class ExperimentConfig(JsonModel):
     """
     A mix file to reuse instead of sampling mixtures. Not supported: a config that sets it is refused by `olmix generate swarm` and by a launch with variants > 1 (set `weight` on the nodes to keep instead: a set weight is frozen while the rest is sampled).
     """
-    eval_interval: Annotated[int, Field(ge=1, title="Evaluation interval")] = 1000
+    eval_interval: Annotated[int, Field(ge=1, le=9007199254740991, title="Evaluation interval")] = 1000
     """
     Steps between in-loop evaluations.
     """
@@ -307,11 +309,11 @@ class ExperimentConfig(JsonModel):
     """
     Topic name (its own name, in every source with a topic of that name) → prior weight used instead of its token count when sampling (normalised within its source; then mix_temperature applies).
     """
-    sample_multiplier: Annotated[int | None, Field(ge=1, title="Sample multiplier")] = None
+    sample_multiplier: Annotated[int | None, Field(ge=1, le=9007199254740991, title="Sample multiplier")] = None
     """
     Candidate mixtures drawn per variant at most (default 10): after variants × this many draws, sampling stops with an error that names the constraint that rejected the most candidates.
     """
-    target_tokens: Annotated[int | None, Field(ge=1, title="Target tokens")] = None
+    target_tokens: Annotated[int | None, Field(ge=1, le=9007199254740991, title="Target tokens")] = None
     """
     Tokens of the target run the mixture is meant for: `olmix fit` keeps each leaf of its proposal within tokens available × repetition_factor of this. Takes precedence over target_model_id.
     """
@@ -372,15 +374,15 @@ class InstanceFilter(JsonModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    repetition_min_period: Annotated[int, Field(ge=1, title="Minimum repetition period")] = 1
+    repetition_min_period: Annotated[int, Field(ge=1, le=9007199254740991, title="Minimum repetition period")] = 1
     """
     Shortest repeated n-gram period that is checked.
     """
-    repetition_max_period: Annotated[int, Field(ge=1, title="Maximum repetition period")] = 13
+    repetition_max_period: Annotated[int, Field(ge=1, le=9007199254740991, title="Maximum repetition period")] = 13
     """
     Longest repeated n-gram period that is checked.
     """
-    repetition_max_count: Annotated[int, Field(ge=1, title="Maximum repetition count")] = 32
+    repetition_max_count: Annotated[int, Field(ge=1, le=9007199254740991, title="Maximum repetition count")] = 32
     """
     Repetitions of a period above which an instance is dropped.
     """
@@ -487,7 +489,9 @@ class Slurm(JsonModel):
     """
     Node features a run needs (`sbatch --constraint`), e.g. a GPU model; `&`, `|`, `[]` and `()` combine them as in Slurm.
     """
-    gpus_per_node: Annotated[int | None, Field(examples=[1, 8], ge=1, title="GPUs per node")] = None
+    gpus_per_node: Annotated[int | None, Field(examples=[1, 8], ge=1, le=9007199254740991, title="GPUs per node")] = (
+        None
+    )
     """
     GPUs to request on each node (`sbatch --gpus-per-node`). Omit on CPU-only partitions; when `gpus` is set as well the two must agree.
     """
@@ -497,7 +501,9 @@ class Slurm(JsonModel):
     """
     More `sbatch` options, one per item, passed as they are (e.g. `--mem=16G`, `--cpus-per-task=4`, `--mail-type=END`). olmix sets --job-name, --output, --error, --array, --export, --nodes and --parsable itself; these are refused.
     """
-    checkpoint_interval: Annotated[int, Field(examples=[100, 500], ge=1, title="Checkpoint interval")] = 100
+    checkpoint_interval: Annotated[
+        int, Field(examples=[100, 500], ge=1, le=9007199254740991, title="Checkpoint interval")
+    ] = 100
     """
     Steps between the checkpoints of a run trained by `olmix.train` (its `--checkpoint-interval`, added to the trainer command unless the command sets one), so a requeued or preempted job resumes from its latest checkpoint and loses at most this many steps. OLMo-core keeps the three latest.
     """
