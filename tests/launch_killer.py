@@ -14,11 +14,20 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from olmix import backends, fileio, launcher
+
+
+def killed(args: dict[str, Any], **run: Any) -> None:
+    """Run this harness on `args` in a new process and check that it was killed where asked (`run`: more
+    subprocess.run options, such as env or timeout)."""
+    argv = [sys.executable, str(Path(__file__).resolve()), json.dumps(args)]
+    proc = subprocess.run(argv, capture_output=True, **run)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from olmix.backends import RunSpec, RunState
 from olmix.backends.beaker import BeakerBackend
 
 from .conftest import REPO
+from .launch_killer import killed
 
 OLMIX = str(Path(sys.executable).with_name("olmix"))
 WORKSPACE = "ai2/olmix"
@@ -290,14 +291,7 @@ def test_a_killed_launch_resumes_without_duplicates(beaker_service: Any, tmp_pat
     out = tmp_path / "out"
     args = {"plan": plan, "config": str(config), "output": str(out), "command": COMMAND, "kill": [where, n]}
     args |= {"backend": "beaker", "options": _options()}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)],
-        capture_output=True,
-        env=svc.subprocess_env(),
-        cwd=REPO,
-        timeout=120,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    killed(args, env=svc.subprocess_env(), cwd=REPO, timeout=120)
     _resume_and_check(svc, plan, config, out)
 
 

@@ -20,6 +20,7 @@ from olmix.backends.local import LocalBackend
 from olmix.errors import OlmixError
 
 from .conftest import REPO
+from .launch_killer import killed
 from .polling import poll
 from .slow_backend import SlowBackend, submissions
 
@@ -102,8 +103,7 @@ def test_a_killed_launch_resumes_submitting_every_run_exactly_once(tmp_path: Pat
     command = trainer(tmp_path, "log('start')\n")
     out = tmp_path / "out"
     args = {"plan": make_plan(), "config": str(CONFIG), "output": str(out), "command": command, "kill": [where, n]}
-    proc = subprocess.run([sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)], capture_output=True)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    killed(args)
     backend = LocalBackend()
     results = launcher.launch(make_plan(), CONFIG, backend, out, command=command)
     assert sorted(r.run for r in results) == RUNS
@@ -359,8 +359,7 @@ def test_a_resume_with_a_corrected_command_uses_it_for_the_runs_left_and_records
         "command": old,
         "kill": ["before-submit", 2],
     }
-    proc = subprocess.run([sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)], capture_output=True)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    killed(args)
     new = trainer(tmp_path, "log('new')\n", name="fixed.py")
     request = launcher.prepare(make_plan(), CONFIG, LocalBackend(), out, command=new)
     assert [(c.setting, c.old, c.new) for c in request.changes] == [("trainer_command", old, new)]
@@ -475,8 +474,7 @@ def test_a_resume_without_a_command_keeps_the_recorded_one(tmp_path: Path) -> No
         "command": chosen,
         "kill": ["before-submit", 2],
     }
-    proc = subprocess.run([sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)], capture_output=True)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    killed(args)
     fallback = trainer(tmp_path, "log('fallback')\n", name="fallback.py")  # the config's (or olmix's default)
     request = launcher.prepare(make_plan(), CONFIG, LocalBackend(), out, command=None, default_command=fallback)
     assert (request.command_kept, request.changes) == (True, [])
@@ -496,8 +494,7 @@ def test_a_resume_submits_the_runs_left_with_this_launchs_plan(tmp_path: Path) -
         run["listed_at"] = "2026-01-01T00:00:00Z"
     command = trainer(tmp_path, "log('ran')\n")
     args = {"plan": first, "config": str(CONFIG), "output": str(out), "command": command, "kill": ["before-submit", 2]}
-    proc = subprocess.run([sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)], capture_output=True)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    killed(args)
     second = make_plan()
     for run in second["runs"]:
         run["listed_at"] = "2026-02-02T00:00:00Z"

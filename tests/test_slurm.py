@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from olmix.loading.config import load_config
 
 from . import slurmcluster
 from .conftest import REPO, needs_train
+from .launch_killer import killed
 
 REASON = slurmcluster.unavailable()
 _skip_without_slurm = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -456,15 +456,7 @@ def test_a_killed_launch_resumes_and_submits_every_run_exactly_once(
     }
     out = tmp_path / "out"
     args = {"plan": plan, "config": str(config), "output": str(out), "command": command}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "tests/launch_killer.py"),
-            json.dumps({**args, "kill": [where, n], "backend": "slurm"}),
-        ],
-        capture_output=True,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    killed({**args, "kill": [where, n], "backend": "slurm"})
     backend = SlurmBackend()
     results = launcher.launch(plan, config, backend, out, command=command)
     assert sorted(r.run for r in results) == ["run-a", "run-b", "run-c"]
