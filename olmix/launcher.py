@@ -209,7 +209,7 @@ def missing_secrets(secrets: list[str]) -> list[str]:
 
 def _check_secrets(secrets: list[str], backend: Backend) -> None:
     """Secrets passed from this environment must be set here (a backend whose secrets are its own says so)."""
-    if not getattr(backend, "secrets_from_environment", True):
+    if not backend.secrets_from_environment:
         return
     if absent := missing_secrets(secrets):
         raise LaunchError(f"secret environment variable(s) not set: {', '.join(absent)}; nothing was submitted")
@@ -245,11 +245,14 @@ def prepare(
     secrets: list[str] | None = None,
     group: str | None = None,
     default_command: list[str] | None = None,
+    offline: bool = False,
 ) -> LaunchRequest:
     """Check a launch of `plan` (as a resume of `group`, if given) and say exactly what it would do.
 
     `command` is the trainer command asked for; without it a new group runs `default_command` (else
     olmix's default) and a resumed group keeps its recorded command. Writes nothing, submits nothing.
+    `offline` (a dry run) leaves out what asks the world: the secrets' values, the program's presence and
+    the service's preflight.
     """
     if group is not None and group != plan["group"]:
         raise LaunchError(
@@ -257,7 +260,8 @@ def prepare(
             "(a changed config or different --set overrides make a new group)"
         )
     secrets = list(secrets or [])
-    _check_secrets(secrets, backend)
+    if not offline:
+        _check_secrets(secrets, backend)
     root = runs_dir.resolve()
     group_dir = runpaths.group_dir(root, str(plan["group"]))
     record = read_record(group_dir) if (group_dir / RECORD).exists() else None
@@ -266,10 +270,10 @@ def prepare(
         command = list(record.trainer_command)
     template = list(command or default_command or DEFAULT_COMMAND)
     runs = run_launches(group_dir, [r["name"] for r in plan["runs"]], template)
-    for program in sorted({run.command[0] for run in runs}):
-        backend.check_command([program])
-    if (preflight := getattr(backend, "preflight", None)) is not None:
-        preflight(secrets)  # a service asked, before anything is written, whether it will take these runs
+    if not offline:
+        for program in sorted({run.command[0] for run in runs}):
+            backend.check_command([program])
+        backend.preflight(secrets)  # a service asked, before anything is written, whether it will take these runs
     request = LaunchRequest(
         plan, config_path, root, group_dir, dict(options or {}), template, dict(env or {}), secrets, runs
     )
@@ -363,9 +367,8 @@ def submit(
         asked = [run for run in request.runs if entries[run.name].state == "submitting"]
         done.update({s.run: s for s in _adopt(request, backend, asked, [str(entries[r.name].token) for r in asked])})
         fresh = [run for run in request.runs if run.name not in done]
-        submit_many = getattr(backend, "submit_many", None)
-        if len(fresh) > 1 and submit_many is not None:
-            done.update({s.run: s for s in _submit_array(request, backend, submit_many, fresh)})
+        if len(fresh) > 1 and backend.submits_together:
+            done.update({s.run: s for s in _submit_array(request, backend, fresh)})
         results = []
         for run in request.runs:
             if run.name not in done:
@@ -396,8 +399,7 @@ def _adopt(request: LaunchRequest, backend: Backend, runs: list[RunLaunch], toke
     if not runs:
         return []
     specs = [_spec(request, run, token) for run, token in zip(runs, tokens, strict=True)]
-    find_many = getattr(backend, "find_many", None)
-    job_ids = find_many(specs) if find_many is not None else [backend.find(spec) for spec in specs]
+    job_ids = backend.find_many(specs)
     adopted = {run.name: job_id for run, job_id in zip(runs, job_ids, strict=True) if job_id is not None}
     if adopted:
         _mark_submitted(request.group_dir, backend, adopted)
@@ -424,19 +426,16 @@ def _mark_submitted(group_dir: Path, backend: Backend, job_ids: dict[str, str]) 
     """One change of the record: each run of `job_ids` is submitted, with its job id (and its URL, where the
     backend gives one)."""
     now = time.time()
-    url_of = getattr(backend, "url", None)
     with updating(group_dir) as record:
         for entry in record.runs:
             if (job_id := job_ids.get(entry.name)) is not None:
                 entry.state, entry.job_id = "submitted", job_id
                 entry.submitted_at = entry.submitted_at or now
-                if url_of is not None and (url := url_of(job_id)):
+                if url := backend.url(job_id):
                     entry.url = url
 
 
-def _submit_array(
-    request: LaunchRequest, backend: Backend, submit_many: Callable[[list[RunSpec]], list[str]], runs: list[RunLaunch]
-) -> list[Submitted]:
+def _submit_array(request: LaunchRequest, backend: Backend, runs: list[RunLaunch]) -> list[Submitted]:
     """Submit `runs` together (a job array): run i gets the token `<T>.<i>` of one fresh T.
 
     Every run is marked `submitting` in one change before the one call, so a launch killed before it
@@ -447,7 +446,7 @@ def _submit_array(
     for run in runs:
         _write_run_plan(request, run)
     _mark_submitting(request.group_dir, specs)
-    job_ids = submit_many(specs)
+    job_ids = backend.submit_many(specs)
     if len(job_ids) != len(runs):
         raise BackendError(f"{len(runs)} runs submitted together, but {len(job_ids)} job ids came back")
     _mark_submitted(request.group_dir, backend, {run.name: job_id for run, job_id in zip(runs, job_ids, strict=True)})
@@ -551,12 +550,7 @@ def cancel(group_dir: Path, backend: Backend, runs: list[str] | None = None) -> 
     ]
     found = backend.statuses([(str(e.job_id), group_dir / e.name) for e in targets])
     live = [entry for entry, st in zip(targets, found, strict=True) if not st.state.finished]
-    cancel_many = getattr(backend, "cancel_many", None)
-    if cancel_many is not None:  # the scheduler takes them all at once (one scancel)
-        cancel_many([str(entry.job_id) for entry in live])
-    else:
-        for entry in live:
-            backend.cancel(str(entry.job_id), group_dir / entry.name)
+    backend.cancel_many([(str(entry.job_id), group_dir / entry.name) for entry in live])  # one scancel, where it can
     done = [(entry.name, entry.job_id) for entry in live]
     if done:
         now = time.time()

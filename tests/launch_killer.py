@@ -58,8 +58,8 @@ def main() -> None:
         return real_replace(src, dst)
 
     backend.submit = killing(backend.submit)  # type: ignore[method-assign]
-    if hasattr(backend, "submit_many"):
-        backend.submit_many = killing(backend.submit_many)
+    if backend.submits_together:
+        backend.submit_many = killing(backend.submit_many)  # type: ignore[method-assign]
     fileio.os.replace = replace  # type: ignore[attr-defined]
     launcher.launch(args["plan"], Path(args["config"]), backend, Path(args["output"]), command=args["command"])
 

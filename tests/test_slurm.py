@@ -381,7 +381,7 @@ def test_cancel_ends_a_pending_and_a_running_job(slurm: slurmcluster.SlurmCluste
     while backend.query(ids, dirs)[ids[0]].state != RunState.RUNNING and time.monotonic() < deadline:
         time.sleep(0.2)
     backend.calls.clear()
-    backend.cancel_many(ids)
+    backend.cancel_many(list(zip(ids, dirs, strict=True)))
     assert backend.calls == ["scancel"]
     found = wait(backend, ids, dirs)
     assert {found[i].state for i in ids} == {RunState.CANCELLED}
@@ -475,7 +475,7 @@ def test_a_killed_launch_resumes_and_submits_every_run_exactly_once(
 
 
 class OneByOne(SlurmBackend):
-    submit_many = None  # type: ignore[assignment]  # as a backend without arrays: the launcher submits run by run
+    submits_together = False  # as a backend without arrays: the launcher submits run by run
 
 
 class Stop(Exception):

@@ -77,12 +77,14 @@ def scheduler(tmp: Path) -> None:
     class RunByRun(SlurmBackend):
         """The Slurm backend as a backend without arrays or group cancel: the launcher's per-run path."""
 
-        submit_many = None  # type: ignore[assignment]
-        cancel_many_ = SlurmBackend.cancel_many
-        cancel_many = None  # type: ignore[assignment]
+        submits_together = False
 
         def cancel(self, job_id: str, run_dir: Path) -> None:
-            self.cancel_many_([job_id])
+            super().cancel_many([(job_id, run_dir)])
+
+        def cancel_many(self, jobs: list[tuple[str, Path]]) -> None:
+            for job_id, run_dir in jobs:
+                self.cancel(job_id, run_dir)
 
     rows = [
         _group(tmp, "one job array", SlurmBackend(sbatch_args=["--hold"])),

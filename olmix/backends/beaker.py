@@ -36,8 +36,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from olmix.backends import BackendError, RunSpec, RunState, Status
 from olmix.backends import beakerspec as bs
+from olmix.backends.base import Backend
+from olmix.backends.types import BackendError, RunSpec, RunState, Status
 
 IGNORED = ("slurm", "preemptible", "shared_filesystem")
 
@@ -66,8 +67,14 @@ def _seconds(stamp: Any) -> float | None:
     return float(stamp.seconds) + float(stamp.nanos) / 1e9
 
 
-class BeakerBackend:
+class BeakerBackend(Backend):
     name = "beaker"
+    takes_max_parallel = False  # Beaker schedules the runs itself
+
+    @classmethod
+    def options_from_config(cls, config: Any, max_parallel: int | None = None) -> dict[str, Any]:
+        return bs.settings_from_config(config)
+
     secrets_from_environment = False  # secrets are Beaker's, named in the spec; none is read from here
 
     def __init__(self, **options: Any) -> None:
@@ -362,16 +369,12 @@ class BeakerBackend:
         return self.statuses([(job_id, run_dir)])[0]
 
     def cancel(self, job_id: str, run_dir: Path) -> None:
-        self.cancel_many([job_id])
+        self.cancel_many([(job_id, run_dir)])
 
-    def cancel_many(self, job_ids: list[str]) -> None:
+    def cancel_many(self, jobs: list[tuple[str, Path]]) -> None:
         """One call stops them all."""
+        job_ids = [job_id for job_id, _ in jobs]
         if job_ids:
             client = self.client("nothing was cancelled")
             with self._errors("nothing was cancelled"):
                 client.workload.cancel(*job_ids)
-
-
-def options_from_config(config: Any) -> dict[str, Any]:
-    """The backend options a config's Beaker settings (and cluster, workspace, budget, ...) make."""
-    return bs.settings_from_config(config)

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from olmix.backends import BackendError, RunSpec, RunState, Status, run_file
+from olmix.backends.base import Backend
+from olmix.backends.types import BackendError, RunSpec, RunState, Status, run_file
 from olmix.fileio import write_json_atomic
 
 IGNORED = ("cluster", "budget", "workspace", "priority", "slurm", "beaker")
@@ -70,8 +71,12 @@ def _pid(job_id: str) -> int:
     return int(job_id)
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     name = "local"
+
+    @classmethod
+    def options_from_config(cls, config: Any, max_parallel: int | None = None) -> dict[str, Any]:
+        return {"max_parallel": max_parallel or 1}
 
     def __init__(self, max_parallel: int = 1, cwd: str | None = None) -> None:
         if max_parallel < 1:

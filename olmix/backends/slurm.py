@@ -46,7 +46,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from olmix.backends import BackendError, RunSpec, RunState, Status, run_file
+from olmix.backends.base import Backend
+from olmix.backends.types import BackendError, RunSpec, RunState, Status, run_file
 from olmix.fileio import write_atomic
 
 SCRIPT = "slurm.sh"
@@ -176,8 +177,14 @@ def map_state(job: Job, *, live: bool) -> Status:
     return Status(state, job.exit_code if state.finished else None, job.started_at, finished, detail)
 
 
-class SlurmBackend:
+class SlurmBackend(Backend):
     name = "slurm"
+    submits_together = True  # one job array
+
+    @classmethod
+    def options_from_config(cls, config: Any, max_parallel: int | None = None) -> dict[str, Any]:
+        return options_from_config(config, max_parallel)
+
     # None: not yet known whether the cluster keeps accounting (sacct) or only a completion log (sacct -c).
     _sacct_flags: list[str] | None = None
 
@@ -608,10 +615,11 @@ class SlurmBackend:
         return self.query([job_id], [run_dir])[job_id]
 
     def cancel(self, job_id: str, run_dir: Path) -> None:
-        self.cancel_many([job_id])
+        self.cancel_many([(job_id, run_dir)])
 
-    def cancel_many(self, job_ids: list[str]) -> None:
+    def cancel_many(self, jobs: list[tuple[str, Path]]) -> None:
         """One scancel for all; a job that already ended is not an error."""
+        job_ids = [job_id for job_id, _ in jobs]
         if job_ids:
             out = self._run(["scancel", *job_ids], check=False)
             if out.returncode != 0 and "already completed" not in out.stderr and "Invalid job id" not in out.stderr:

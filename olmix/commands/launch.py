@@ -151,22 +151,21 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
             safe_echo(f"\nplan written to {plan_out}")
 
 
-def _dry_run(
-    plan: Any, plan_out: str | None, as_json: bool, settings: Any, runs_dir: Path, command_given: bool = False
-) -> None:
-    """The plan, then (as text) what each run would execute: what a launch would show before asking."""
-    from olmix import launcher, runpaths
-
-    _show(plan, plan_out, as_json)
-    if as_json:
-        return
-    safe_echo("")
-    group_dir = runpaths.group_dir(runs_dir.resolve(), plan.group)
-    command, kept = settings.command, False
-    if not command_given and (group_dir / launcher.RECORD).exists():  # a resume keeps the recorded command
-        command, kept = list(launcher.read_record(group_dir).trainer_command), True
-    runs = launcher.run_launches(group_dir, [r.name for r in plan.runs], command)
-    render_commands(runs, settings, [], kept=kept)
+def render_launch(launch: Any, echo: Callable[[str], None] = safe_echo, *, descriptions: bool = False) -> None:
+    """What each run executes, the backend's notes and (for a dry run) what the backend would submit."""
+    echo("")
+    render_commands(
+        launch.request.runs, launch.settings, launch.request.changes, echo, kept=launch.request.command_kept
+    )
+    for note in launch.notes:
+        echo(f"note: {note}")
+    if descriptions:
+        backend = launch.backend.name
+        for one in launch.descriptions:
+            echo(f"\n--- run {one.run} on {backend}")
+            echo(one.text.rstrip("\n"))
+        if launch.together is not None:
+            echo(f"\n--- {launch.together.rstrip()}")
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -241,53 +240,41 @@ def run(
     every problem listed when the config is invalid or a leaf cannot be
     resolved or is short of tokens.
     """
-    from olmix import backends, launcher, runpaths
-    from olmix.planfile import plan_data
+    from olmix import runpaths
+    from olmix.launch import operation
 
     if group is not None:
         runpaths.check_component(group, "--group")
     plan = _build(config, path_map, no_cache or not dry_run, overrides)  # a launch lists the store itself
-    settings = launcher.run_settings(plan, overrides, trainer_command)
-    if dry_run:
-        _dry_run(plan, plan_out, as_json, settings, output, command_given=trainer_command is not None)
-        if not as_json:
-            _describe_runs(backend, plan, output, settings, max_parallel)
-        return
-    options = _backend_options(backend, settings.configs[0], max_parallel)
-    engine = backends.get(backend, **options)
-    notes = sorted({note for one in settings.configs for note in engine.check(one)})
-    if backend not in ("local", "slurm") and max_parallel is not None:
-        notes.append(f"--max-parallel is for the local backend; {backend} schedules the runs itself")
-    request = launcher.prepare(
-        plan_data(plan),
-        settings.config_path,
-        engine,
-        output,
-        options=options,
-        command=settings.command if trainer_command is not None else None,
-        default_command=settings.command,
-        env=settings.env,
-        secrets=settings.secrets,
+    prepared = operation.prepare(
+        plan,
+        backend=backend,
+        runs_dir=output,
+        overrides=overrides,
+        trainer_command=trainer_command,
+        max_parallel=max_parallel,
         group=group,
+        offline=dry_run,
     )
+    if dry_run:
+        _show(plan, plan_out, as_json)
+        if not as_json:
+            render_launch(prepared, descriptions=True)
+        return
     if plan_out:
         from olmix.planfile import write_plan
 
         write_plan(plan, plan_out)
     echo = (lambda text: safe_echo(text, err=True)) if as_json else safe_echo
     render_plan(plan, echo)
-    echo("")
-    render_commands(request.runs, settings, request.changes, echo, kept=request.command_kept)
-    for note in notes:
-        echo(f"note: {note}")
+    render_launch(prepared, echo)
     count = len(plan.runs)
     if not yes:
         click.confirm(
             escape(f"Launch {count} run(s) of group {plan.group} on {backend}?"), default=False, abort=True, err=True
         )
-    results = launcher.submit(
-        request,
-        engine,
+    results = operation.submit(
+        prepared,
         on_submit=lambda s: echo(
             f"submitted {s.run}: job {s.job_id}" if s.new else f"already submitted {s.run}: job {s.job_id}"
         ),
@@ -300,65 +287,17 @@ def run(
     else:
         safe_echo(f"group {plan.group}: {sum(r.new for r in results)} submitted now, {count} in all")
     if wait:
-        launch_ops.wait_and_show(output / plan.group, engine, as_json)
+        launch_ops.wait_and_show(output / plan.group, prepared.backend, as_json)
         safe_echo(
             f"watch it:  olmix launch status --group {plan.group}"
             + ("" if str(output) == "runs" else f" --runs-dir {output}")
         )
 
 
-def _backend_options(backend: str, config: Any, max_parallel: int | None) -> dict[str, Any]:
-    if backend == "slurm":
-        from olmix.backends.slurm import options_from_config
-
-        return options_from_config(config, max_parallel)
-    if backend == "beaker":
-        from olmix.backends.beakerspec import settings_from_config
-
-        return settings_from_config(config)
-    return {"max_parallel": max_parallel or 1}
-
-
-def _describe_runs(backend: str, plan: Any, output: Path, settings: Any, max_parallel: int | None) -> None:
-    """The backend's notes, then what it would submit for each run (a batch script, a spec), where it has a
-    description, and what submits runs sent together (a job array); offline: the submission token is only
-    drawn at launch and shows as TOKEN."""
-    from olmix import backends, launcher
-    from olmix.backends import RunSpec
-
-    engine = backends.get(backend, **_backend_options(backend, settings.configs[0], max_parallel))
-    for note in sorted({note for one in settings.configs for note in engine.check(one)}):
-        safe_echo(f"note: {note}")
-    together = len(plan.runs) > 1 and hasattr(engine, "submit_many")
-    specs = []
-    for i, run in enumerate(plan.runs):
-        run_dir = output.resolve() / plan.group / run.name
-        specs.append(
-            RunSpec(
-                group=plan.group,
-                run=run.name,
-                run_dir=run_dir,
-                plan_file=run_dir / "plan.json",
-                command=launcher.render_command(
-                    settings.command, plan=run_dir / "plan.json", run_dir=run_dir, run=run.name
-                ),
-                token=f"TOKEN.{i}" if together else "TOKEN",
-                env=settings.env,
-                secrets=settings.secrets,
-            )
-        )
-    texts, trailer = backends.describe_all(engine, specs)
-    for spec, text in zip(specs, texts, strict=True):
-        if text is not None:
-            safe_echo(f"\n--- run {spec.run} on {backend}")
-            safe_echo(text.rstrip("\n"))
-    if trailer is not None:
-        safe_echo(f"\n--- {trailer.rstrip()}")
-
-
 @launch.command()
 @_options
 @click.option("--backend", default="local", show_default=True, type=click.Choice(BACKEND_NAMES), help=BACKEND_HELP)
+@launch_ops.runs_dir_option
 @reports_errors
 def preview(
     config: tuple[str, ...],
@@ -368,18 +307,16 @@ def preview(
     as_json: bool,
     overrides: tuple[str, ...],
     backend: str,
+    output: Path,
 ) -> None:
     """Show the plan a launch would submit (the same as `launch run --dry-run`)."""
-    import os
-
-    from olmix import launcher
+    from olmix.launch import operation
 
     plan = _build(config, path_map, no_cache, overrides)
-    settings = launcher.run_settings(plan, overrides, None)
-    output = Path(os.environ.get("OLMIX_RUNS_DIR") or "runs")
-    _dry_run(plan, plan_out, as_json, settings, output)
+    prepared = operation.prepare(plan, backend=backend, runs_dir=output, overrides=overrides, offline=True)
+    _show(plan, plan_out, as_json)
     if not as_json:
-        _describe_runs(backend, plan, output, settings, None)
+        render_launch(prepared, descriptions=True)
 
 
 launch.add_command(launch_ops.status)

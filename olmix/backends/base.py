@@ -1,0 +1,102 @@
+"""What every backend does, and every optional hook with its default.
+
+A backend is a subclass of Backend: it must start a run (`submit`), find a
+run it may already have started by its submission token (`find`), report a
+run's state (`status`) and stop it (`cancel`). Everything else is declared
+here with a default that is right for a backend without the capability, so
+the launcher calls hooks and never probes for them:
+
+- `options_from_config`: the options a config's settings make (recorded with
+  the launch, so `status` and `cancel` build the same backend again);
+- `check`, `check_command`, `preflight`: what a launch checks before it
+  writes or submits anything;
+- `submits_together` with `submit_many`: runs submitted in one call (a job
+  array); `find_many`, `statuses`, `cancel_many`: one query for many runs;
+- `describe`, `describe_many`: what a dry run shows of a submission;
+- `url`: a run's page, where the engine has one;
+- `secrets_from_environment`: whether secrets are read from this environment
+  (Beaker's are its own, named in the spec);
+- `takes_max_parallel`: whether `--max-parallel` means anything to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from olmix.backends.types import RunSpec, Status
+
+
+class Backend:
+    name: ClassVar[str] = ""
+    secrets_from_environment: ClassVar[bool] = True
+    submits_together: ClassVar[bool] = False
+    takes_max_parallel: ClassVar[bool] = True
+
+    @classmethod
+    def options_from_config(cls, config: Any, max_parallel: int | None = None) -> dict[str, Any]:
+        """The options this backend takes from a validated config (and --max-parallel)."""
+        return {}
+
+    # -- checks before anything is written ------------------------------------------------------------------
+
+    def check(self, config: Any) -> list[str]:
+        """Notes about settings this backend ignores; raise BackendError when it cannot run them."""
+        return []
+
+    def check_command(self, command: list[str]) -> None:
+        """Raise BackendError when this backend could not start `command` (say, its program is missing)."""
+
+    def preflight(self, secrets: list[str]) -> None:
+        """Ask the engine, before anything is written, whether it will take these runs (a service's answer)."""
+
+    # -- submitting -------------------------------------------------------------------------------------------
+
+    def submit(self, spec: RunSpec) -> str:
+        """Start the run; return its job id."""
+        raise NotImplementedError
+
+    def submit_many(self, specs: Sequence[RunSpec]) -> list[str]:
+        """The runs in one call, all or none, run i with the token `<T>.<i>`, each found again by `find` with its
+        own token (Slurm: one job array). Only called where `submits_together` is set."""
+        raise NotImplementedError(f"the {self.name} backend submits runs one by one")
+
+    def find(self, spec: RunSpec) -> str | None:
+        """The job id of a run already started with spec.token, if any."""
+        raise NotImplementedError
+
+    def find_many(self, specs: Sequence[RunSpec]) -> list[str | None]:
+        """`find` for each of `specs`, in order (a cluster answers them in one query)."""
+        return [self.find(spec) for spec in specs]
+
+    def url(self, job_id: str) -> str | None:
+        """The run's page, where the engine has one."""
+        return None
+
+    # -- after ------------------------------------------------------------------------------------------------
+
+    def status(self, job_id: str, run_dir: Path) -> Status:
+        raise NotImplementedError
+
+    def statuses(self, jobs: list[tuple[str, Path]]) -> list[Status]:
+        """The status of each (job id, run folder), in order: one query for a group's runs where it can."""
+        return [self.status(job_id, run_dir) for job_id, run_dir in jobs]
+
+    def cancel(self, job_id: str, run_dir: Path) -> None:
+        raise NotImplementedError
+
+    def cancel_many(self, jobs: list[tuple[str, Path]]) -> None:
+        """Cancel each (job id, run folder): at once where the engine can."""
+        for job_id, run_dir in jobs:
+            self.cancel(job_id, run_dir)
+
+    # -- what a dry run shows ---------------------------------------------------------------------------------
+
+    def describe(self, spec: RunSpec) -> str | None:
+        """What this backend would submit for `spec`, as text (a batch script, a spec); None: nothing to show."""
+        return None
+
+    def describe_many(self, specs: Sequence[RunSpec]) -> tuple[list[str | None], str | None]:
+        """Each run's description and, for runs submitted together, what submits them (None: nothing)."""
+        return [self.describe(spec) for spec in specs], None

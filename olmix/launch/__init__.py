@@ -1,0 +1,2 @@
+"""The launch stage: what a launch submits (operation), the launcher that submits it exactly once, and the
+group's record."""

@@ -1,0 +1,110 @@
+"""A launch as one core operation: from a built plan to what would be submitted, then submitted.
+
+`prepare` is the one function a launch and its dry run share: it loads each
+run's settings (trainer command, environment, secrets) from the configs the
+plan was built from, builds the backend from its own options hook, gathers
+the backend's notes, checks the launch with the launcher, and describes what
+each run would submit. A dry run stops there (offline: no secret is looked
+up and no service is asked); a launch hands the result to `submit`. The CLI
+only parses flags and renders what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from olmix import launcher
+from olmix.backends import Backend, RunSpec, for_config
+
+if TYPE_CHECKING:
+    from olmix_generated.launch_plan import LaunchPlan
+
+
+@dataclass(frozen=True)
+class Description:
+    """What the backend would submit for one run (a batch script, a spec); offline tokens show as TOKEN."""
+
+    run: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A checked launch: the plan, how its runs run, the backend and what it would submit."""
+
+    plan: LaunchPlan
+    settings: launcher.RunSettings
+    backend: Backend
+    request: launcher.LaunchRequest
+    notes: list[str]
+    descriptions: list[Description]
+    together: str | None  # what submits the runs together (a job array), where they are
+    offline: bool
+
+    @property
+    def group(self) -> str:
+        return self.plan.group
+
+
+def prepare(
+    plan: LaunchPlan,
+    *,
+    backend: str,
+    runs_dir: Path,
+    overrides: Sequence[str] = (),
+    trainer_command: str | None = None,
+    max_parallel: int | None = None,
+    group: str | None = None,
+    offline: bool = False,
+) -> Launch:
+    """Check a launch of `plan` on `backend` and describe it; `offline` (a dry run) asks no service and looks
+    up no secret. Writes nothing, submits nothing."""
+    from olmix.planfile import plan_data
+
+    settings = launcher.run_settings(plan, overrides, trainer_command)
+    engine, options = for_config(backend, settings.configs[0], max_parallel)
+    notes = sorted({note for config in settings.configs for note in engine.check(config)})
+    if max_parallel is not None and not engine.takes_max_parallel:
+        notes.append(f"--max-parallel is for the local and slurm backends; {backend} schedules the runs itself")
+    request = launcher.prepare(
+        plan_data(plan),
+        settings.config_path,
+        engine,
+        runs_dir,
+        options=options,
+        command=settings.command if trainer_command is not None else None,
+        default_command=settings.command,
+        env=settings.env,
+        secrets=settings.secrets,
+        group=group,
+        offline=offline,
+    )
+    together = len(request.runs) > 1 and engine.submits_together
+    specs = [
+        RunSpec(
+            group=request.group,
+            run=run.name,
+            run_dir=run.run_dir,
+            plan_file=run.plan_file,
+            command=run.command,
+            token=f"TOKEN.{i}" if together else "TOKEN",  # drawn at submission
+            env=request.env,
+            secrets=request.secrets,
+        )
+        for i, run in enumerate(request.runs)
+    ]
+    texts, trailer = engine.describe_many(specs)
+    descriptions = [Description(s.run, t) for s, t in zip(specs, texts, strict=True) if t is not None]
+    return Launch(plan, settings, engine, request, notes, descriptions, trailer, offline)
+
+
+def submit(
+    launch: Launch, on_submit: Callable[[launcher.Submitted], None] = lambda s: None
+) -> list[launcher.Submitted]:
+    """Submit every run of a prepared launch not yet submitted (exactly once each)."""
+    if launch.offline:
+        raise launcher.LaunchError("a dry run's launch is not submitted; prepare it again without offline")
+    return launcher.submit(launch.request, launch.backend, on_submit)
