@@ -168,14 +168,13 @@ class RunSettings:
     env_from: str
 
 
-def run_settings(plan: Any, overrides: Sequence[str], trainer_command: str | None) -> RunSettings:
-    """The trainer command, environment and secrets the runs of `plan` share, from their configs and the flag."""
+def run_settings(plan: Any, configs: Sequence[Any], trainer_command: str | None) -> RunSettings:
+    """The trainer command, environment and secrets the runs of `plan` share, from their validated configs (the
+    ones the plan was built from, in its order) and the flag."""
     import shlex
 
-    from olmix.loading.config import load_config
-
     paths = [Path(r.config.path) for r in plan.runs if r.config is not None]
-    configs = [load_config(path, overrides) for path in paths]
+    configs = list(configs)
     first = configs[0]
     for path, other in zip(paths[1:], configs[1:], strict=True):
         for key in (*SETTINGS, "slurm", "beaker", "nodes"):

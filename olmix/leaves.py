@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from olmix.errors import JsonPath
+
 SEPARATOR = ":"
 Level = Literal["source", "topic", "quality"]
 
@@ -71,3 +73,19 @@ def _children(ancestry: tuple[Node, ...], item: Any, topic_ratio: float | None) 
 def leaves(config: Any) -> list[Leaf]:
     """The leaves of a validated ExperimentConfig, in config order."""
     return [leaf for source in config.sources for leaf in _children((_node("source", source),), source, None)]
+
+
+def node_paths(data: dict[str, Any]) -> dict[str, JsonPath]:
+    """Every source, topic and leaf name (':'-joined) -> its JSON path in the config."""
+    out: dict[str, JsonPath] = {}
+
+    def walk(items: list[dict[str, Any]], path: JsonPath, prefix: str) -> None:
+        for i, item in enumerate(items):
+            name = f"{prefix}{item['name']}"
+            out[name] = (*path, i)
+            for key in ("topics", "quality"):
+                if key in item:
+                    walk(item[key], (*path, i, key), f"{name}{SEPARATOR}")
+
+    walk(data["sources"], ("sources",), "")
+    return out

@@ -15,7 +15,6 @@ allow_repetition: false) must cover that; every short leaf is reported at once.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -23,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from olmix.catalogue import MODELS, TOKENS_PER_PARAMETER, parameters
-from olmix.errors import ConfigError, JsonPath, OlmixError, Problem
-from olmix.leaves import SEPARATOR, leaves
+from olmix.budget import BudgetError, requested_tokens, shortfalls, tokens_needed
+from olmix.catalogue import MODELS, parameters
+from olmix.errors import ConfigError, Problem
+from olmix.leaves import leaves, node_paths
 from olmix.listing import resolve_leaves, utc_stamp
 from olmix.loading.configfiles import config_files
 from olmix.loading.yamlsource import Document
@@ -35,82 +35,6 @@ from olmix.weights import WeightError, ratios
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan
-
-MAX_TOKENS = 2**63 - 1  # a trainer counts tokens in a signed 64-bit integer
-
-
-class BudgetError(OlmixError):
-    """A token budget no trainer can count."""
-
-
-def requested_tokens(model_id: str, chinchilla_multiple: float) -> int:
-    per_multiple = TOKENS_PER_PARAMETER * parameters(model_id)
-    tokens = per_multiple * chinchilla_multiple
-    if not tokens <= MAX_TOKENS:  # also catches an infinite product
-        raise BudgetError(
-            f"chinchilla_multiple {chinchilla_multiple:g} asks {model_id} for {tokens:.3g} tokens; "
-            f"a trainer counts at most {MAX_TOKENS:.3g} (2^63 - 1), so at most {MAX_TOKENS / per_multiple:.4g} "
-            "for this model"
-        )
-    if round(tokens) < 1:
-        raise BudgetError(
-            f"chinchilla_multiple {chinchilla_multiple:g} asks {model_id} for less than one token; "
-            f"at least {1 / per_multiple:.3g} for this model"
-        )
-    return round(tokens)
-
-
-def tokens_needed(requested: int, ratio: float) -> int:
-    # ceil, tolerant of float noise in the ratio product (0.1 × 140e6 must be 14e6, not 14e6 + 1)
-    return max(0, math.ceil(requested * ratio - 1e-6))
-
-
-def sufficient_cap(have: int, need: int) -> float | None:
-    """The smallest cap (rounded up to 2 decimals) that covers `need`; None when nothing does."""
-    if have <= 0:
-        return None
-    return max(1.0, math.ceil(need / have * 100 - 1e-9) / 100)
-
-
-@dataclass(frozen=True)
-class Shortfall:
-    leaf: str
-    have: int
-    need: int
-    cap: float
-    suffices: float | None
-
-    def __str__(self) -> str:
-        fix = f"a cap of {self.suffices} would suffice" if self.suffices else "it holds no tokens, no cap suffices"
-        return (
-            f"leaf '{self.leaf}' is short: has {self.have:,} tokens, needs {self.need:,}; "
-            f"cap {self.cap} allows {math.floor(self.have * self.cap):,}; {fix}"
-        )
-
-
-def shortfalls(rows: Sequence[tuple[str, int, int, float]]) -> list[Shortfall]:
-    """(leaf, have, need, cap) rows whose have × cap does not cover need."""
-    return [Shortfall(n, h, d, c, sufficient_cap(h, d)) for n, h, d, c in rows if h * c < d]
-
-
-# -- locations of names in the config ----------------------------------------------------------------------
-
-
-def node_paths(data: dict[str, Any]) -> dict[str, JsonPath]:
-    """Every source, topic and leaf name (':'-joined) -> its JSON path in the config."""
-    out: dict[str, JsonPath] = {}
-
-    def walk(items: list[dict[str, Any]], path: JsonPath, prefix: str) -> None:
-        for i, item in enumerate(items):
-            name = f"{prefix}{item['name']}"
-            out[name] = (*path, i)
-            for key in ("topics", "quality"):
-                if key in item:
-                    walk(item[key], (*path, i, key), f"{name}{SEPARATOR}")
-
-    walk(data["sources"], ("sources",), "")
-    return out
-
 
 # -- the builder --------------------------------------------------------------------------------------------
 
@@ -138,13 +62,15 @@ def plan_run(
     overrides: Sequence[str] = (),
     listed: Listings | None = None,
     now: float | None = None,
+    loaded: tuple[Document, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """One config's run: its name and the run's plan (JSON data); ConfigError lists every problem.
 
-    `use_cache`, `listed` and `now` are resolve_leaves'."""
+    `loaded` is the config already loaded (its document and model), else it is loaded from `config_path`
+    with `overrides`. `use_cache`, `listed` and `now` are resolve_leaves'."""
     from olmix.loading.config import load_document
 
-    doc, config = load_document(config_path, "mixture", overrides)
+    doc, config = loaded or load_document(config_path, "mixture", overrides)
     problems = _preflight(doc, config)
     where = node_paths(doc.data)
     lvs = leaves(config)
@@ -226,7 +152,14 @@ def group_name(paths: Sequence[str | Path], run_names: Sequence[str]) -> str:
     return shared or "group"
 
 
-@without_gc_pauses
+@dataclass(frozen=True)
+class Built:
+    """A plan and the validated config of each of its runs, in order: loaded once, passed on."""
+
+    plan: LaunchPlan
+    configs: list[Any]
+
+
 def build_plan(
     config_path: str | Path | Sequence[str | Path],
     *,
@@ -236,6 +169,27 @@ def build_plan(
     progress: Progress | None = None,
     overrides: Sequence[str] = (),
 ) -> LaunchPlan:
+    """The plan of `build`."""
+    return build(
+        config_path,
+        path_map=path_map,
+        use_cache=use_cache,
+        cache_directory=cache_directory,
+        progress=progress,
+        overrides=overrides,
+    ).plan
+
+
+@without_gc_pauses
+def build(
+    config_path: str | Path | Sequence[str | Path],
+    *,
+    path_map: PathMap = (),
+    use_cache: bool = True,
+    cache_directory: Path | None = None,
+    progress: Progress | None = None,
+    overrides: Sequence[str] = (),
+) -> Built:
     """Load, resolve, weigh, budget and check each config (files, or folders of them); one run each.
 
     Every config is planned before anything is reported: ConfigError lists
@@ -258,14 +212,18 @@ def build_plan(
     if not files:
         raise ConfigError([Problem(", ".join(map(str, given)), 0, 0, (), "no config files (*.yaml, *.yml) here")])
     runs: list[dict[str, Any]] = []
+    configs: list[Any] = []
     problems: list[Problem] = []
     listed: Listings = {}
     now = time.time()
     for path in files:
         try:
-            from olmix.swarm.expand import variant_overrides  # variants: N is N runs of one group
+            from olmix.loading.config import load_document
+            from olmix.swarm.expand import variants  # variants: N is N runs of one group
 
-            for extra in variant_overrides(path, overrides, path_map, use_cache=use_cache):
+            for loaded in variants(
+                *load_document(path, "mixture", overrides), path_map, use_cache=use_cache, listed=listed, now=now
+            ):
                 runs.append(
                     plan_run(
                         path,
@@ -273,11 +231,12 @@ def build_plan(
                         use_cache=use_cache,
                         cache_directory=cache_directory,
                         progress=progress,
-                        overrides=[*overrides, *extra],
                         listed=listed,
                         now=now,
+                        loaded=loaded,
                     )[1]
                 )
+                configs.append(loaded[1])
         except ConfigError as exc:
             problems += exc.problems
     seen: dict[str, str] = {}
@@ -311,4 +270,4 @@ def build_plan(
         "path_map": [[prefix, replacement] for prefix, replacement in path_map],
         "runs": runs,
     }
-    return LaunchPlan.model_validate(data)
+    return Built(LaunchPlan.model_validate(data), configs)

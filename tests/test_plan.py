@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from olmix import cache
+from olmix.budget import requested_tokens, shortfalls, sufficient_cap
 from olmix.errors import ConfigError
-from olmix.plan import build_plan, requested_tokens, shortfalls, sufficient_cap
+from olmix.plan import build, build_plan
 from olmix.planfile import plan_data, read_plan, write_plan
 
 
@@ -92,8 +93,8 @@ def test_every_problem_is_reported_at_once(write: Write, data: Path) -> None:
 
 
 def _planning() -> bool:
-    """Whether build_plan's own body is running, somewhere up the stack."""
-    code = getattr(build_plan, "__wrapped__", build_plan).__code__
+    """Whether the builder's own body is running, somewhere up the stack."""
+    code = getattr(build, "__wrapped__", build).__code__
     frame = sys._getframe(1)
     while frame is not None and frame.f_code is not code:
         frame = frame.f_back  # type: ignore[assignment]

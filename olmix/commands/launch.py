@@ -127,13 +127,13 @@ def render_commands(
 
 
 def _build(config: tuple[str, ...], path_map: tuple[str, ...], no_cache: bool, overrides: tuple[str, ...]) -> Any:
-    from olmix.plan import build_plan
+    from olmix.plan import build
     from olmix.resolve import parse_path_map, path_map_from_env
 
     mapping = [*parse_path_map(path_map), *path_map_from_env()]
     bar = ProgressBar()
     try:
-        return build_plan(config, path_map=mapping, use_cache=not no_cache, progress=bar, overrides=overrides)
+        return build(config, path_map=mapping, use_cache=not no_cache, progress=bar, overrides=overrides)
     finally:
         bar.close()
 
@@ -245,12 +245,12 @@ def run(
 
     if group is not None:
         runpaths.check_component(group, "--group")
-    plan = _build(config, path_map, no_cache or not dry_run, overrides)  # a launch lists the store itself
+    built = _build(config, path_map, no_cache or not dry_run, overrides)  # a launch lists the store itself
+    plan = built.plan
     prepared = operation.prepare(
-        plan,
+        built,
         backend=backend,
         runs_dir=output,
-        overrides=overrides,
         trainer_command=trainer_command,
         max_parallel=max_parallel,
         group=group,
@@ -312,9 +312,9 @@ def preview(
     """Show the plan a launch would submit (the same as `launch run --dry-run`)."""
     from olmix.launch import operation
 
-    plan = _build(config, path_map, no_cache, overrides)
-    prepared = operation.prepare(plan, backend=backend, runs_dir=output, overrides=overrides, offline=True)
-    _show(plan, plan_out, as_json)
+    built = _build(config, path_map, no_cache, overrides)
+    prepared = operation.prepare(built, backend=backend, runs_dir=output, offline=True)
+    _show(built.plan, plan_out, as_json)
     if not as_json:
         render_launch(prepared, descriptions=True)
 

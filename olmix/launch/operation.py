@@ -11,7 +11,7 @@ only parses flags and renders what comes back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,8 @@ from olmix.backends import Backend, RunSpec, for_config
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan
+
+    from olmix.plan import Built
 
 
 @dataclass(frozen=True)
@@ -50,21 +52,21 @@ class Launch:
 
 
 def prepare(
-    plan: LaunchPlan,
+    built: Built,
     *,
     backend: str,
     runs_dir: Path,
-    overrides: Sequence[str] = (),
     trainer_command: str | None = None,
     max_parallel: int | None = None,
     group: str | None = None,
     offline: bool = False,
 ) -> Launch:
-    """Check a launch of `plan` on `backend` and describe it; `offline` (a dry run) asks no service and looks
+    """Check a launch of a built plan on `backend` and describe it; `offline` (a dry run) asks no service and looks
     up no secret. Writes nothing, submits nothing."""
     from olmix.planfile import plan_data
 
-    settings = launcher.run_settings(plan, overrides, trainer_command)
+    plan = built.plan
+    settings = launcher.run_settings(plan, built.configs, trainer_command)
     engine, options = for_config(backend, settings.configs[0], max_parallel)
     notes = sorted({note for config in settings.configs for note in engine.check(config)})
     if max_parallel is not None and not engine.takes_max_parallel:

@@ -21,7 +21,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 def budget(config: Any) -> int:
     """Tokens of one proxy run: where the model catalogue keeps the budget rule."""
-    from olmix.plan import requested_tokens
+    from olmix.budget import requested_tokens
 
     return requested_tokens(config.proxy_model_id, config.chinchilla_multiple)
 
