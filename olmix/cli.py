@@ -64,18 +64,6 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def set_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """`--set KEY=VALUE` (repeatable): override a config field before validation."""
-    return click.option(
-        "--set",
-        "overrides",
-        multiple=True,
-        metavar="KEY=VALUE",
-        help="Override a config field before validation, e.g. --set chinchilla_multiple=0.002 "
-        "or --set sources[0].weight=2 (repeatable; VALUE is YAML).",
-    )(func)
-
-
 # The first sentence of each command's help: `olmix --help` lists these without importing any
 # command module (a test keeps them equal to the commands' own).
 SHORT_HELP = {

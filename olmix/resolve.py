@@ -26,7 +26,7 @@ from functools import cache, cached_property
 from typing import Any
 
 from olmix.catalogue import ITEMSIZE
-from olmix.errors import IssuesError, OlmixError
+from olmix.errors import ExtraMissing, IssuesError, OlmixError
 from olmix.leaves import Leaf
 from olmix.stores import NO_BUCKET, StorageError, StoreFailure, UnreachableError, failure
 
@@ -165,8 +165,9 @@ def filesystem(protocol: str) -> Any:
         return fsspec.filesystem(protocol, skip_instance_cache=True)
     except ImportError as exc:
         extra = EXTRAS.get(protocol)
-        hint = f": pip install 'olmix[{extra}]'" if extra else ""
-        raise StorageError(f"reading {protocol}:// paths needs the {extra or protocol} extra{hint} ({exc})") from exc
+        if extra:
+            raise ExtraMissing(f"reading {protocol}:// paths needs the {extra} extra ({exc})", extra) from exc
+        raise StorageError(f"reading {protocol}:// paths needs a filesystem for them ({exc})") from exc
     except ValueError as exc:
         raise StorageError(f"no filesystem for {protocol}:// paths ({exc})") from exc
 

@@ -39,6 +39,7 @@ from typing import Any
 from olmix.backends import beakerspec as bs
 from olmix.backends.base import Backend
 from olmix.backends.types import BackendError, RunSpec, RunState, Status
+from olmix.errors import ExtraMissing
 
 IGNORED = ("slurm", "preemptible", "shared_filesystem")
 
@@ -189,7 +190,7 @@ class BeakerBackend(Backend):
                 try:
                     from beaker import Beaker
                 except ImportError:
-                    raise BackendError("the beaker backend needs beaker-py: pip install 'olmix[beaker]'") from None
+                    raise ExtraMissing("the beaker backend needs beaker-py", "beaker") from None
                 self._client = Beaker.from_env(check_for_upgrades=False)
         return self._client
 

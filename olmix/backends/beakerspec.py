@@ -31,6 +31,7 @@ from enum import Enum
 from typing import Any
 
 from olmix.backends import BackendError
+from olmix.errors import ExtraMissing
 
 PLAN_MOUNT = "/olmix/plan"  # where the run's plan dataset is mounted in the task
 PLAN_FILE = "plan.json"  # the file the plan dataset holds
@@ -47,7 +48,7 @@ def spec_types() -> types.ModuleType:
         return importlib.import_module("beaker.types")
     found = importlib.util.find_spec("beaker")
     if found is None or not found.submodule_search_locations:
-        raise BackendError("the beaker backend needs beaker-py: pip install 'olmix[beaker]'")
+        raise ExtraMissing("the beaker backend needs beaker-py", "beaker")
     # A stand-in for the package while its types module loads: beaker/__init__.py (the client) is not run.
     package = types.ModuleType("beaker")
     package.__path__ = list(found.submodule_search_locations)
@@ -56,7 +57,7 @@ def spec_types() -> types.ModuleType:
     try:
         return importlib.import_module("beaker.types")
     except ImportError as exc:
-        raise BackendError(f"cannot load beaker-py's spec types: {exc}; pip install 'olmix[beaker]'") from None
+        raise ExtraMissing(f"cannot load beaker-py's spec types ({exc})", "beaker") from None
     finally:
         del sys.modules["beaker"]  # `import beaker` now runs the real package, which reuses beaker.types
 

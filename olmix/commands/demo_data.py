@@ -7,10 +7,14 @@ import sys
 import click
 
 from olmix.cli import echo, reports_errors
+from olmix.commands.options import examples
 from olmix.demodata import MAX_TOKENS_PER_BUCKET, MIN_TOKENS_PER_BUCKET
 
 
-@click.command("demo-data")
+@click.command(
+    "demo-data",
+    epilog=examples("olmix demo-data demo/data", "olmix demo-data /tmp/corpus --seed 1 --tokens-per-bucket 65536"),
+)
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same corpus, byte for byte.")
 @click.option(

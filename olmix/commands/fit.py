@@ -6,15 +6,18 @@ are imported when it runs, and their absence is one message naming the extra.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from olmix.cli import echo, reports_errors
+from olmix.commands.options import examples, path_map_option, runs_dir_option
 
 
 def _needs(regression: str) -> None:
     import os
 
-    from olmix.errors import OlmixError
+    from olmix.errors import ExtraMissing
 
     # the fits are many small solves: BLAS threads only contend for the cores (a fit of 64 runs × 8 leaves
     # took 5× longer with them on a loaded 2-core machine); set before numpy loads, and only as a default
@@ -27,18 +30,19 @@ def _needs(regression: str) -> None:
         try:
             __import__(module)
         except ImportError:
-            raise OlmixError(
-                f"olmix fit --regression {regression} needs {module}; install it with: pip install 'olmix[{extra}]'"
-            ) from None
+            raise ExtraMissing(f"olmix fit --regression {regression} needs {module}", extra) from None
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "olmix fit --group swarm-1a2b3c4d --config swarm.yaml --objective eval:all_web=1 --out fit/",
+        "olmix fit --ratios ratios.csv --metrics metrics.csv --objective m1=0.5 --objective m2=0.5 --out fit/",
+    )
+)
 @click.option(
     "--group", "groups", multiple=True, help="Launch group whose finished runs are the evidence (repeatable)."
 )
-@click.option(
-    "--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True, help="Folder of the groups."
-)
+@runs_dir_option()
 @click.option("--ratios", type=click.Path(dir_okay=False), help="ratios.csv (upstream layout), with --metrics.")
 @click.option("--metrics", type=click.Path(dir_okay=False), help="metrics.csv (upstream layout), with --ratios.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
@@ -52,13 +56,20 @@ def _needs(regression: str) -> None:
 )
 @click.option("--kl-reg", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Weight of KL(w ‖ prior).")
 @click.option("--repetition-factor", type=click.FloatRange(min=1), help="Cap at the target scale [default: config's].")
-@click.option("--target-config", type=click.Path(dir_okay=False), help="Mixture the proposal is written into.")
+@click.option(
+    "--config",
+    "--target-config",
+    "target_config",
+    type=click.Path(dir_okay=False),
+    help="Mixture config the proposal is written into (its leaves, token counts and caps).",
+)
+@path_map_option
 @click.option("--objective", "objective", multiple=True, metavar="METRIC=WEIGHT", help="Objective term (repeatable).")
 @click.option("--force", is_flag=True, help="Overwrite files that differ.")
 @reports_errors
 def fit(
     groups: tuple[str, ...],
-    runs_dir: str,
+    runs_dir: Path,
     ratios: str | None,
     metrics: str | None,
     out_dir: str,
@@ -66,6 +77,7 @@ def fit(
     kl_reg: float,
     repetition_factor: float | None,
     target_config: str | None,
+    path_map: list[tuple[str, str]],
     objective: tuple[str, ...],
     force: bool,
 ) -> None:
@@ -87,13 +99,12 @@ def fit(
         runpaths.check_component(group, "--group")  # a group is one folder under --runs-dir, never a path out
     _needs(regression)
     from olmix import fileio
-    from olmix.resolve import path_map_from_env
     from olmix.swarm import evidence as evidence_
     from olmix.swarm import loop
 
     found = evidence_.collect(runs_dir, groups) if groups else evidence_.from_csv(str(ratios), str(metrics))
     config = target_config or next((r.config for r in found.runs if r.config and Path(r.config).is_file()), None)
-    target = loop.load_target(config, repetition_factor, path_map_from_env()) if config else None
+    target = loop.load_target(config, repetition_factor, path_map) if config else None
     data, files = loop.run(found, target, regression=regression, objective_entries=objective, kl_reg=kl_reg)
     for metric, entry in data["metrics"].items():
         cv = entry["cv"]

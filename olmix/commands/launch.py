@@ -16,19 +16,22 @@ from typing import Any
 import click
 
 from olmix.cli import echo as safe_echo
-from olmix.cli import reports_errors, set_option
+from olmix.cli import reports_errors
 from olmix.commands import launch_ops
+from olmix.commands.options import (
+    configs_argument,
+    examples,
+    format_option,
+    path_map_option,
+    runs_dir_option,
+    set_option,
+)
 from olmix.terminal import escape
 
 BACKEND_NAMES = ["local", "slurm", "beaker"]
 BACKEND_HELP = (
     "Where runs go: local (this machine), slurm (sbatch; settings from the config's `slurm`) or beaker "
     "(one experiment per run; settings from the config's `beaker`, cluster, workspace, budget, priority)."
-)
-PATH_MAP_HELP = (
-    "Point a URL prefix at a mirror: PREFIX=REPLACEMENT, e.g. s3://ai2-llm/=/data/ai2-llm/. "
-    "Repeatable; the first matching prefix wins. Also read from $OLMIX_PATH_MAP "
-    "(entries separated by ';'), after the flags."
 )
 
 
@@ -126,14 +129,12 @@ def render_commands(
         echo(f"note: the group's {change.setting} changes for runs not yet submitted (was {change.old!r})")
 
 
-def _build(config: tuple[str, ...], path_map: tuple[str, ...], no_cache: bool, overrides: tuple[str, ...]) -> Any:
+def _build(config: tuple[str, ...], path_map: Any, no_cache: bool, overrides: tuple[str, ...]) -> Any:
     from olmix.plan import build
-    from olmix.resolve import parse_path_map, path_map_from_env
 
-    mapping = [*parse_path_map(path_map), *path_map_from_env()]
     bar = ProgressBar()
     try:
-        return build(config, path_map=mapping, use_cache=not no_cache, progress=bar, overrides=overrides)
+        return build(config, path_map=path_map, use_cache=not no_cache, progress=bar, overrides=overrides)
     finally:
         bar.close()
 
@@ -170,18 +171,11 @@ def render_launch(launch: Any, echo: Callable[[str], None] = safe_echo, *, descr
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
     options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-        click.option(
-            "--config",
-            "config",
-            required=True,
-            multiple=True,
-            type=click.Path(),
-            help="Mixture config, or a folder of them (repeatable): one run each, in one group.",
-        ),
-        click.option("--path-map", "path_map", multiple=True, metavar="PREFIX=REPLACEMENT", help=PATH_MAP_HELP),
+        configs_argument,
+        path_map_option,
         click.option("--no-cache", is_flag=True, help="List the data store again; a launch always does."),
         click.option("--plan-out", type=click.Path(dir_okay=False), help="Write the plan (JSON) to this file."),
-        click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON instead of a table."),
+        format_option("text", "json"),
         set_option,
     ]
     for option in reversed(options):
@@ -194,7 +188,13 @@ def launch() -> None:
     """Plan and launch the runs of a mixture config."""
 
 
-@launch.command()
+@launch.command(
+    epilog=examples(
+        "olmix launch run config/examples/launch/quality_thresholds/ --dry-run",
+        "olmix launch run my.yaml --backend slurm --set chinchilla_multiple=0.5 --yes",
+        "olmix launch run my.yaml --group my-1a2b3c4d   # resume: submit what is not yet submitted",
+    )
+)
 @_options
 @click.option("--dry-run", is_flag=True, help="Resolve, plan and show the runs; submit nothing.")
 @click.option(
@@ -210,7 +210,7 @@ def launch() -> None:
     help="Runs of the group training at once: local backend [default: 1]; slurm: the job array's %N "
     "[default: as many as the cluster allows].",
 )
-@launch_ops.runs_dir_option
+@runs_dir_option("output")
 @click.option("--group", "group", help="Resume this group: submit its runs not yet submitted.")
 @click.option("--trainer-command", help="Command each run executes (placeholders {python} {plan} {run_dir} {run}).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -218,10 +218,10 @@ def launch() -> None:
 @reports_errors
 def run(
     config: tuple[str, ...],
-    path_map: tuple[str, ...],
+    path_map: Any,
     no_cache: bool,
     plan_out: str | None,
-    as_json: bool,
+    fmt: str,
     overrides: tuple[str, ...],
     dry_run: bool,
     backend: str,
@@ -240,6 +240,7 @@ def run(
     every problem listed when the config is invalid or a leaf cannot be
     resolved or is short of tokens.
     """
+    as_json = fmt == "json"
     from olmix import runpaths
     from olmix.launch import operation
 
@@ -294,22 +295,28 @@ def run(
         )
 
 
-@launch.command()
+@launch.command(
+    epilog=examples(
+        "olmix launch preview my.yaml --path-map s3://ai2-llm/preprocessed/=$HOME/data/",
+        "olmix launch preview swarm/ --backend beaker --format json > plan.json",
+    )
+)
 @_options
 @click.option("--backend", default="local", show_default=True, type=click.Choice(BACKEND_NAMES), help=BACKEND_HELP)
-@launch_ops.runs_dir_option
+@runs_dir_option("output")
 @reports_errors
 def preview(
     config: tuple[str, ...],
-    path_map: tuple[str, ...],
+    path_map: Any,
     no_cache: bool,
     plan_out: str | None,
-    as_json: bool,
+    fmt: str,
     overrides: tuple[str, ...],
     backend: str,
     output: Path,
 ) -> None:
     """Show the plan a launch would submit (the same as `launch run --dry-run`)."""
+    as_json = fmt == "json"
     from olmix.launch import operation
 
     built = _build(config, path_map, no_cache, overrides)

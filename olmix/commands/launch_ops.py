@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -10,28 +9,9 @@ from typing import Any
 import click
 
 from olmix.cli import echo, reports_errors
+from olmix.commands.options import examples, format_option, runs_dir_option
 from olmix.render import table, to_json
 from olmix.terminal import escape
-
-RUNS_DIR_HELP = "Folder holding launched groups (env OLMIX_RUNS_DIR)."
-
-
-def runs_dir_option(func: Any) -> Any:
-    """`--runs-dir` (as in `olmix results`), passed as `output`; `--output` is its hidden, deprecated old name."""
-    from functools import wraps
-
-    @wraps(func)
-    def merged(*args: Any, output: Path | None, output_alias: Path | None, **kwargs: Any) -> Any:
-        if output_alias is not None:
-            echo("note: --output is deprecated; it is called --runs-dir now", err=True)
-            output = output_alias
-        runs_dir = output or Path(os.environ.get("OLMIX_RUNS_DIR") or "runs")
-        return func(*args, output=runs_dir, **kwargs)
-
-    folder = click.Path(file_okay=False, path_type=Path)
-    alias = click.option("--output", "output_alias", type=folder, hidden=True, help="Deprecated: --runs-dir.")
-    option = click.option("--runs-dir", "output", type=folder, show_default="runs", help=RUNS_DIR_HELP)
-    return option(alias(merged))
 
 
 def _duration(seconds: float | None) -> str:
@@ -66,14 +46,20 @@ def wait_and_show(group_dir: Path, backend: Any, as_json: bool = False) -> None:
         raise SystemExit(1)
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "olmix launch status --group quality-top30pct-07bc44a5",
+        "olmix launch status --group quality-top30pct-07bc44a5 --wait --format json",
+    )
+)
 @click.option("--group", "group", required=True, help="Group id, as printed by `olmix launch run`.")
-@runs_dir_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@runs_dir_option("output")
+@format_option("text", "json")
 @click.option("--wait", is_flag=True, help="Wait until every run has finished (exit 1 if one did not succeed).")
 @reports_errors
-def status(group: str, output: Path, as_json: bool, wait: bool) -> None:
+def status(group: str, output: Path, fmt: str, wait: bool) -> None:
     """Each run's state, exit code, duration and log of a launched group."""
+    as_json = fmt == "json"
     from olmix import launcher, runpaths
 
     group_dir = runpaths.group_dir(output, group)
@@ -123,10 +109,15 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
             echo(f"{r['run']}: {r['detail']}")
 
 
-@click.command()
-@click.option("--group", "group", required=True)
+@click.command(
+    epilog=examples(
+        "olmix launch cancel --group quality-top30pct-07bc44a5",
+        "olmix launch cancel --group quality-top30pct-07bc44a5 --run quality-top30pct --yes",
+    )
+)
+@click.option("--group", "group", required=True, help="Group id, as printed by `olmix launch run`.")
 @click.option("--run", "runs", multiple=True, help="Cancel only this run (repeatable); default: every unfinished run.")
-@runs_dir_option
+@runs_dir_option("output")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @reports_errors
 def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
@@ -142,17 +133,31 @@ def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
     echo(f"cancelled: {', '.join(done)}" if done else "nothing to cancel: those runs are finished or not submitted")
 
 
-@click.command(name="list")
-@runs_dir_option
+@click.command(name="list", epilog=examples("olmix launch list --limit 5", "olmix launch list --format json"))
+@runs_dir_option("output")
 @click.option("--limit", default=20, show_default=True, help="Show at most this many groups, newest first.")
+@format_option("text", "json")
 @reports_errors
-def list_groups(output: Path, limit: int) -> None:
+def list_groups(output: Path, limit: int, fmt: str) -> None:
     """Recently launched groups, newest first."""
     from olmix import launcher
 
     records, bad = launcher.list_records(output)
     for error in bad:
         echo(f"skipped a bad launch record: {error}", err=True)
+    if fmt == "json":
+        groups = [
+            {
+                "group": r.group,
+                "created_at": r.created_at,
+                "backend": r.backend,
+                "runs": len(r.runs),
+                "config": r.config.path,
+            }
+            for r in records[:limit]
+        ]
+        click.echo(to_json({"runs_dir": str(output), "groups": groups}))
+        return
     if not records:
         echo(f"no launched groups under {output}")
         return

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from olmix.cli import echo, reports_errors, set_option
+from olmix.cli import echo, reports_errors
+from olmix.commands.options import examples, format_option, set_option
 from olmix.render import table, to_json
 
 if TYPE_CHECKING:
@@ -17,12 +18,17 @@ def _weights(ancestry: tuple[Node, ...]) -> str:
     return " × ".join("-" if node.weight is None else f"{node.weight:g}" for node in ancestry)
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "olmix leaves config/examples/launch/quality_thresholds/quality_top30pct.yaml",
+        "olmix leaves my.yaml --set sources[0].weight=2 --format json",
+    )
+)
 @click.argument("config_file", metavar="CONFIG", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts.")
+@format_option("text", "json")
 @set_option
 @reports_errors
-def leaves(config_file: str, as_json: bool, overrides: tuple[str, ...]) -> None:
+def leaves(config_file: str, fmt: str, overrides: tuple[str, ...]) -> None:
     """The leaves of CONFIG in config order: name, repetition cap, weights along the ancestry, paths.
 
     A weight of "-" is unset: shares then follow the planned defaults (equal among
@@ -32,7 +38,7 @@ def leaves(config_file: str, as_json: bool, overrides: tuple[str, ...]) -> None:
     from olmix.loading.config import load_config
 
     found = flatten(load_config(config_file, overrides))
-    if as_json:
+    if fmt == "json":
         rows = [
             {
                 "name": leaf.name,

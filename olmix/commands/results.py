@@ -9,23 +9,24 @@ from typing import TYPE_CHECKING
 import click
 
 from olmix.cli import echo, reports_errors
+from olmix.commands.options import examples, format_option, runs_dir_option
 from olmix.render import table, to_csv, to_json
 
 if TYPE_CHECKING:
     from olmix.results import RunResult
 
 
-@click.command()
-@click.option("--group", help="Launch group whose runs to collect [default: the latest under --runs-dir].")
-@click.option(
-    "--runs-dir",
-    type=click.Path(file_okay=False),
-    default="runs",
-    show_default=True,
-    help="Folder holding <group>/<run>/metrics.json.",
+@click.command(
+    epilog=examples(
+        "olmix results",
+        "olmix results --group quality-thresholds-1a2b3c4d --plot results.png",
+        "olmix results --format csv > results.csv",
+        "olmix results --group swarm-1a2b3c4d --export evidence/",
+    )
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print the results as CSV.")
+@click.option("--group", help="Launch group whose runs to collect [default: the latest under --runs-dir].")
+@runs_dir_option()
+@format_option("text", "json", "csv")
 @click.option(
     "--plot", type=click.Path(dir_okay=False), help="Also draw held-out loss against threshold into this PNG."
 )
@@ -39,9 +40,8 @@ if TYPE_CHECKING:
 @reports_errors
 def results(
     group: str | None,
-    runs_dir: str,
-    as_json: bool,
-    as_csv: bool,
+    runs_dir: Path,
+    fmt: str,
     plot: str | None,
     mixtures: bool = False,
     export: str | None = None,
@@ -52,6 +52,8 @@ def results(
     The change in brackets is against the run with the widest threshold.
     """
     from olmix import results as collected
+
+    as_json, as_csv = fmt == "json", fmt == "csv"
 
     if plot:  # before the work, so a table is never followed by a plot that cannot be written
         from olmix.fileio import check_dir_writable
@@ -89,7 +91,7 @@ def results(
         echo(f"wrote {plot}", err=as_json or as_csv)
 
 
-def _evidence(runs_dir: str, group: str, export: str | None, force: bool) -> None:
+def _evidence(runs_dir: Path, group: str, export: str | None, force: bool) -> None:
     from olmix import fileio
     from olmix.swarm import evidence
 

@@ -7,12 +7,15 @@ import sys
 import click
 
 from olmix.cli import echo, reports_errors
+from olmix.commands.options import examples, format_option
 from olmix.terminal import escape
 
 
-@click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.command(
+    epilog=examples("olmix validate config/", "olmix validate my.yaml --format json", "olmix validate a.yaml b.yaml")
+)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="CONFIG...")
+@format_option("text", "json")
 @reports_errors
 def validate(paths: tuple[str, ...], fmt: str) -> None:
     """Check config files, or folders of them, against their schema and olmix's rules.
@@ -37,7 +40,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     sys.exit(1 if bad or not results else 0)
 
 
-@click.command()
+@click.command(epilog=examples("olmix schema", "olmix schema --name launch-plan"))
 @click.option(
     "--name", default="mixture", show_default=True, help="Which schema: mixture, study, launch-plan, metrics."
 )

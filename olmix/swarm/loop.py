@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from olmix.errors import ConfigError, OlmixError
+from olmix.errors import ConfigError, ExtraMissing, OlmixError
 from olmix.leaves import SEPARATOR, leaves
 from olmix.render import to_json
 from olmix.swarm import fit as fitting
@@ -215,7 +215,7 @@ def run(
         files["predicted_vs_observed.png"] = plots.predicted_vs_observed(series)
         files["proposal_vs_prior.png"] = plots.proposal_vs_prior(names, found.weights.tolist(), prior.tolist())
     else:
-        fit_data["plots"] = "left out: matplotlib is missing (pip install 'olmix[plot]')"
+        fit_data["plots"] = f"left out: {ExtraMissing('matplotlib is missing', 'plot')}"
     files["fit.json"] = _json(fit_data)
     if target is not None:
         files["proposal.yaml"] = proposal_config(target, proposal)
