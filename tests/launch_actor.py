@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from olmix import launcher
 from olmix.backends import RunSpec
+from olmix.launch import launcher
 from tests.slow_backend import SlowBackend
 
 

@@ -1,4 +1,4 @@
-"""Run olmix.launcher.launch in this process and SIGKILL it at a chosen point.
+"""Run olmix.launch.launcher.launch in this process and SIGKILL it at a chosen point.
 
     python tests/launch_killer.py ARGS_JSON
 
@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from olmix import backends, fileio, launcher
+from olmix import backends, fileio
+from olmix.launch import launcher
 
 
 def killed(args: dict[str, Any], **run: Any) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from olmix import launcher
 from olmix.backends import RunSpec, RunState
 from olmix.backends.beaker import BeakerBackend
+from olmix.launch import launcher
 
 from .conftest import REPO
 from .launch_killer import killed

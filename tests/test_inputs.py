@@ -150,7 +150,7 @@ def test_demo_data_reports_progress_per_folder(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("reader", "what"),
-    [("olmix.planfile:read_plan", "a plan"), ("olmix.training.metrics:read_metrics", "a metrics file")],
+    [("olmix.planning.planfile:read_plan", "a plan"), ("olmix.training.metrics:read_metrics", "a metrics file")],
 )
 def test_records_are_read_only_from_regular_files(tmp_path: Path, reader: str, what: str) -> None:
     fifo = tmp_path / "record.json"

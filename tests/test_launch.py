@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from olmix.cli import main
 from olmix.demodata import TOPICS
-from olmix.planfile import read_plan
+from olmix.planning.planfile import read_plan
 from tests.conftest import REPO
 from tools.mirror import make_mirror
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from olmix import resolve
 from olmix.backends import backend_class
 from olmix.backends.base import Backend
 from olmix.launch import operation
 from olmix.loading import yamlsource
-from olmix.plan import build
+from olmix.planning import resolve
+from olmix.planning.plan import build
 from tests.tokenfiles import write_tokens
 
 
@@ -95,7 +95,7 @@ def test_max_parallel_on_a_backend_that_schedules_itself_is_a_note(tmp_path: Pat
 
 
 def test_a_dry_runs_launch_is_never_submitted(tmp_path: Path) -> None:
-    from olmix.launcher import LaunchError
+    from olmix.launch.launcher import LaunchError
 
     built = build(_swarm(tmp_path, variants=1), use_cache=False)
     launch = operation.prepare(built, backend="local", runs_dir=tmp_path / "runs", offline=True)

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from olmix import launcher, schemas
+from olmix import schemas
 from olmix.backends.local import LocalBackend
 from olmix.cli import main
+from olmix.launch import launcher
 
 from .test_launcher import CONFIG, make_plan, wait_finished
 
@@ -109,7 +110,7 @@ def test_a_status_that_learns_nothing_new_leaves_the_record_alone(tmp_path: Path
 def test_a_record_lock_held_too_long_is_a_clear_error(tmp_path: Path) -> None:
     import fcntl
 
-    from olmix import launchrecord
+    from olmix.launch import record as launchrecord
 
     path = launched(tmp_path, "g-one")
     with open(path.parent / launchrecord.RECORD_LOCK, "a") as holder:  # another process, stopped while holding it
@@ -127,7 +128,7 @@ def test_the_latest_group_is_the_last_launched_not_the_last_record_touched(tmp_p
     import os
     import time
 
-    from olmix.results import latest_group
+    from olmix.results.collect import latest_group
 
     old = launched(tmp_path, "g-old")
     launched(tmp_path, "g-new")

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from olmix import launcher, runpaths
+from olmix import runpaths
 from olmix.backends import RunState
 from olmix.backends.local import LocalBackend
 from olmix.errors import OlmixError
+from olmix.launch import launcher
 
 from .conftest import REPO
 from .launch_killer import killed

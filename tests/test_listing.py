@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from olmix import cache
 from olmix.errors import ConfigError
 from olmix.leaves import leaves
-from olmix.listing import listing_note, utc_stamp
 from olmix.loading.config import load_config
-from olmix.plan import build_plan
+from olmix.planning import cache
+from olmix.planning.listing import listing_note, utc_stamp
+from olmix.planning.plan import build_plan
 
 OLMIX = str(Path(sys.executable).with_name("olmix"))
 TOKEN = 4  # bytes per uint32 token

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from olmix.errors import PlanError
-from olmix.planfile import read_plan
+from olmix.planning.planfile import read_plan
 from olmix.training import olmocore
 from tests.conftest import needs_train
 from tests.tokenfiles import as_run, run_plan, write_tokens
@@ -168,7 +168,7 @@ sources:
 @needs_train
 def test_a_plan_from_the_planner_is_what_olmo_core_selects(tmp_path: Path) -> None:
     """Config → olmix's planner (resolve, weights, budget) → OLMo-core: every leaf within 1% of the plan."""
-    from olmix.plan import build_plan
+    from olmix.planning.plan import build_plan
 
     root = tmp_path / "data"
     sizes = {

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from olmix import cache
-from olmix.budget import requested_tokens, shortfalls, sufficient_cap
 from olmix.errors import ConfigError
-from olmix.plan import build, build_plan
-from olmix.planfile import plan_data, read_plan, write_plan
+from olmix.planning import cache
+from olmix.planning.budget import requested_tokens, shortfalls, sufficient_cap
+from olmix.planning.plan import build, build_plan
+from olmix.planning.planfile import plan_data, read_plan, write_plan
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from olmix.leaves import Leaf
-from olmix.resolve import (
+from olmix.planning.resolve import (
     ResolveError,
     _glob_regex,
     apply_path_map,
@@ -161,7 +161,7 @@ def test_missing_extra_names_it() -> None:
 
 
 def test_a_symlink_cycle_is_listed_once(tmp_path: Path) -> None:
-    from olmix.resolve import _list_local
+    from olmix.planning.resolve import _list_local
 
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "x.npy").write_bytes(b"\0" * 8)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from olmix.leaves import Leaf
-from olmix.resolve import ResolveError, resolve
+from olmix.planning.resolve import ResolveError, resolve
 
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")

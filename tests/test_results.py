@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from olmix import results
 from olmix.cli import main
 from olmix.errors import PlanError
+from olmix.results import collect as results
 from tests.conftest import REPO
 from tests.records import metrics_doc
 from tests.tokenfiles import run_plan

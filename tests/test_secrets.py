@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from olmix import launcher
 from olmix.backends.local import LocalBackend
 from olmix.backends.secrets import MASK, MIN_SECRET_BYTES, Masker, SecretError, check_secrets, variants
+from olmix.launch import launcher
 
 from .test_launcher import CONFIG, make_plan, wait_finished
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from olmix import launcher
 from olmix.backends import BackendError, RunSpec, RunState, Status
 from olmix.backends.local import LocalBackend
 from olmix.backends.slurm import Job, SlurmBackend, map_state, options_from_config
 from olmix.errors import ConfigError
+from olmix.launch import launcher
 from olmix.loading.config import load_config
 
 from . import slurmcluster

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from olmix.stores import (
+from olmix.planning.stores import (
     ACCESS_DENIED,
     NO_BUCKET,
     NO_CREDENTIALS,

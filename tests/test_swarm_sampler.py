@@ -230,7 +230,7 @@ def test_leaf_type_is_the_planners() -> None:
 
 
 def test_variants_expand_into_runs_of_one_plan_matching_the_generated_files(tmp_path: Path) -> None:
-    from olmix.plan import build_plan
+    from olmix.planning.plan import build_plan
 
     cfg = corpus_config(tmp_path)
     plan = build_plan(cfg, use_cache=False)
@@ -246,7 +246,7 @@ def test_variants_expand_into_runs_of_one_plan_matching_the_generated_files(tmp_
 
 def test_an_impossible_swarm_at_launch_is_a_config_problem_at_variants(tmp_path: Path) -> None:
     from olmix.errors import ConfigError
-    from olmix.plan import build_plan
+    from olmix.planning.plan import build_plan
 
     cfg = corpus_config(tmp_path, chinchilla_multiple=0.001)
     with pytest.raises(ConfigError, match=r"\$\.variants: kept 0 of 4 variants"):
@@ -255,7 +255,7 @@ def test_an_impossible_swarm_at_launch_is_a_config_problem_at_variants(tmp_path:
 
 def test_existing_mix_file_is_refused_not_ignored(tmp_path: Path) -> None:
     from olmix.errors import ConfigError
-    from olmix.plan import build_plan
+    from olmix.planning.plan import build_plan
 
     cfg = corpus_config(tmp_path, existing_mix_file="mix.json")
     with pytest.raises(ConfigError, match=r"\$\.existing_mix_file: existing_mix_file is not supported"):

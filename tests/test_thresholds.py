@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from olmix.thresholds import BucketScheme, ThresholdError, boundary, exact, kept, percent, scheme, show
+from olmix.study.thresholds import BucketScheme, ThresholdError, boundary, exact, kept, percent, scheme, show
 
 V = scheme("vigintile")
 

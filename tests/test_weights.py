@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from olmix.leaves import Leaf, Node
-from olmix.weights import WeightError, capped, ratios
+from olmix.planning.weights import WeightError, capped, ratios
 
 
 def leaf(

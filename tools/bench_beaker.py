@@ -75,8 +75,8 @@ def _service(tmp: Path) -> None:
     """A 100-run group launched through the launcher and the real client, then its status read once."""
     import os
 
-    from olmix import launcher
     from olmix.backends.beaker import BeakerBackend
+    from olmix.launch import launcher
     from tests.beakerservice import UNSET_VARIABLES, BeakerService
 
     with BeakerService(tmp / "beaker") as svc:

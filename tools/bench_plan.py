@@ -12,12 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from olmix import cache
 from olmix.leaves import leaves
 from olmix.loading.config import load_config
-from olmix.plan import build_plan
-from olmix.planfile import write_plan
-from olmix.resolve import ResolvedLeaf, apply_path_map
+from olmix.planning import cache
+from olmix.planning.plan import build_plan
+from olmix.planning.planfile import write_plan
+from olmix.planning.resolve import ResolvedLeaf, apply_path_map
 
 SOURCES, TOPICS, BUCKETS, FILES = 10, 10, 100, 100
 

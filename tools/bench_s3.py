@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from olmix.leaves import Leaf
-from olmix.resolve import filesystem, resolve
+from olmix.planning.resolve import filesystem, resolve
 from tools.s3server import S3Server, s3_env
 
 LEAVES, FILES = 120, 100

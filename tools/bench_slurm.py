@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _plan(group: str) -> dict[str, Any]:
-    from olmix import launcher
+    from olmix.launch import launcher
 
     config = REPO / "config/examples/minimal.yaml"
     return {
@@ -52,7 +52,7 @@ def _calls(calls: list[str]) -> str:
 
 def _group(tmp: Path, label: str, backend: Any) -> tuple[Any, ...]:
     """Launch, status and cancel of one 100-run group: (label, then calls and seconds of each)."""
-    from olmix import launcher
+    from olmix.launch import launcher
 
     group = "bench-" + label.split()[0]
     plan = _plan(group)
@@ -71,8 +71,8 @@ def _group(tmp: Path, label: str, backend: Any) -> tuple[Any, ...]:
 
 def scheduler(tmp: Path) -> None:
     """A 100-run group through the launcher (launch, status, cancel): as one array, and run by run."""
-    from olmix import launcher
     from olmix.backends.slurm import SlurmBackend
+    from olmix.launch import launcher
 
     class RunByRun(SlurmBackend):
         """The Slurm backend as a backend without arrays or group cancel: the launcher's per-run path."""

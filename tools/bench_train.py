@@ -26,8 +26,8 @@ def plan_demo_run(corpus: Path, run_dir: Path) -> Path:
     """Plan the shipped top-10% config over the demo corpus at `corpus`, shrunk to olmo3_1m and STEPS steps of
     4 × 128 tokens; write it to `run_dir`/plan.json and return that path."""
     from olmix.catalogue import TOKENS_PER_PARAMETER, parameters
-    from olmix.plan import build_plan
-    from olmix.planfile import write_plan
+    from olmix.planning.plan import build_plan
+    from olmix.planning.planfile import write_plan
 
     config = Path(__file__).resolve().parents[1] / "config/examples/launch/quality_thresholds/quality_top10pct.yaml"
     multiple = STEPS * 4 * 128 / (TOKENS_PER_PARAMETER * parameters("olmo3_1m"))

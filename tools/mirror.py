@@ -14,7 +14,7 @@ from pathlib import Path
 from olmix.catalogue import ITEMSIZE
 from olmix.leaves import leaves
 from olmix.loading.config import load_config
-from olmix.resolve import _glob_regex, split_pattern
+from olmix.planning.resolve import _glob_regex, split_pattern
 
 
 def concrete(rest: str, i: int) -> str:

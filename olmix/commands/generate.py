@@ -49,8 +49,8 @@ def quality_thresholds(study: str, out_dir: str, force: bool, check: bool, fmt: 
     """
     from pathlib import Path
 
-    from olmix import studyfiles
     from olmix.loading import config
+    from olmix.study import files as studyfiles
 
     doc, _ = config.load_document(study, "study")
     out = Path(out_dir)

@@ -1,6 +1,6 @@
 """`olmix launch run | preview | status | cancel | list`.
 
-`run` and `preview` share one builder (olmix.plan.build_plan): what a dry run
+`run` and `preview` share one builder (olmix.planning.plan.build_plan): what a dry run
 shows is what a launch submits. Nothing is submitted before every run of the
 group has planned cleanly and the launch was confirmed.
 """
@@ -69,7 +69,7 @@ def _tokens(n: int) -> str:
 
 def render_plan(plan: Any, echo: Callable[[str], None] = safe_echo) -> None:
     """A table per run: leaf, ratio, tokens available, tokens needed, repetition (and cap), then totals."""
-    from olmix.listing import listing_note
+    from olmix.planning.listing import listing_note
     from olmix.render import table
 
     echo(f"group {plan.group}  (config {plan.config.path}, sha256 {plan.config.sha256[:12]})")
@@ -130,7 +130,7 @@ def render_commands(
 
 
 def _build(config: tuple[str, ...], path_map: Any, no_cache: bool, overrides: tuple[str, ...]) -> Any:
-    from olmix.plan import build
+    from olmix.planning.plan import build
 
     bar = ProgressBar()
     try:
@@ -140,7 +140,7 @@ def _build(config: tuple[str, ...], path_map: Any, no_cache: bool, overrides: tu
 
 
 def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
-    from olmix.planfile import plan_json, write_plan
+    from olmix.planning.planfile import plan_json, write_plan
 
     if plan_out:
         write_plan(plan, plan_out)
@@ -263,7 +263,7 @@ def run(
             render_launch(prepared, descriptions=True)
         return
     if plan_out:
-        from olmix.planfile import write_plan
+        from olmix.planning.planfile import write_plan
 
         write_plan(plan, plan_out)
     echo = (lambda text: safe_echo(text, err=True)) if as_json else safe_echo

@@ -24,7 +24,7 @@ def _duration(seconds: float | None) -> str:
 
 def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[Any, dict[str, Any]]:
     """Block until every submitted run of the group has finished, saying on stderr how the runs move."""
-    from olmix import launcher
+    from olmix.launch import launcher
 
     shown = ""
     last: tuple[Any, dict[str, Any]] = (None, {})
@@ -60,7 +60,8 @@ def wait_and_show(group_dir: Path, backend: Any, as_json: bool = False) -> None:
 def status(group: str, output: Path, fmt: str, wait: bool) -> None:
     """Each run's state, exit code, duration and log of a launched group."""
     as_json = fmt == "json"
-    from olmix import launcher, runpaths
+    from olmix import runpaths
+    from olmix.launch import launcher
 
     group_dir = runpaths.group_dir(output, group)
     record = launcher.read_record(group_dir)
@@ -122,7 +123,8 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
 @reports_errors
 def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
     """Stop a group's unfinished runs (their whole process groups) and record it."""
-    from olmix import launcher, runpaths
+    from olmix import runpaths
+    from olmix.launch import launcher
 
     group_dir = runpaths.group_dir(output, group)
     record = launcher.read_record(group_dir)
@@ -140,7 +142,7 @@ def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
 @reports_errors
 def list_groups(output: Path, limit: int, fmt: str) -> None:
     """Recently launched groups, newest first."""
-    from olmix import launcher
+    from olmix.launch import launcher
 
     records, bad = launcher.list_records(output)
     for error in bad:

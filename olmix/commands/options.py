@@ -113,7 +113,7 @@ def path_map_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def path_map_entries(flags: Sequence[str]) -> list[tuple[str, str]]:
-    from olmix.resolve import parse_path_map, path_map_from_env
+    from olmix.planning.resolve import parse_path_map, path_map_from_env
 
     return [*parse_path_map(flags), *path_map_from_env()]
 

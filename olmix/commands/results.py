@@ -13,7 +13,7 @@ from olmix.commands.options import examples, format_option, runs_dir_option
 from olmix.render import table, to_csv, to_json
 
 if TYPE_CHECKING:
-    from olmix.results import RunResult
+    from olmix.results.collect import RunResult
 
 
 @click.command(
@@ -51,7 +51,7 @@ def results(
 
     The change in brackets is against the run with the widest threshold.
     """
-    from olmix import results as collected
+    from olmix.results import collect as collected
 
     as_json, as_csv = fmt == "json", fmt == "csv"
 
@@ -85,7 +85,7 @@ def results(
         header, cells = _cells(found)
         echo(table(header, cells, rule=True))
     if plot:
-        from olmix.plot import draw
+        from olmix.results.plot import draw
 
         draw(collected.series(found), Path(plot), title=f"{group}: held-out loss against quality threshold")
         echo(f"wrote {plot}", err=as_json or as_csv)
@@ -112,7 +112,7 @@ def _evidence(runs_dir: Path, group: str, export: str | None, force: bool) -> No
 
 def _cells(results: Sequence[RunResult]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of text cells: held-out loss per source, its change against the widest threshold in brackets."""
-    from olmix.results import sources
+    from olmix.results.collect import sources
 
     names = sources(results)
     header = ["run", "threshold", "tokens", "final loss", *(f"held-out {s}" for s in names)]

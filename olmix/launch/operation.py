@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from olmix import launcher
 from olmix.backends import Backend, RunSpec, for_config
+from olmix.launch import launcher
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan
 
-    from olmix.plan import Built
+    from olmix.planning.plan import Built
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def prepare(
 ) -> Launch:
     """Check a launch of a built plan on `backend` and describe it; `offline` (a dry run) asks no service and looks
     up no secret. Writes nothing, submits nothing."""
-    from olmix.planfile import plan_data
+    from olmix.planning.planfile import plan_data
 
     plan = built.plan
     settings = launcher.run_settings(plan, built.configs, trainer_command)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # schema name -> (generated model, rules beyond the schema), imported when first needed
 KINDS: dict[str, tuple[str, str]] = {
     "mixture": ("olmix_generated.mixture:ExperimentConfig", "olmix.loading.rules:check"),
-    "study": ("olmix_generated.study:QualityThresholdStudy", "olmix.studyrules:check"),
+    "study": ("olmix_generated.study:QualityThresholdStudy", "olmix.study.rules:check"),
 }
 
 

@@ -21,7 +21,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 def budget(config: Any) -> int:
     """Tokens of one proxy run: where the model catalogue keeps the budget rule."""
-    from olmix.budget import requested_tokens
+    from olmix.planning.budget import requested_tokens
 
     return requested_tokens(config.proxy_model_id, config.chinchilla_multiple)
 
@@ -99,8 +99,8 @@ def swarm(
     use_cache: bool = True,
 ) -> list[tuple[Path, bytes]]:
     """The swarm of the config at `config_path`: (file name, bytes) per variant, nothing written."""
-    from olmix.listing import resolve_leaves
     from olmix.loading.config import load_document
+    from olmix.planning.listing import resolve_leaves
 
     path = Path(config_path)
     doc, config = load_document(path, "mixture")

@@ -23,9 +23,9 @@ def variants(
     `listed` (the planner's listings of this command) and `now` are resolve_leaves': the store is listed once."""
     from olmix.errors import ConfigError
     from olmix.leaves import leaves
-    from olmix.listing import resolve_leaves
     from olmix.loading.config import check
-    from olmix.resolve import ResolveError
+    from olmix.planning.listing import resolve_leaves
+    from olmix.planning.resolve import ResolveError
     from olmix.swarm.configs import budget, refuse_unsupported, with_weights
     from olmix.swarm.sampler import Settings, SwarmError, sample
 

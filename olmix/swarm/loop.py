@@ -43,9 +43,9 @@ class Target:
 
 
 def load_target(path: str | Path, repetition_factor: float | None, path_map: Any = ()) -> Target:
-    from olmix.budget import requested_tokens
-    from olmix.listing import resolve_leaves
     from olmix.loading.config import load_document
+    from olmix.planning.budget import requested_tokens
+    from olmix.planning.listing import resolve_leaves
 
     doc, config = load_document(Path(path), "mixture")
     resolved, _ = resolve_leaves(leaves(config), config.dtype, path_map)

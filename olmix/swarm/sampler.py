@@ -256,7 +256,7 @@ def _total(shares: Mapping[str, float], name: str) -> float:
 
 def _broken(tree: _Tree, settings: Settings, shares: Mapping[str, float], budget: int) -> str | None:
     """The first constraint the written shares break, or None."""
-    from olmix.budget import tokens_needed
+    from olmix.planning.budget import tokens_needed
 
     for name, share in shares.items():
         total = _total(shares, name)

@@ -51,7 +51,7 @@ class Settings:
 
 def load_run(plan_path: str | Path, run_name: str | None = None) -> tuple[LaunchPlan, Run]:
     """The validated plan and the run to train: the one named, else the plan's only run."""
-    from olmix.planfile import read_plan
+    from olmix.planning.planfile import read_plan
 
     plan = read_plan(plan_path)
     names = [run.name for run in plan.runs]

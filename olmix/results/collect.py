@@ -73,7 +73,7 @@ def read_run(folder: Path) -> RunResult:
     name = metrics.run
     threshold = None
     if (folder / PLAN_FILE).is_file():
-        from olmix.planfile import read_plan
+        from olmix.planning.planfile import read_plan
 
         threshold = threshold_from_plan(read_plan(folder / PLAN_FILE), name)
     # fixed evaluation sets (the same for every run) when the runs had them, else each run's own held-out data
@@ -119,7 +119,7 @@ def _difference(value: float | None, base: float | None) -> float | None:
 def latest_group(runs_dir: str | Path) -> str:
     """The most recently launched group under runs_dir: by its record's creation time, which no status or cancel
     changes (they rewrite the record); a record that is not valid is passed over."""
-    from olmix.launcher import list_records
+    from olmix.launch.launcher import list_records
 
     records, _ = list_records(Path(runs_dir))
     if not records:

@@ -1,6 +1,6 @@
 """Which files each leaf holds: the store listed now, or a listing cached before, and its age.
 
-olmix.resolve lists and globs the store; olmix.cache keeps what it found.
+olmix.planning.resolve lists and globs the store; olmix.planning.cache keeps what it found.
 A plan records when its files were listed (`listed_at`), and a preview says
 how old a cached listing is, since the store may have changed since.
 """
@@ -12,9 +12,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from olmix import cache as resolve_cache
 from olmix.leaves import Leaf
-from olmix.resolve import Listings, PathMap, Progress, ResolvedLeaf, resolve
+from olmix.planning import cache as resolve_cache
+from olmix.planning.resolve import Listings, PathMap, Progress, ResolvedLeaf, resolve
 
 
 def resolve_leaves(

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from olmix import thresholds
-from olmix.thresholds import BucketScheme
+from olmix.study import thresholds
+from olmix.study.thresholds import BucketScheme
 
 FIELD = re.compile(r"\{([^{}]*)\}")
 """A {placeholder} in a name, description or path template."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from olmix.fileio import write_atomic
 from olmix.leaves import Leaf
-from olmix.resolve import PathMap, ResolvedLeaf, apply_path_map
+from olmix.planning.resolve import PathMap, ResolvedLeaf, apply_path_map
 
 FORMAT = 4  # per leaf: [[paths], [tokens]]; and when the store was listed
 

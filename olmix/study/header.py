@@ -12,10 +12,11 @@ import textwrap
 from fractions import Fraction
 from typing import Any
 
-from olmix import thresholds, yamlwrite
+from olmix import yamlwrite
 from olmix.catalogue import MODELS, TOKENS_PER_PARAMETER
-from olmix.study import Experiment, bucket_scheme, topic_names
-from olmix.thresholds import BucketScheme
+from olmix.study import thresholds
+from olmix.study.study import Experiment, bucket_scheme, topic_names
+from olmix.study.thresholds import BucketScheme
 
 
 def _share(value: Fraction) -> str:

@@ -3,7 +3,7 @@
 A plan is the record every later step reads (the launcher, the trainer,
 results, the fit): schema/launch-plan.schema.json states it, the generated
 LaunchPlan model holds it, and it is validated when written and when read.
-Building one is olmix.plan's job.
+Building one is olmix.planning.plan's job.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ together: all are marked `submitting` in one change, run i with the token
 each is found again by its own token. One launch per group runs at a time
 (the group's launch lock), and every change to the record, by a launch,
 `status` or `cancel`, is made on a fresh read under the record lock
-(olmix.launchrecord). Together: every run is submitted exactly once.
+(olmix.launch.record). Together: every run is submitted exactly once.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from olmix.backends import Backend, BackendError, RunSpec, Status
 from olmix.backends.secrets import check_secrets
 from olmix.errors import OlmixError
 from olmix.fileio import make_dir, write_json_atomic
-from olmix.launchrecord import RECORD, RecordError, read_record, record_lock, updating, write_record
+from olmix.launch.record import RECORD, RecordError, read_record, record_lock, updating, write_record
 
 if TYPE_CHECKING:
     from olmix_generated.launch_record import LaunchRecord
@@ -562,7 +562,7 @@ def cancel(group_dir: Path, backend: Backend, runs: list[str] | None = None) -> 
 
 def list_records(runs_dir: Path) -> tuple[list[LaunchRecord], list[OlmixError]]:
     """The valid records of the groups under `runs_dir`, newest first, and an error naming each bad one."""
-    from olmix.launchrecord import parse_record
+    from olmix.launch.record import parse_record
 
     records, bad = [], []
     for path in sorted(runs_dir.glob(f"*/{RECORD}")) if runs_dir.is_dir() else []:

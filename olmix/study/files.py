@@ -13,8 +13,8 @@ from pathlib import Path
 from olmix.errors import ConfigError, OlmixError, Problem
 from olmix.loading import yamlsource
 from olmix.loading.yamlsource import Document
-from olmix.study import expand
-from olmix.studyheader import render
+from olmix.study.header import render
+from olmix.study.study import expand
 
 
 def project_root(start: Path) -> Path | None:

@@ -2,8 +2,8 @@
 
 `build_plan` is the one builder a dry run and a real launch share, so a dry
 run shows exactly what a launch submits. The plan is a JSON document with its
-own schema (schema/launch-plan.schema.json); olmix.planfile writes and reads it,
-olmix.listing finds the files behind each leaf.
+own schema (schema/launch-plan.schema.json); olmix.planning.planfile writes and reads it,
+olmix.planning.listing finds the files behind each leaf.
 
 Budget: requested tokens = 20 × parameters(proxy_model_id) × chinchilla_multiple,
 with the nominal parameter counts of olmix.catalogue (which the mixture schema's
@@ -22,16 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from olmix.budget import BudgetError, requested_tokens, shortfalls, tokens_needed
 from olmix.catalogue import MODELS, parameters
 from olmix.errors import ConfigError, Problem
 from olmix.leaves import leaves, node_paths
-from olmix.listing import resolve_leaves, utc_stamp
 from olmix.loading.configfiles import config_files
 from olmix.loading.yamlsource import Document
-from olmix.planfile import PLAN_VERSION, without_gc_pauses
-from olmix.resolve import Listings, PathMap, Progress, ResolveError
-from olmix.weights import WeightError, ratios
+from olmix.planning.budget import BudgetError, requested_tokens, shortfalls, tokens_needed
+from olmix.planning.listing import resolve_leaves, utc_stamp
+from olmix.planning.planfile import PLAN_VERSION, without_gc_pauses
+from olmix.planning.resolve import Listings, PathMap, Progress, ResolveError
+from olmix.planning.weights import WeightError, ratios
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan

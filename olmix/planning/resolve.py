@@ -12,7 +12,7 @@ a missing folder, a dangling or looping symbolic link, or a size that is not a
 multiple of the item size is a problem naming the leaf and the pattern; every
 problem of every leaf is reported at once, never a silent zero. A store that
 will not list a folder (credentials, permissions, bucket, network) is not a
-leaf's problem: its folders make one UnreachableError (olmix.stores).
+leaf's problem: its folders make one UnreachableError (olmix.planning.stores).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 from olmix.catalogue import ITEMSIZE
 from olmix.errors import ExtraMissing, IssuesError, OlmixError
 from olmix.leaves import Leaf
-from olmix.stores import NO_BUCKET, StorageError, StoreFailure, UnreachableError, failure
+from olmix.planning.stores import NO_BUCKET, StorageError, StoreFailure, UnreachableError, failure
 
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 PATH_MAP_ENV = "OLMIX_PATH_MAP"

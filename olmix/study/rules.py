@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 
-from olmix import thresholds
 from olmix.errors import Problem, suggest
 from olmix.loading.yamlsource import Document
-from olmix.study import FIELD, bucket_scheme, missing, profile_weights, topic_names
-from olmix.thresholds import BucketScheme, ThresholdError
+from olmix.study import thresholds
+from olmix.study.study import FIELD, bucket_scheme, missing, profile_weights, topic_names
+from olmix.study.thresholds import BucketScheme, ThresholdError
 
 NAME_FIELDS = {"pct", "threshold", "profile"}
 PATH_FIELDS = {"topic", "bucket"}

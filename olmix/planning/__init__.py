@@ -1,0 +1,1 @@
+"""The planning stage: from a loaded config to a launch plan (resolve, weigh, budget, check)."""

@@ -1,0 +1,1 @@
+"""The results stage: a group's finished runs as a table, JSON, CSV or a plot."""

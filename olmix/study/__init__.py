@@ -1,0 +1,1 @@
+"""The study stage: quality-threshold studies and the experiment configs they generate."""
