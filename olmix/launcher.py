@@ -624,16 +624,14 @@ def cancel(group_dir: Path, backend: Backend, runs: list[str] | None = None) -> 
 
 def list_records(runs_dir: Path) -> tuple[list[LaunchRecord], list[OlmixError]]:
     """The valid records of the groups under `runs_dir`, newest first, and an error naming each bad one."""
-    from olmix.launchrecord import parse_record
+    from olmix.launchrecord import parse_record, read_record_file
 
     records, bad = [], []
     for path in sorted(runs_dir.glob(f"*/{RECORD}")) if runs_dir.is_dir() else []:
         try:
-            records.append(parse_record(path.read_bytes(), str(path)))
+            records.append(parse_record(read_record_file(path), str(path)))
         except OlmixError as exc:
             bad.append(exc)
-        except OSError as exc:
-            bad.append(OlmixError(f"{path}: cannot read: {exc.strerror or exc}"))
     records.sort(key=lambda r: r.created_at, reverse=True)
     return records, bad
 
