@@ -1,7 +1,10 @@
 """What the records olmix writes for other steps share: JSON without NaN, checked against a schema, located problems.
 
 The plan, the launch record and a run's metrics each have a JSON Schema in
-schema/ and generated models, and each reader validates what it reads. The
+schema/ and generated models, and each reader validates what it reads. Each
+is read through `read_bounded`, never whole: a record over its kind's size
+cap (a file gone wrong, a sparse file of gigabytes) is one located problem,
+not a MemoryError, and a listing names it and goes on with the others. The
 models say quickly whether a record is valid; when it is not, the record is
 read again as YAML (JSON is YAML) with positions, so every problem is
 reported as FILE:LINE:COLUMN at its JSON path, as for a config.
@@ -10,12 +13,46 @@ reported as FILE:LINE:COLUMN at its JSON path, as for a config.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from olmix.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
+
+
+MiB = 1024 * 1024
+# The most bytes olmix reads of a record, by kind. A plan names every file of every leaf (a million files is
+# hundreds of MiB); the launch record, a run's metrics and a runner's state files are a small fraction of that.
+MAX_RECORD_BYTES = {
+    "plan": 1024 * MiB,
+    "launch record": 64 * MiB,
+    "metrics file": 64 * MiB,
+    "CSV": 256 * MiB,
+    "run state file": 1 * MiB,
+}
+MAX_RECORD_ENV = "OLMIX_MAX_RECORD_BYTES"
+
+
+def max_record_bytes(what: str) -> int:
+    """The size cap of a record of kind `what`: OLMIX_MAX_RECORD_BYTES when set (any kind), else the kind's."""
+    raw = os.environ.get(MAX_RECORD_ENV, "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return MAX_RECORD_BYTES[what]
+
+
+def read_bounded(path: str | Path, what: str, error: type[ConfigError] = ConfigError) -> bytes:
+    """The bytes of the record at `path` (a regular file, at most its kind's cap), read with that bound;
+    `error` names the file and why it was not read."""
+    from olmix.loading import inputs
+
+    try:
+        return inputs.read_limited(path, max_record_bytes(what), what=what, raise_with=f"{MAX_RECORD_ENV}=N")
+    except inputs.InputError as exc:
+        raise error([Problem(str(path), 0, 0, (), str(exc).removeprefix(f"{path}: "))]) from None
 
 
 def _refuse_constant(constant: str) -> Any:
@@ -44,3 +81,9 @@ def schema_problems(raw: bytes, name: str, schema: str, exc: ValidationError) ->
     except ConfigError as parse_error:
         return list(parse_error.problems)
     return schemacheck.check(doc, schema) or [doc.problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+
+
+def skipped_line(exc: ConfigError) -> str:
+    """The note for a record left out of a listing: its file and first problem."""
+    first, more = exc.problems[0], len(exc.problems) - 1
+    return f"skipped {first}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")

@@ -18,6 +18,7 @@ import pytest
 
 from olmix.backends import RunSpec, RunState
 from olmix.backends.beaker import BeakerBackend
+from olmix.errors import OlmixError
 from olmix.launch import launcher
 
 from .conftest import REPO
@@ -358,3 +359,58 @@ def test_a_launch_beaker_refuses_is_one_message_and_submits_nothing(
     assert message in line
     assert svc.experiments() == [] and svc.datasets() == []
     assert not (tmp_path / "runs").exists()
+
+
+def _short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """beaker-py gives up on a REST call after Beaker.TIMEOUT seconds (30); a test waits 1."""
+    import beaker
+
+    monkeypatch.setattr(beaker.Beaker, "TIMEOUT", 1.0)
+
+
+def _one_experiment_per_run_and_the_record_knows_each(svc: Any, out: Path) -> None:
+    experiments = svc.experiments()
+    record = launcher.read_record(out / "g-0123abcd")
+    assert [e.state for e in record.runs] == ["submitted"] * len(RUNS)
+    assert sorted(e.name for e in experiments) == sorted(f"olmix-{e.token}" for e in record.runs)
+    assert sorted(e.id for e in experiments) == sorted(str(e.job_id) for e in record.runs)
+
+
+def test_a_create_that_timed_out_after_beaker_made_it_is_adopted_at_once(
+    beaker_service: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = _service(beaker_service)
+    _short_timeout(monkeypatch)
+    plan, config = _plan(tmp_path, RUNS)
+    out = tmp_path / "out"
+    gate = svc.hold_next("CreateExperiment", after=True)  # made, and the answer comes after the client gave up
+    try:
+        results = launcher.launch(plan, config, BeakerBackend(**_options()), out, command=COMMAND)
+    finally:
+        gate.release()
+    assert gate.wait_finished()
+    assert sorted(r.run for r in results) == RUNS
+    _one_experiment_per_run_and_the_record_knows_each(svc, out)
+
+
+def test_a_create_beaker_makes_after_the_client_timed_out_is_never_made_twice(
+    beaker_service: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = _service(beaker_service)
+    _short_timeout(monkeypatch)
+    plan, config = _plan(tmp_path, RUNS)
+    out = tmp_path / "out"
+    gate = svc.hold_next("CreateExperiment")  # the first create reaches Beaker, which makes it only later
+    try:
+        with pytest.raises(OlmixError) as caught:
+            launcher.launch(plan, config, BeakerBackend(**_options()), out, command=COMMAND)
+        assert "was not submitted" not in str(caught.value)
+        # resumed while Beaker still holds the first create: the run is not there yet
+        launcher.launch(plan, config, BeakerBackend(**_options()), out, command=COMMAND)
+    finally:
+        gate.release()
+    assert gate.wait_finished()  # ...and now Beaker has done what it was first asked
+    _one_experiment_per_run_and_the_record_knows_each(svc, out)
+    again = launcher.launch(plan, config, BeakerBackend(**_options()), out, command=COMMAND)
+    assert not any(r.new for r in again)
+    assert len(svc.experiments()) == len(RUNS)

@@ -504,3 +504,45 @@ def test_a_resume_submits_the_runs_left_with_this_launchs_plan(tmp_path: Path) -
     wait_finished(group, LocalBackend())
     listed = {name: json.loads((group / name / "plan.json").read_text())["runs"][0]["listed_at"] for name in RUNS}
     assert listed == {"run-a": "2026-01-01T00:00:00Z", "run-b": "2026-02-02T00:00:00Z", "run-c": "2026-02-02T00:00:00Z"}
+
+
+class AnswerLost(LocalBackend):
+    """Starts the run, then fails as a scheduler whose answer never came back (a timeout after it took the job)."""
+
+    def submit(self, spec: Any) -> str:
+        super().submit(spec)
+        from olmix.backends import BackendError
+
+        # the scheduler has the job on its books (job.json) before the answer is lost
+        poll(lambda: (spec.run_dir / "job.json").exists(), "the runner's job.json")
+        raise BackendError("sbatch did not answer within 120 s")
+
+
+class Refused(LocalBackend):
+    def submit(self, spec: Any) -> str:
+        from olmix.backends import BackendError
+
+        raise BackendError("sbatch failed (exit 1): invalid partition")
+
+
+def test_a_submission_whose_answer_was_lost_is_found_by_its_token_and_adopted(tmp_path: Path) -> None:
+    command = trainer(tmp_path, "log('start')\n")
+    results = launcher.launch(make_plan(), CONFIG, AnswerLost(), tmp_path / "out", command=command)
+    group_dir = tmp_path / "out" / "g-0123abcd"
+    record = launcher.read_record(group_dir)
+    assert [(e.name, e.state) for e in record.runs] == [(name, "submitted") for name in RUNS]
+    assert {r.run: r.job_id for r in results} == {e.name: e.job_id for e in record.runs}
+    wait_finished(group_dir, LocalBackend())
+    assert sorted(r for r, _, _ in events(tmp_path)) == RUNS  # each run started once, by the one submission
+    again = launcher.launch(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=command)
+    assert not any(r.new for r in again)
+
+
+def test_a_refused_submission_stays_submitting_and_says_so_truthfully(tmp_path: Path) -> None:
+    command = trainer(tmp_path, "log('start')\n")
+    with pytest.raises(OlmixError) as caught:
+        launcher.launch(make_plan(), CONFIG, Refused(), tmp_path / "out", command=command)
+    message = str(caught.value)
+    assert "invalid partition" in message and "not found by their tokens" in message
+    record = launcher.read_record(tmp_path / "out" / "g-0123abcd")
+    assert record.runs[0].state == "submitting" and record.runs[0].token

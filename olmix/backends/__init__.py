@@ -5,6 +5,13 @@ a run it may already have submitted (by the run's submission token, so a
 launch killed mid-submission never submits twice), reports the state of many
 runs in one call (a cluster answers a group's job ids at once) and cancels a
 run. Adding a backend is a new module and one line in BACKENDS.
+
+A submission that fails may still have reached the scheduler (a timeout, an
+answer lost on the way back): the launcher then looks the run up by its
+token before it says the run was not submitted. A backend whose job names
+are unique on its service says so with `reuses_tokens = True`: a run whose
+earlier submission went unanswered is then submitted again with the same
+token, and the service refuses whichever of the two creations comes second.
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ the launcher calls hooks and never probes for them:
 - `url`: a run's page, where the engine has one;
 - `secrets_from_environment`: whether secrets are read from this environment
   (Beaker's are its own, named in the spec);
-- `takes_max_parallel`: whether `--max-parallel` means anything to it.
+- `takes_max_parallel`: whether `--max-parallel` means anything to it;
+- `reuses_tokens`: whether its job names are unique on the service, so a
+  submission that went unanswered is made again under the same token.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Backend:
     secrets_from_environment: ClassVar[bool] = True
     submits_together: ClassVar[bool] = False
     takes_max_parallel: ClassVar[bool] = True
+    reuses_tokens: ClassVar[bool] = False  # job names unique on the service: a lost submission goes again as is
 
     @classmethod
     def options_from_config(cls, config: Any, max_parallel: int | None = None) -> dict[str, Any]:

@@ -17,10 +17,14 @@ launch's listing (as on the other backends), and a committed dataset never
 changes afterwards, so what a run read stays what its record points at.
 
 Exactly once: the experiment is named `olmix-<token>` and its dataset
-`olmix-<token>-plan`, with the run's submission token. A launch killed after
-the experiment was created finds it by name in the workspace and adopts it;
-one killed before draws a new token, and the dataset it may have left is
-never mounted by anything.
+`olmix-<token>-plan-<plan digest>`, with the run's submission token. A launch
+killed after the experiment was created finds it by name in the workspace
+and adopts it. A create that timed out (or whose answer was lost) may still
+be made by the service later, so such a run is never given a new token: the
+launcher looks it up by name, and if it is not there yet submits it again
+under the same name (`reuses_tokens`); Beaker keeps names unique, so of two
+creations one is refused as a name in use. A dataset left uncommitted by an
+interrupted upload is mounted by nothing and is made again.
 
 Status reads the group's experiments in one listing (filtered by the group's
 id, which every experiment's description carries), and asks for the latest
@@ -61,6 +65,15 @@ STATES: dict[str, RunState] = {
 NEEDS_JOB = {"failed", "canceled", "queued", "submitted", "ready_to_start"}
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise BackendError(f"cannot read the run's plan {path}: {exc.strerror or exc}") from None
+
+
 def _seconds(stamp: Any) -> float | None:
     """A protobuf Timestamp in seconds, None when unset."""
     if stamp is None or not (stamp.seconds or stamp.nanos):
@@ -77,6 +90,7 @@ class BeakerBackend(Backend):
         return bs.settings_from_config(config)
 
     secrets_from_environment = False  # secrets are Beaker's, named in the spec; none is read from here
+    reuses_tokens = True  # experiment names are unique in Beaker: a second create under one name is refused
 
     def __init__(self, **options: Any) -> None:
         try:
@@ -147,7 +161,7 @@ class BeakerBackend(Backend):
         built = self._build(spec)
         head = [
             f"# beaker experiment {bs.experiment_name(spec.token)} in workspace {self.settings.workspace or '(none)'}",
-            f"# its plan: {spec.plan_file}, uploaded as dataset {bs.dataset_name(spec.token)} "
+            f"# its plan: {spec.plan_file}, uploaded as dataset {bs.dataset_name(spec.token)}-<its sha256, 12 digits> "
             f"and mounted at {bs.PLAN_MOUNT}",
         ]
         head += [f"# refused at launch: {problem}" for problem in bs.problems(built)]
@@ -246,12 +260,16 @@ class BeakerBackend(Backend):
         built = self.spec(spec)  # checked before anything is sent
         client = self.client()
         workspace = self.workspace()
-        with self._errors(f"run {spec.run} was not submitted"):
-            name = bs.dataset_name(spec.token)
+        with self._errors(f"while submitting run {spec.run}"):
+            name = bs.dataset_name(spec.token, _sha256(spec.plan_file))
             try:
                 dataset = client.dataset.create(name, spec.plan_file, workspace=workspace, strip_paths=True)
-            except bx.BeakerDatasetConflict:  # made by this attempt before it was interrupted
+            except bx.BeakerDatasetConflict:  # an earlier attempt under this token made it, for this same plan
                 dataset = client.dataset.get(f"{client.user_name}/{name}")
+                if not dataset.HasField("committed"):  # its upload was interrupted: nothing mounts it
+                    dataset = client.dataset.create(
+                        name, spec.plan_file, workspace=workspace, strip_paths=True, force=True
+                    )
             built.tasks[0].datasets[0].source.beaker = dataset.id
             bs.check(built, spec.run)
             try:

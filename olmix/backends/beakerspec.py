@@ -120,9 +120,11 @@ def experiment_name(token: str) -> str:
     return NAME_PREFIX + token
 
 
-def dataset_name(token: str) -> str:
-    """The name of the dataset holding the run's plan: the experiment's, and `-plan`."""
-    return experiment_name(token) + "-plan"
+def dataset_name(token: str, plan_sha256: str = "") -> str:
+    """The name of the dataset holding the run's plan: the experiment's, `-plan`, and the first 12 hex digits of
+    the plan's SHA-256. A run submitted again under its token (an earlier submission went unanswered) finds
+    its dataset again when its plan is the same, and gets a new one when the data store was listed anew."""
+    return experiment_name(token) + "-plan" + (f"-{plan_sha256[:12]}" if plan_sha256 else "")
 
 
 def description(group: str, run: str) -> str:

@@ -63,8 +63,10 @@ def run_file(path: Path) -> dict[str, Any] | None:
     absent or not (yet) readable: runners write them atomically, so a partial file is never seen."""
     import json
 
+    from olmix import records
+
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
-    except (OSError, ValueError):
+        data = json.loads(records.read_bounded(path, "run state file"))
+    except (OlmixError, ValueError):
         return None
+    return data if isinstance(data, dict) else None

@@ -102,7 +102,10 @@ def fit(
     from olmix.swarm import evidence as evidence_
     from olmix.swarm import loop
 
-    found = evidence_.collect(runs_dir, groups) if groups else evidence_.from_csv(str(ratios), str(metrics))
+    skipped: list[str] = []
+    found = evidence_.collect(runs_dir, groups, skipped) if groups else evidence_.from_csv(str(ratios), str(metrics))
+    for line in skipped:
+        echo(line, err=True)
     config = target_config or next((r.config for r in found.runs if r.config and Path(r.config).is_file()), None)
     target = loop.load_target(config, repetition_factor, path_map) if config else None
     data, files = loop.run(found, target, regression=regression, objective_entries=objective, kl_reg=kl_reg)

@@ -95,7 +95,10 @@ def _evidence(runs_dir: Path, group: str, export: str | None, force: bool) -> No
     from olmix import fileio
     from olmix.swarm import evidence
 
-    found = evidence.collect(runs_dir, [group])
+    skipped: list[str] = []
+    found = evidence.collect(runs_dir, [group], skipped)
+    for line in skipped:
+        echo(line, err=True)
     if export:
         files = [(Path(export) / name, data) for name, data in evidence.to_csv(found).items()]
         for path, what in fileio.write_all(files, force=force):

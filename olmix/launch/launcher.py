@@ -19,6 +19,15 @@ each is found again by its own token. One launch per group runs at a time
 (the group's launch lock), and every change to the record, by a launch,
 `status` or `cancel`, is made on a fresh read under the record lock
 (olmix.launch.record). Together: every run is submitted exactly once.
+
+A submission that fails is not taken as a "no": a timeout, or an answer lost
+on the way back, may follow a scheduler that took the run. So after any
+failure the run is looked up by its token at once, and adopted if it is
+there; if not, it stays `submitting`, and the next launch looks it up again
+before submitting anything. A backend whose names are unique on the service
+(`reuses_tokens`: Beaker) submits such a run again with the same token, so
+a creation that reaches the service late is refused as a name in use rather
+than made twice.
 """
 
 from __future__ import annotations
@@ -368,10 +377,12 @@ def submit(
         fresh = [run for run in request.runs if run.name not in done]
         if len(fresh) > 1 and backend.submits_together:
             done.update({s.run: s for s in _submit_array(request, backend, fresh)})
+        # a run whose earlier submission was never answered goes again under its token, where names are unique
+        again = {r.name: str(entries[r.name].token) for r in asked} if backend.reuses_tokens else {}
         results = []
         for run in request.runs:
             if run.name not in done:
-                done[run.name] = _submit_one(request, backend, run)
+                done[run.name] = _submit_one(request, backend, run, again.get(run.name))
             on_submit(done[run.name])
             results.append(done[run.name])
         return results
@@ -445,20 +456,60 @@ def _submit_array(request: LaunchRequest, backend: Backend, runs: list[RunLaunch
     for run in runs:
         _write_run_plan(request, run)
     _mark_submitting(request.group_dir, specs)
-    job_ids = backend.submit_many(specs)
+    try:
+        job_ids = backend.submit_many(specs)
+    except Exception as exc:
+        found = _after_failure(backend, specs, exc)
+        _mark_submitted(request.group_dir, backend, {s.run: j for s, j in zip(specs, found, strict=True) if j})
+        if None in found:
+            raise _not_found(request, [s for s, j in zip(specs, found, strict=True) if j is None], exc) from None
+        job_ids = [str(j) for j in found]
     if len(job_ids) != len(runs):
         raise BackendError(f"{len(runs)} runs submitted together, but {len(job_ids)} job ids came back")
     _mark_submitted(request.group_dir, backend, {run.name: job_id for run, job_id in zip(runs, job_ids, strict=True)})
     return [Submitted(run.name, job_id, new=True) for run, job_id in zip(runs, job_ids, strict=True)]
 
 
-def _submit_one(request: LaunchRequest, backend: Backend, run: RunLaunch) -> Submitted:
-    spec = _spec(request, run, uuid.uuid4().hex)  # a new attempt, a new token
+def _submit_one(request: LaunchRequest, backend: Backend, run: RunLaunch, token: str | None = None) -> Submitted:
+    spec = _spec(request, run, token or uuid.uuid4().hex)  # a new attempt, a new token (unless told)
     _write_run_plan(request, run)
     _mark_submitting(request.group_dir, [spec])
-    job_id = backend.submit(spec)
+    try:
+        job_id = backend.submit(spec)
+    except Exception as exc:
+        (found,) = _after_failure(backend, [spec], exc)
+        if found is None:
+            raise _not_found(request, [spec], exc) from None
+        job_id = found
     _mark_submitted(request.group_dir, backend, {run.name: job_id})
     return Submitted(run.name, job_id, new=True)
+
+
+def _after_failure(backend: Backend, specs: list[RunSpec], exc: Exception) -> list[str | None]:
+    """Each run's job id, looked up by its token after its submission failed: a timeout or a lost answer may
+    follow a scheduler that took it. Raises when the lookup fails too: then whether they were submitted is not
+    known, and the record keeps them `submitting` for the next launch to look up."""
+    try:
+        return list(backend.find_many(specs))
+    except Exception as lookup:
+        if not isinstance(exc, OlmixError):
+            raise exc from None
+        runs = ", ".join(spec.run for spec in specs)
+        raise LaunchError(
+            f"{exc}; whether run(s) {runs} were submitted is not known: looking them up by their tokens failed "
+            f"too ({lookup}); launching group {specs[0].group} again looks them up before submitting anything"
+        ) from None
+
+
+def _not_found(request: LaunchRequest, specs: list[RunSpec], exc: Exception) -> Exception:
+    """The error for runs whose submission failed and which the backend does not know by their tokens."""
+    if not isinstance(exc, OlmixError):
+        return exc
+    runs = ", ".join(spec.run for spec in specs)
+    return LaunchError(
+        f"{exc}; run(s) {runs} not found by their tokens afterwards, so most likely not submitted; launching "
+        f"group {request.group} again looks them up before submitting anything"
+    )
 
 
 def launch(
@@ -562,16 +613,14 @@ def cancel(group_dir: Path, backend: Backend, runs: list[str] | None = None) -> 
 
 def list_records(runs_dir: Path) -> tuple[list[LaunchRecord], list[OlmixError]]:
     """The valid records of the groups under `runs_dir`, newest first, and an error naming each bad one."""
-    from olmix.launch.record import parse_record
+    from olmix.launch.record import parse_record, read_record_file
 
     records, bad = [], []
     for path in sorted(runs_dir.glob(f"*/{RECORD}")) if runs_dir.is_dir() else []:
         try:
-            records.append(parse_record(path.read_bytes(), str(path)))
+            records.append(parse_record(read_record_file(path), str(path)))
         except OlmixError as exc:
             bad.append(exc)
-        except OSError as exc:
-            bad.append(OlmixError(f"{path}: cannot read: {exc.strerror or exc}"))
     records.sort(key=lambda r: r.created_at, reverse=True)
     return records, bad
 

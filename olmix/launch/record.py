@@ -97,13 +97,16 @@ def record_json(record: LaunchRecord) -> bytes:
 def read_record(group_dir: Path) -> LaunchRecord:
     """The group's validated record: one clear message naming the file when it is missing or bad."""
     path = group_dir / RECORD
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise OlmixError(f"no launch record at {path}: is the group name right? (see `olmix launch list`)") from None
-    except OSError as exc:
-        raise RecordError([Problem(str(path), 0, 0, (), f"cannot read: {exc.strerror or exc}")]) from None
-    return parse_record(raw, str(path))
+    if not path.exists() and not path.is_symlink():
+        raise OlmixError(f"no launch record at {path}: is the group name right? (see `olmix launch list`)")
+    return parse_record(read_record_file(path), str(path))
+
+
+def read_record_file(path: Path) -> bytes:
+    """The bytes of the launch record at `path`, read with the record's size cap; RecordError says why not."""
+    from olmix import records
+
+    return records.read_bounded(path, "launch record", RecordError)
 
 
 def write_record(group_dir: Path, record: LaunchRecord) -> None:

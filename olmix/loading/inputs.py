@@ -61,8 +61,9 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_limited(path: str | Path, limit: int | None, *, what: str = "file") -> bytes:
-    """The bytes of regular file `path`, refusing anything else and anything over `limit` bytes (if given).
+def read_limited(path: str | Path, limit: int | None, *, what: str = "file", raise_with: str | None = None) -> bytes:
+    """The bytes of regular file `path`, refusing anything else and anything over `limit` bytes (if given;
+    `raise_with` says how to raise the limit, by default a config's flag and variable).
 
     Opened without blocking, so a FIFO swapped in after the check still cannot hang the read; the size
     is checked before reading and again while reading (a file that grows).
@@ -82,10 +83,8 @@ def read_limited(path: str | Path, limit: int | None, *, what: str = "file") -> 
             raise InputError(f"{path}: is {_kind(info.st_mode)}, not a {what}")
         if limit is None:
             return _read(f, path)
-        over = (
-            f"over the {limit:,}-byte limit for a {what} "
-            f"(raise it with `olmix --max-config-bytes N` or {MAX_CONFIG_ENV}=N)"
-        )
+        how = raise_with or f"`olmix --max-config-bytes N` or {MAX_CONFIG_ENV}=N"
+        over = f"over the {limit:,}-byte limit for a {what} (raise it with {how})"
         if info.st_size > limit:
             raise InputError(f"{path}: {info.st_size:,} bytes, {over}")
         data = _read(f, path, limit + 1)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from olmix.errors import PlanError, Problem
+from olmix.errors import PlanError
 from olmix.fileio import write_atomic
 
 if TYPE_CHECKING:
@@ -81,10 +81,6 @@ def write_plan(plan: LaunchPlan, path: str | Path) -> None:
 @without_gc_pauses
 def read_plan(path: str | Path) -> LaunchPlan:
     """The validated plan at `path`; PlanError lists every problem."""
-    from olmix.loading import inputs
+    from olmix import records
 
-    try:
-        raw = inputs.read_limited(path, None, what="plan")  # no size cap: a plan lists every file it trains on
-    except inputs.InputError as exc:
-        raise PlanError([Problem(str(path), 0, 0, (), str(exc).removeprefix(f"{path}: "))]) from None
-    return _validated(raw, str(path))
+    return _validated(records.read_bounded(path, "plan", PlanError), str(path))

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from olmix.errors import OlmixError
-from olmix.training.metrics import METRICS_FILE, MetricsError, read_metrics
+from olmix import records
+from olmix.errors import ConfigError, OlmixError
+from olmix.training.metrics import METRICS_FILE, read_metrics
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan
@@ -68,7 +69,7 @@ def threshold_from_plan(plan: LaunchPlan, run: str) -> float | None:
 
 
 def read_run(folder: Path) -> RunResult:
-    """One run's result from its folder; MetricsError when its metrics.json is not valid metrics."""
+    """One run's result from its folder; MetricsError (PlanError) when its metrics.json (plan.json) is not valid."""
     metrics = read_metrics(folder / METRICS_FILE)
     name = metrics.run
     threshold = None
@@ -130,8 +131,9 @@ def latest_group(runs_dir: str | Path) -> str:
 def collect(runs_dir: str | Path, group: str, skipped: list[str] | None = None) -> list[RunResult]:
     """Every finished run of the group (those with a metrics.json), widest threshold last.
 
-    A run whose metrics.json is not valid metrics is left out, and a line naming the file and its first
-    problem is appended to `skipped`; when every run is left out, that is an error listing them.
+    A run whose metrics.json or plan.json is not valid (or too big to read) is left out, and a line naming the
+    file and its first problem is appended to `skipped`; when every run is left out, that is an error listing
+    them.
     """
     folder = Path(runs_dir) / group
     if not folder.is_dir():
@@ -141,8 +143,8 @@ def collect(runs_dir: str | Path, group: str, skipped: list[str] | None = None) 
         if (run / METRICS_FILE).is_file():
             try:
                 results.append(read_run(run))
-            except MetricsError as exc:
-                bad.append(_one_line(exc))
+            except ConfigError as exc:  # the metrics or the plan beside them
+                bad.append(records.skipped_line(exc))
     if not results:
         if bad:
             raise ResultsError(f"no run of group {group!r} has valid metrics:\n" + "\n".join(bad))
@@ -150,11 +152,6 @@ def collect(runs_dir: str | Path, group: str, skipped: list[str] | None = None) 
     if skipped is not None:
         skipped.extend(bad)
     return with_changes(results)
-
-
-def _one_line(exc: MetricsError) -> str:
-    first, more = exc.problems[0], len(exc.problems) - 1
-    return f"skipped {first}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
 def sources(results: Sequence[RunResult]) -> list[str]:

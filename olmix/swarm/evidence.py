@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from olmix import render
+from olmix import records, render
 from olmix.errors import OlmixError
 
 RATIOS_FILE = "ratios.csv"
@@ -117,18 +117,33 @@ def pooled(runs: Sequence[Run]) -> Evidence:
     return Evidence(list(runs), leaves, metrics)
 
 
-def collect(runs_dir: str | Path, groups: Sequence[str]) -> Evidence:
-    """Every finished run (with a metrics.json) of the groups, pooled."""
+def collect(runs_dir: str | Path, groups: Sequence[str], skipped: list[str] | None = None) -> Evidence:
+    """Every finished run (with a metrics.json) of the groups, pooled.
+
+    A run whose metrics.json or plan.json is not valid (or too big to read) is left out, and a line naming the
+    file and its first problem is appended to `skipped`; when every run is left out, that is an error listing
+    them.
+    """
+    from olmix.errors import ConfigError
     from olmix.training.metrics import METRICS_FILE
 
-    runs = []
+    runs, bad = [], []
     for group in groups:
         folder = Path(runs_dir) / group
         if not folder.is_dir():
             raise EvidenceError(f"no group {group!r} under {runs_dir}")
-        runs += [read_run(run) for run in sorted(folder.iterdir()) if (run / METRICS_FILE).is_file()]
+        for run in sorted(folder.iterdir()):
+            if (run / METRICS_FILE).is_file():
+                try:
+                    runs.append(read_run(run))
+                except ConfigError as exc:  # its metrics or its plan
+                    bad.append(records.skipped_line(exc))
     if not runs:
+        if bad:
+            raise EvidenceError(f"no run of {', '.join(groups)} has valid evidence:\n" + "\n".join(bad))
         raise EvidenceError(f"no finished run (with {METRICS_FILE}) in {', '.join(groups)} under {runs_dir}")
+    if skipped is not None:
+        skipped.extend(bad)
     return pooled(runs)
 
 
@@ -155,9 +170,13 @@ def to_csv(evidence: Evidence) -> dict[str, bytes]:
 
 
 def _read_csv(path: Path) -> tuple[list[str], dict[str, tuple[int, list[str]]]]:
+    from olmix.errors import ConfigError
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = records.read_bounded(path, "CSV").decode("utf-8")
+    except ConfigError as exc:
+        raise EvidenceError(str(exc.problems[0])) from None
+    except UnicodeDecodeError as exc:
         raise EvidenceError(f"{path}: cannot read: {exc}") from None
     rows = list(csv.reader(io.StringIO(text)))
     if not rows or not rows[0] or rows[0][0] != "run":

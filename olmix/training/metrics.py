@@ -44,13 +44,9 @@ def _validated(raw: bytes, name: str) -> Metrics:
 
 def read_metrics(path: str | Path) -> Metrics:
     """The validated metrics at `path`; MetricsError lists every problem."""
-    from olmix.loading import inputs
+    from olmix import records
 
-    try:
-        raw = inputs.read_limited(path, None, what="metrics file")
-    except inputs.InputError as exc:
-        raise MetricsError([Problem(str(path), 0, 0, (), str(exc).removeprefix(f"{path}: "))]) from None
-    return _validated(raw, str(path))
+    return _validated(records.read_bounded(path, "metrics file", MetricsError), str(path))
 
 
 def write_metrics(metrics: dict[str, Any], path: str | Path) -> Metrics:

@@ -44,8 +44,10 @@ Public API (import from `tests.beakerservice`; the `beaker_service` fixture is i
                                 .total_calls()
         .fail_next(call, status=503, *, message=..., after=False, times=1)   refuse the next call(s); after=True
                                 lets it take effect first (the client never hears it succeeded)
-        .delay_next(call, seconds, *, times=1)
-        .hold_next(call, *, after=False) -> Gate   .wait_arrived(timeout), .arrived (Event), .release()
+        .delay_next(call, seconds, *, times=1, after=False)   after=True: the answer is late, the effect is not
+        .hold_next(call, *, after=False) -> Gate   .wait_arrived(timeout), .arrived (Event), .release(),
+                                .wait_finished(timeout), .finished (Event: the server is done with the call, even
+                                when the client gave up waiting, as a client past its timeout does)
 
 gRPC methods implemented: GetUser, ResolveUserName, GetOrganization, ResolveOrganizationName, ResolveWorkspaceName,
 GetWorkspace, ResolveClusterName, GetCluster, GetSecret, ListSecrets, ResolveWorkloadName, GetWorkload,

@@ -97,12 +97,15 @@ class Handler(BaseHTTPRequestHandler):
             except st.CallError as err:
                 reply = _json(err.status, {"message": err.message, "status": err.status})
         status, headers, payload = reply
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped waiting (a timeout): the call took effect all the same
 
 
 Action = Callable[["BeakerService", Handler, dict[str, str], dict[str, str], bytes, str], Reply]

@@ -32,10 +32,12 @@ UNSET_VARIABLES = ("BEAKER_TOKEN", "BEAKER_ADDR")
 
 
 class Gate:
-    """A call held at the server: `arrived` is set when it gets there; it goes on after `release()`."""
+    """A call held at the server: `arrived` is set when it gets there; it goes on after `release()`; `finished`
+    is set once the server is done with it (its effect made or refused), whether or not the client still waits."""
 
     def __init__(self) -> None:
         self.arrived = threading.Event()
+        self.finished = threading.Event()
         self._released = threading.Event()
 
     def release(self) -> None:
@@ -43,6 +45,9 @@ class Gate:
 
     def wait_arrived(self, timeout: float = 30.0) -> bool:
         return self.arrived.wait(timeout)
+
+    def wait_finished(self, timeout: float = 30.0) -> bool:
+        return self.finished.wait(timeout)
 
     def _hold(self) -> None:
         self.arrived.set()
@@ -217,12 +222,16 @@ class BeakerService:
             fault = queue.pop(0) if queue else None
         if not storage_token and token != self.token:
             raise st.CallError(401, "unauthorized: invalid or missing token")
-        if fault is not None and not fault.after:
-            fault.apply()
-        result = action()
-        if fault is not None and fault.after:
-            fault.apply()
-        return result
+        try:
+            if fault is not None and not fault.after:
+                fault.apply()
+            result = action()
+            if fault is not None and fault.after:
+                fault.apply()
+            return result
+        finally:
+            if fault is not None and fault.gate is not None:
+                fault.gate.finished.set()
 
     # -- test controls: setup ------------------------------------------------------------------------------
 
@@ -313,9 +322,14 @@ class BeakerService:
         """
         self._add_fault(call, Fault(status=status, message=message, after=after), times)
 
-    def delay_next(self, call: str, seconds: float, *, times: int = 1) -> None:
-        """Slow the next `times` calls named `call` by `seconds` before they take effect."""
-        self._add_fault(call, Fault(delay=seconds), times)
+    def delay_next(self, call: str, seconds: float, *, times: int = 1, after: bool = False) -> None:
+        """Slow the next `times` calls named `call` by `seconds` before they take effect.
+
+        after=True slows the answer instead, once the call took effect: past a client's timeout, the server has
+        made what the client gave up on. A client that gave up before a delay without after=True ends still has
+        its call take effect then (the server does not notice that nobody waits).
+        """
+        self._add_fault(call, Fault(delay=seconds, after=after), times)
 
     def hold_next(self, call: str, *, after: bool = False) -> Gate:
         """Hold the next call named `call` at the server until the returned gate is released (stop() releases).
