@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -779,6 +779,7 @@ def migrate(sources: list[str], out_dir: Path) -> Outcome:
                 raise OlmixError(
                     f"{target}: the written YAML does not read back as the migrated config (a bug in olmix)"
                 )
-            problems += config.check(written, "mixture")[1]
+            # a value the schema refuses came from the upstream file: say which, since the output is not written
+            problems += [replace(p, message=f"{p.message} (migrated from {path})") for p in config.check(written)[1]]
             files.append((target, text))
     return Outcome(results, files, problems)

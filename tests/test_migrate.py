@@ -202,3 +202,15 @@ def test_detect_tells_the_kinds_apart_and_leaves_mixture_configs_alone() -> None
     assert migrate.detect({"swarm": {"ratios": "r.csv", "metrics": "m.csv"}, "priors": {}}) == "fit"
     assert migrate.detect({"name": "x", "swarm": {"variants": 2}, "sources": []}) is None
     assert migrate.detect({"name": "x"}) is None
+
+
+def test_a_value_the_schema_refuses_names_the_upstream_file_and_nothing_is_written(
+    run_olmix: Run, tmp_path: Path
+) -> None:
+    source = tmp_path / "up.yaml"
+    source.write_text((UPSTREAM / "launch.yaml").read_text().replace("priority: high", "priority: asap"))
+    out = tmp_path / "out"
+    done = run_olmix("migrate", str(source), "--out", str(out))
+    assert done.returncode == 1
+    assert '$.priority: the string "asap" is not allowed' in done.stderr and f"(migrated from {source})" in done.stderr
+    assert not out.exists()
