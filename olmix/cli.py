@@ -25,6 +25,7 @@ COMMANDS = {
     "demo-data": "olmix.commands.demo_data:demo_data",
     "results": "olmix.commands.results:results",
     "fit": "olmix.commands.fit:fit",
+    "migrate": "olmix.commands.migrate:migrate",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,6 +72,7 @@ SHORT_HELP = {
     "fit": "Fit how each metric depends on the mixture and propose the mixture that minimises the objective.",
     "generate": "Write experiment configs from a study file.",
     "launch": "Plan and launch the runs of a mixture config.",
+    "migrate": "Convert upstream olmix launch, generation and fit configs into mixture configs.",
     "leaves": "The leaves of CONFIG in config order: name, repetition cap, weights along the ancestry, paths.",
     "results": "Held-out loss per source against quality threshold, for every finished run of a group.",
     "schema": "Print the path of a JSON Schema olmix ships (for editor set-up).",

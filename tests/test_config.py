@@ -154,3 +154,23 @@ def test_minimal_config_flattens_to_its_leaves() -> None:
         ("all_dressed:science_math_and_technology:vigintile_0015", 1.0),
         ("arxiv", 1.5),
     ]
+
+
+def test_did_you_mean_offers_only_a_key_that_takes_the_kind_of_value_given(tmp_path: Path) -> None:
+    # `swarm:` and `priors:` are the upstream's sections: a mapping is no `slurm` (other keys) or `priority` (a string)
+    text = (
+        HEAD
+        + "swarm:\n  variants: 4\npriors:\n  relative_sizes: {a: 1}\n"
+        + "slurn:\n  partition: gpu\npriorty: high\n"
+        + SRC
+        + "    wieght: 1\n"
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    messages = {".".join(map(str, p.path)): p.message for p in exc.value.problems}
+    assert "did you mean" not in messages["swarm"] and "did you mean" not in messages["priors"]
+    assert messages["slurn"].endswith("did you mean 'slurm'?")
+    assert messages["priorty"].endswith("did you mean 'priority'?")
+    assert messages["sources.0.wieght"].endswith("did you mean 'weight'?")

@@ -61,6 +61,11 @@ def check(doc: yamlsource.Document, schema: str = "mixture") -> tuple[Any, list[
     try:
         instance = model_class(schema).model_validate(doc.data)
     except ValidationError as exc:
+        if schema == "mixture":
+            from olmix.migrate import upstream_hint
+
+            if (hint := upstream_hint(doc)) is not None:  # one line naming `olmix migrate`, not one per section key
+                return None, [hint]
         from olmix.loading import schemacheck  # python-jsonschema is slow to import; only an invalid file needs it
 
         return None, schemacheck.check(doc, schema) or _model_problems(doc, exc)

@@ -40,6 +40,21 @@ def _kind(value: Any) -> str:
     return "a list" if isinstance(value, list) else "a mapping"
 
 
+def _json_types(value: Any) -> set[str]:
+    """The JSON Schema types `value` is an instance of."""
+    if value is None:
+        return {"null"}
+    if isinstance(value, bool):
+        return {"boolean"}
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return {"integer", "number"}
+    if isinstance(value, float):
+        return {"number"}
+    if isinstance(value, str):
+        return {"string"}
+    return {"array"} if isinstance(value, list) else {"object"}
+
+
 def _resolve(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in node:
         node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
@@ -96,10 +111,10 @@ class _Explainer:
             yield self.enum_problem(path, value, list(expected))
             return
         if kind == "additionalProperties" and isinstance(value, dict):
-            allowed = list(schema.get("properties", {}))
+            properties = schema.get("properties", {})
             for key in value:
-                if key not in allowed:
-                    yield self.unknown_key(path, key, allowed)
+                if key not in properties:
+                    yield self.unknown_key(path, key, value[key], properties)
             return
         if kind == "required":
             missing = [k for k in expected if k not in value]
@@ -122,27 +137,47 @@ class _Explainer:
         if len({i for i, (_, own) in enumerate(shapes) if own & set(present)}) > 1:
             lines = ", ".join(f"'{k}' (line {self.doc.positions.of_key((*path, k))[0]})" for k in present)
             yield self.doc.problem(path, f"{noun} has exactly one of {_or(keys)}, but this one has {lines}")
-            allowed = set().union(*(set(s.get("properties", {})) for s, _ in shapes))
-            for key in value:
-                if key not in allowed:
-                    yield self.unknown_key(path, key, sorted(allowed))
+            yield from self.unknown_keys(path, value, shapes)
             return
         if not present:
-            allowed = set().union(*(set(s.get("properties", {})) for s, _ in shapes))
             yield self.doc.problem(path, f"{noun} needs exactly one of {_or(keys)}; none is given")
-            for key in value:
-                if key not in allowed:
-                    yield self.unknown_key(path, key, sorted(allowed))
+            yield from self.unknown_keys(path, value, shapes)
             return
         index = next(i for i, (_, own) in enumerate(shapes) if present[0] in own)
         for sub in error.context or []:
             if sub.relative_schema_path and sub.relative_schema_path[0] == index:
                 yield from self.explain(sub)
 
-    def unknown_key(self, path: JsonPath, key: str, allowed: list[str]) -> Problem:
-        near = suggest(key, allowed)
-        hint = f"; did you mean '{near}'?" if near else f"; allowed keys: {', '.join(allowed)}"
+    def unknown_keys(
+        self, path: JsonPath, value: dict[str, Any], shapes: list[tuple[dict[str, Any], set[str]]]
+    ) -> Iterator[Problem]:
+        properties = {k: v for shape, _ in shapes for k, v in shape.get("properties", {}).items()}
+        for key in value:
+            if key not in properties:
+                yield self.unknown_key(path, key, value[key], dict(sorted(properties.items())))
+
+    def unknown_key(self, path: JsonPath, key: str, value: Any, properties: dict[str, Any]) -> Problem:
+        # only a key whose schema takes this kind of value is a likely typo: `swarm: {variants: 4}` is not `slurm`
+        near = suggest(key, [name for name, schema in properties.items() if self.fits(value, schema)])
+        hint = f"; did you mean '{near}'?" if near else f"; allowed keys: {', '.join(properties)}"
         return self.doc.problem((*path, key), f"unknown key '{key}'{hint}", at_key=True)
+
+    def fits(self, value: Any, schema: Any) -> bool:
+        """Whether `value` has the JSON type `schema` takes, and, for a mapping, shares a key with its properties."""
+        if not isinstance(schema, dict):
+            return True
+        schema = _resolve(self.root, schema)
+        branches = schema.get("oneOf") or schema.get("anyOf")
+        if branches and "type" not in schema:
+            return any(self.fits(value, branch) for branch in branches)
+        wanted = schema.get("type")
+        if wanted is None:
+            return True
+        types = {wanted} if isinstance(wanted, str) else set(wanted)
+        if not types & _json_types(value):
+            return False
+        closed = isinstance(value, dict) and value and schema.get("additionalProperties") is False
+        return not closed or bool(set(value) & set(schema.get("properties", {})))
 
     def enum_problem(self, path: JsonPath, value: Any, allowed: list[Any]) -> Problem:
         near = suggest(value, [str(a) for a in allowed]) if isinstance(value, str) else None
