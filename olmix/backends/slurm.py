@@ -46,7 +46,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from olmix.backends import BackendError, RunSpec, RunState, Status, run_file
+from olmix.backends import BackendError, RunSpec, RunState, Status, run_file, sbatchopts
 from olmix.fileio import write_atomic
 
 SCRIPT = "slurm.sh"
@@ -92,23 +92,6 @@ LIVE_STATES = {"PREEMPTED": RunState.PENDING}
 # Settings go to sbatch as `--opt=value`; a value is one word of ordinary characters.
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.,:=/@+%|&!()\[\]*-]+$")
 TOKEN = re.compile(r"^([A-Za-z0-9_-]+)(?:\.(\d+))?$")
-# sbatch options olmix sets itself; extra arguments may not change them.
-RESERVED = {
-    "-J": "--job-name",
-    "--job-name": "--job-name",
-    "-o": "--output",
-    "--output": "--output",
-    "-e": "--error",
-    "--error": "--error",
-    "-a": "--array",
-    "--array": "--array",
-    "--wrap": "--wrap",
-    "--export": "--export",
-    "--parsable": "--parsable",
-    "-N": "--nodes",
-    "--nodes": "--nodes",
-}
-
 # Masks the values of the named variables in the trainer's output, as the local runner does (run by the job's Python).
 MASK = (
     "import os, sys\n"
@@ -207,11 +190,11 @@ class SlurmBackend:
             if value is not None and not SAFE_VALUE.fullmatch(value):
                 raise BackendError(f"slurm {key} {value!r}: only letters, digits and _.,:=/@+%|&!()[]*- are allowed")
         for arg in sbatch_args:
-            option = arg.split("=", 1)[0]
             if not arg.startswith("-") or "\n" in arg or "\0" in arg:
                 raise BackendError(f"slurm sbatch_args {arg!r}: each entry is one sbatch option, like --mem=8G")
-            if option in RESERVED:
-                raise BackendError(f"slurm sbatch_args {arg!r}: olmix sets {RESERVED[option]} itself")
+        given = {"time_limit" if key == "time" else key for key, value in self.settings.items() if value is not None}
+        for problem in sbatchopts.check(sbatch_args, given | ({"gpus_per_node"} if gpus_per_node else set())):
+            raise BackendError(f"slurm sbatch_args {sbatch_args[problem.index]!r}: {problem.message}")
         for key, number in (
             ("nodes", nodes),
             ("processes_per_node", processes_per_node),
