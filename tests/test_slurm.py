@@ -115,6 +115,17 @@ def test_every_slurm_state_maps_to_an_olmix_state_with_the_reason(
     assert found.finished_at == (200.0 if expected.finished else None)
 
 
+def test_a_requeued_jobs_forecast_start_is_no_start_and_a_duration_is_never_negative() -> None:
+    now = time.time()
+    requeued = map_state(Job("7", "7", "PENDING", "BeginTime", None, now + 7081, None), live=True)
+    assert (requeued.state, requeued.started_at, requeued.duration) == (RunState.PENDING, None, None)
+    running = map_state(Job("7", "7", "RUNNING", "None", None, now - 60, now + 3600), live=True)
+    assert running.duration is not None and 60 <= running.duration < 3600
+    assert Status(RunState.RUNNING, started_at=now + 100).duration is None  # a start still to come
+    assert Status(RunState.FAILED, None, 200.0, 100.0).duration is None  # an end before the start
+    assert Status(RunState.SUCCEEDED, 0, 100.0, 160.0).duration == 60.0
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -420,13 +431,18 @@ def test_a_requeued_run_starts_again_and_finishes(slurm: slurmcluster.SlurmClust
         assert time.monotonic() < deadline, found
         time.sleep(0.1)
     assert found.state == RunState.PENDING  # Slurm holds a requeued job back for 120 s; let it go sooner
+    assert (found.started_at, found.duration) == (None, None)  # squeue's StartTime is the forecast, 120 s ahead
     assert not (one.run_dir / "exit.json").exists()  # the first attempt was killed, not finished
     slurm.release_requeued(job)
     final = wait(backend, [job], [one.run_dir])[job]
     logs = "".join(p.read_text() for p in sorted(one.run_dir.glob("*.*")) if p.suffix in (".log", ".out", ".json"))
     assert final.state == RunState.SUCCEEDED, (final, logs)
     assert marker.read_text() == "start\nstart\n"
-    assert json.loads((one.run_dir / "started.json").read_text())["restarts"] == 1
+    started = json.loads((one.run_dir / "started.json").read_text())
+    assert started["restarts"] == 1
+    # the duration is the second attempt's: from its start (whole seconds in started.json), never negative
+    assert final.started_at is not None and final.started_at >= started["started_at"] - 1
+    assert final.duration is not None and final.duration >= 0
 
 
 # A new group's three runs go as one array: save 1 writes the record, 2 marks all three submitting, sbatch, 3 marks

@@ -156,7 +156,9 @@ def map_state(job: Job, *, live: bool) -> Status:
     if state is None:
         return Status(RunState.FAILED, job.exit_code, job.started_at, job.finished_at, detail + " (unknown state)")
     finished = job.finished_at if state.finished else None
-    return Status(state, job.exit_code if state.finished else None, job.started_at, finished, detail)
+    # A pending job's StartTime is the scheduler's forecast (a requeued job's next start), not a start.
+    started = None if state is RunState.PENDING else job.started_at
+    return Status(state, job.exit_code if state.finished else None, started, finished, detail)
 
 
 class SlurmBackend:

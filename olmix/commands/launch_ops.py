@@ -35,7 +35,7 @@ def runs_dir_option(func: Any) -> Any:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
+    if seconds is None or seconds < 0:  # unknown
         return "-"
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
