@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -679,3 +680,50 @@ def test_two_cpu_processes_train_under_srun_and_torchrun(slurm: slurmcluster.Slu
     metrics = read_metrics(run_dir / "metrics.json")
     assert (metrics.steps, metrics.tokens_trained) == (30, 30 * 4 * 64)  # as one process trains it
     assert (run_dir / "checkpoints" / "step30").is_dir()  # the default interval: OLMo-core saves the last step too
+
+
+@needs_slurm
+def test_a_cancel_while_a_slow_sbatch_submits_the_array_cancels_every_run_of_it(
+    slurm: slurmcluster.SlurmCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = REPO / "config/examples/minimal.yaml"
+    names = ["run-a", "run-b"]
+    plan: dict[str, Any] = {
+        "plan_version": 1,
+        "group": "g-slow",
+        "config": {"path": str(config), "sha256": launcher.sha256_file(config), "overrides": []},
+        "runs": [{"name": name, "leaves": []} for name in names],
+    }
+    gate, bin_dir = tmp_path / "gate", tmp_path / "bin"
+    bin_dir.mkdir()
+    sbatch = bin_dir / "sbatch"  # Slurm's sbatch, answering only once the test lets it (the job is queued before)
+    sbatch.write_text(
+        f'#!/bin/sh\nout="$({shlex.quote(slurmcluster._which("sbatch"))} "$@")" || exit $?\n'
+        f"touch {shlex.quote(str(gate))}.waiting\n"
+        f'while [ ! -e {shlex.quote(str(gate))} ]; do sleep 0.05; done\necho "$out"\n'
+    )
+    sbatch.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "out"
+    results: list[launcher.Submitted] = []
+    launch = threading.Thread(
+        target=lambda: results.extend(
+            launcher.launch(plan, config, SlurmBackend(), out, command=py("import time; time.sleep(300)"))
+        ),
+        daemon=True,
+    )
+    launch.start()
+    deadline = time.monotonic() + 60
+    while not Path(f"{gate}.waiting").exists():
+        assert time.monotonic() < deadline and launch.is_alive()
+        time.sleep(0.05)
+    group = out / "g-slow"
+    assert launcher.cancel_runs(group, SlurmBackend()).not_submitted == names  # no job id known yet
+    gate.touch()
+    launch.join(60)
+    assert [(r.run, r.new, r.cancelled) for r in results] == [(n, True, True) for n in names]
+    record = launcher.read_record(group)
+    assert all(e.cancelled_at is not None and e.cancel_requested_at is not None for e in record.runs)
+    backend = SlurmBackend()
+    found = wait(backend, [r.job_id for r in results], [group / n for n in names])
+    assert {s.state for s in found.values()} == {RunState.CANCELLED}, found
