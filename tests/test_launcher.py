@@ -312,8 +312,10 @@ def test_status_and_cancel_loops_through_killed_and_resumed_launches_submit_each
         assert proc.returncode == 0, err.decode()
     final = launcher.launch(plan, CONFIG, backend, tmp_path / "out", command=command)
     assert [r.new for r in final] == [False] * 8
-    assert submissions(tmp_path / "submissions") == names
-    wait_finished(group_dir, LocalBackend())
+    # run-7 was still to submit when the cancel loop began: it asked for it to stop, so it never started
+    assert submissions(tmp_path / "submissions") == names[:7]
+    assert [(r.run, r.job_id) for r in final if r.cancelled] == [("run-7", "")]
+    poll(lambda: all(s is None or s.state.finished for s in launcher.statuses(group_dir, backend)[1].values()), "runs")
     assert Counter(r for r, e, _ in events(tmp_path)).most_common(1)[0][1] == 1  # no run trained twice
 
 
@@ -546,3 +548,66 @@ def test_a_refused_submission_stays_submitting_and_says_so_truthfully(tmp_path: 
     assert "invalid partition" in message and "not found by their tokens" in message
     record = launcher.read_record(tmp_path / "out" / "g-0123abcd")
     assert record.runs[0].state == "submitting" and record.runs[0].token
+
+
+def test_a_cancel_during_a_launch_stops_the_run_in_flight_and_submits_no_other(tmp_path: Path) -> None:
+    names = ["run-0", "run-1", "run-2"]
+    plan, group_dir = make_plan(names), tmp_path / "out" / "g-0123abcd"
+    command = trainer(tmp_path, "log('start')\ntime.sleep(60)\n")
+    gate = tmp_path / "gate"
+    counted: dict[str, Any] = {"submissions": str(tmp_path / "submissions")}
+    launch = actor(
+        {
+            "action": "launch",
+            "backend": {**counted, "submit_gate": str(gate)},
+            "plan": plan,
+            "config": str(CONFIG),
+            "output": str(tmp_path / "out"),
+            "command": command,
+        }
+    )
+    poll(Path(f"{gate}.waiting").exists, "the launch's first submission to be under way")
+    done = launcher.cancel_runs(group_dir, LocalBackend())  # run-0 started, its job id not yet known
+    assert (done.cancelled, done.not_submitted) == ([], names)
+    gate.touch()
+    _, err = launch.communicate(timeout=60)
+    assert launch.returncode == 0, err.decode()
+
+    assert submissions(tmp_path / "submissions") == ["run-0"]  # the others were never submitted
+    record = launcher.read_record(group_dir)
+    assert [(e.name, e.state, e.cancel_requested_at is not None) for e in record.runs] == [
+        ("run-0", "submitted", True),
+        ("run-1", "planned", True),
+        ("run-2", "planned", True),
+    ]
+    assert record.runs[0].cancelled_at is not None  # stopped by the launch once its job id was known
+
+    def finished() -> dict[str, Any]:
+        found = launcher.statuses(group_dir, LocalBackend())[1]
+        return found if found["run-0"] is not None and found["run-0"].state.finished else {}
+
+    found: dict[str, Any] = poll(finished, "run-0 to stop")
+    assert (found["run-0"].state, found["run-1"], found["run-2"]) == (RunState.CANCELLED, None, None)
+
+    again = launcher.launch(plan, CONFIG, SlowBackend(**counted), tmp_path / "out", command=command)
+    assert [(r.run, r.new, r.cancelled, bool(r.job_id)) for r in again] == [
+        ("run-0", False, True, True),
+        ("run-1", False, True, False),
+        ("run-2", False, True, False),
+    ]
+    assert submissions(tmp_path / "submissions") == ["run-0"]  # a resume honours the cancel too
+
+
+def test_a_run_submitted_by_a_launch_killed_before_it_could_honour_a_cancel_is_stopped_by_the_resume(
+    tmp_path: Path,
+) -> None:
+    plan, group_dir = make_plan(["run-0"]), tmp_path / "out" / "g-0123abcd"
+    command = trainer(tmp_path, "log('start')\ntime.sleep(60)\n")
+    counted: dict[str, Any] = {"submissions": str(tmp_path / "submissions")}
+    killed_launch(tmp_path, plan, command, counted, n=1)  # run-0 started; the record says `submitting`
+    assert launcher.cancel_runs(group_dir, LocalBackend()).not_submitted == ["run-0"]
+    resumed = launcher.launch(plan, CONFIG, SlowBackend(**counted), tmp_path / "out", command=command)
+    assert [(r.new, r.cancelled) for r in resumed] == [(False, True)]
+    assert submissions(tmp_path / "submissions") == ["run-0"]
+    assert wait_finished(group_dir, LocalBackend())["run-0"].state == RunState.CANCELLED
+    assert launcher.read_record(group_dir).runs[0].cancelled_at is not None

@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,15 +116,26 @@ def test_every_slurm_state_maps_to_an_olmix_state_with_the_reason(
     assert found.finished_at == (200.0 if expected.finished else None)
 
 
+def test_a_requeued_jobs_forecast_start_is_no_start_and_a_duration_is_never_negative() -> None:
+    now = time.time()
+    requeued = map_state(Job("7", "7", "PENDING", "BeginTime", None, now + 7081, None), live=True)
+    assert (requeued.state, requeued.started_at, requeued.duration) == (RunState.PENDING, None, None)
+    running = map_state(Job("7", "7", "RUNNING", "None", None, now - 60, now + 3600), live=True)
+    assert running.duration is not None and 60 <= running.duration < 3600
+    assert Status(RunState.RUNNING, started_at=now + 100).duration is None  # a start still to come
+    assert Status(RunState.FAILED, None, 200.0, 100.0).duration is None  # an end before the start
+    assert Status(RunState.SUCCEEDED, 0, 100.0, 160.0).duration == 60.0
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"partition": "debug\n#SBATCH --wrap=x"}, "slurm partition"),
         ({"account": "a b"}, "slurm account"),
         ({"time_limit": "1:00;rm"}, "slurm time"),
-        ({"sbatch_args": ["--export=NONE"]}, "olmix sets --export itself"),
-        ({"sbatch_args": ["-J", "x"]}, "olmix sets --job-name itself"),
-        ({"sbatch_args": ["--wrap=rm -rf /"]}, "olmix sets --wrap itself"),
+        ({"sbatch_args": ["--export=NONE"]}, "--export is refused"),
+        ({"sbatch_args": ["-J", "-x"]}, "sbatch's --job-name"),
+        ({"sbatch_args": ["--wrap=rm -rf /"]}, "--wrap is refused"),
         ({"sbatch_args": ["mem=1G"]}, "each entry is one sbatch option"),
         ({"sbatch_args": ["--comment=a\nb"]}, "each entry is one sbatch option"),
     ],
@@ -420,13 +432,18 @@ def test_a_requeued_run_starts_again_and_finishes(slurm: slurmcluster.SlurmClust
         assert time.monotonic() < deadline, found
         time.sleep(0.1)
     assert found.state == RunState.PENDING  # Slurm holds a requeued job back for 120 s; let it go sooner
+    assert (found.started_at, found.duration) == (None, None)  # squeue's StartTime is the forecast, 120 s ahead
     assert not (one.run_dir / "exit.json").exists()  # the first attempt was killed, not finished
     slurm.release_requeued(job)
     final = wait(backend, [job], [one.run_dir])[job]
     logs = "".join(p.read_text() for p in sorted(one.run_dir.glob("*.*")) if p.suffix in (".log", ".out", ".json"))
     assert final.state == RunState.SUCCEEDED, (final, logs)
     assert marker.read_text() == "start\nstart\n"
-    assert json.loads((one.run_dir / "started.json").read_text())["restarts"] == 1
+    started = json.loads((one.run_dir / "started.json").read_text())
+    assert started["restarts"] == 1
+    # the duration is the second attempt's: from its start (whole seconds in started.json), never negative
+    assert final.started_at is not None and final.started_at >= started["started_at"] - 1
+    assert final.duration is not None and final.duration >= 0
 
 
 # A new group's three runs go as one array: save 1 writes the record, 2 marks all three submitting, sbatch, 3 marks
@@ -663,3 +680,50 @@ def test_two_cpu_processes_train_under_srun_and_torchrun(slurm: slurmcluster.Slu
     metrics = read_metrics(run_dir / "metrics.json")
     assert (metrics.steps, metrics.tokens_trained) == (30, 30 * 4 * 64)  # as one process trains it
     assert (run_dir / "checkpoints" / "step30").is_dir()  # the default interval: OLMo-core saves the last step too
+
+
+@needs_slurm
+def test_a_cancel_while_a_slow_sbatch_submits_the_array_cancels_every_run_of_it(
+    slurm: slurmcluster.SlurmCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = REPO / "config/examples/minimal.yaml"
+    names = ["run-a", "run-b"]
+    plan: dict[str, Any] = {
+        "plan_version": 1,
+        "group": "g-slow",
+        "config": {"path": str(config), "sha256": launcher.sha256_file(config), "overrides": []},
+        "runs": [{"name": name, "leaves": []} for name in names],
+    }
+    gate, bin_dir = tmp_path / "gate", tmp_path / "bin"
+    bin_dir.mkdir()
+    sbatch = bin_dir / "sbatch"  # Slurm's sbatch, answering only once the test lets it (the job is queued before)
+    sbatch.write_text(
+        f'#!/bin/sh\nout="$({shlex.quote(slurmcluster._which("sbatch"))} "$@")" || exit $?\n'
+        f"touch {shlex.quote(str(gate))}.waiting\n"
+        f'while [ ! -e {shlex.quote(str(gate))} ]; do sleep 0.05; done\necho "$out"\n'
+    )
+    sbatch.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "out"
+    results: list[launcher.Submitted] = []
+    launch = threading.Thread(
+        target=lambda: results.extend(
+            launcher.launch(plan, config, SlurmBackend(), out, command=py("import time; time.sleep(300)"))
+        ),
+        daemon=True,
+    )
+    launch.start()
+    deadline = time.monotonic() + 60
+    while not Path(f"{gate}.waiting").exists():
+        assert time.monotonic() < deadline and launch.is_alive()
+        time.sleep(0.05)
+    group = out / "g-slow"
+    assert launcher.cancel_runs(group, SlurmBackend()).not_submitted == names  # no job id known yet
+    gate.touch()
+    launch.join(60)
+    assert [(r.run, r.new, r.cancelled) for r in results] == [(n, True, True) for n in names]
+    record = launcher.read_record(group)
+    assert all(e.cancelled_at is not None and e.cancel_requested_at is not None for e in record.runs)
+    backend = SlurmBackend()
+    found = wait(backend, [r.job_id for r in results], [group / n for n in names])
+    assert {s.state for s in found.values()} == {RunState.CANCELLED}, found

@@ -196,7 +196,11 @@ class RunRecord(JsonModel):
     """
     cancelled_at: Annotated[float | None, Field(ge=0.0, title="Cancelled at")] = None
     """
-    When `olmix launch cancel` stopped the run.
+    When `olmix launch cancel` stopped the run (or, where the cancel came while the run was being submitted, when the launch stopped it as soon as its job id was known).
+    """
+    cancel_requested_at: Annotated[float | None, Field(ge=0.0, title="Cancel requested at")] = None
+    """
+    When `olmix launch cancel` asked for the run to stop. A run marked before it was submitted is never submitted (its state stays `planned` or `submitting`, by any launch of the group); one being submitted when the mark came is cancelled as soon as its job id is known, and gets `cancelled_at`. Absent in records written before olmix knew it.
     """
 
 

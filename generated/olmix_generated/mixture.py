@@ -499,7 +499,7 @@ class Slurm(JsonModel):
         list[SbatchArg] | None, Field(examples=[["--mem=16G", "--cpus-per-task=4"]], title="Extra sbatch arguments")
     ] = None
     """
-    More `sbatch` options, one per item, passed as they are (e.g. `--mem=16G`, `--cpus-per-task=4`, `--mail-type=END`). olmix sets --job-name, --output, --error, --array, --export, --nodes and --parsable itself; these are refused.
+    More `sbatch` options, one per item, passed as they are (e.g. `--mem=16G`, `--cpus-per-task=4`, `--mail-type=END`). They are read as sbatch reads them (a long option may be abbreviated, `--arr=0-3` is `--array=0-3`; a short option's value may be attached, `-Jname`; short options may be clustered), and refused before anything is submitted when they set what olmix sets itself (--job-name, --array, --wrap, --output, --error, --open-mode, --chdir, --parsable, --export, --clusters, --nodes, --ntasks, --ntasks-per-node, --requeue, --no-requeue, --wait, --test-only, --help, --usage, --version), what a `slurm` setting here sets (e.g. --partition with `partition`), or are not sbatch options, or abbreviate more than one.
     """
     checkpoint_interval: Annotated[
         int, Field(examples=[100, 500], ge=1, le=9007199254740991, title="Checkpoint interval")

@@ -178,7 +178,8 @@ class LocalBackend(Backend):
         """SIGTERM the run's process group (runner and trainer, or the trainer alone if its runner died), SIGKILL
         after grace_s."""
         pid = _pid(job_id)
-        write_json_atomic(run_dir / "cancel.json", {"cancelled_at": time.time()})
+        # written before job.json is read: a runner that has not written job.json yet finds this instead
+        write_json_atomic(run_dir / "cancel.json", {"cancelled_at": time.time(), "pid": pid})
         job = run_file(run_dir / "job.json")
         if job is None:
             return

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from olmix.backends import run_file
 from olmix.backends.secrets import Masker, variants
 from olmix.fileio import write_json_atomic
 
@@ -58,6 +59,8 @@ class Runner:
         signal.signal(signal.SIGTERM, self.on_term)
         job = {"token": self.args.token, "pid": os.getpid(), "pgid": os.getpgid(0), "queued_at": time.time()}
         write_json_atomic(self.run_dir / "job.json", job)
+        # A cancel that came before job.json told it whom to signal left cancel.json naming this process.
+        self.cancelled = self.cancelled or (run_file(self.run_dir / "cancel.json") or {}).get("pid") == os.getpid()
         slot = self.acquire_slot()
         exit_code: int | None = None
         started = time.time()

@@ -46,6 +46,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from olmix.backends import sbatchopts
 from olmix.backends.base import Backend
 from olmix.backends.types import BackendError, RunSpec, RunState, Status, run_file
 from olmix.fileio import write_atomic
@@ -93,23 +94,6 @@ LIVE_STATES = {"PREEMPTED": RunState.PENDING}
 # Settings go to sbatch as `--opt=value`; a value is one word of ordinary characters.
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.,:=/@+%|&!()\[\]*-]+$")
 TOKEN = re.compile(r"^([A-Za-z0-9_-]+)(?:\.(\d+))?$")
-# sbatch options olmix sets itself; extra arguments may not change them.
-RESERVED = {
-    "-J": "--job-name",
-    "--job-name": "--job-name",
-    "-o": "--output",
-    "--output": "--output",
-    "-e": "--error",
-    "--error": "--error",
-    "-a": "--array",
-    "--array": "--array",
-    "--wrap": "--wrap",
-    "--export": "--export",
-    "--parsable": "--parsable",
-    "-N": "--nodes",
-    "--nodes": "--nodes",
-}
-
 # Masks the values of the named variables in the trainer's output, as the local runner does (run by the job's Python).
 MASK = (
     "import os, sys\n"
@@ -174,7 +158,9 @@ def map_state(job: Job, *, live: bool) -> Status:
     if state is None:
         return Status(RunState.FAILED, job.exit_code, job.started_at, job.finished_at, detail + " (unknown state)")
     finished = job.finished_at if state.finished else None
-    return Status(state, job.exit_code if state.finished else None, job.started_at, finished, detail)
+    # A pending job's StartTime is the scheduler's forecast (a requeued job's next start), not a start.
+    started = None if state is RunState.PENDING else job.started_at
+    return Status(state, job.exit_code if state.finished else None, started, finished, detail)
 
 
 class SlurmBackend(Backend):
@@ -214,11 +200,11 @@ class SlurmBackend(Backend):
             if value is not None and not SAFE_VALUE.fullmatch(value):
                 raise BackendError(f"slurm {key} {value!r}: only letters, digits and _.,:=/@+%|&!()[]*- are allowed")
         for arg in sbatch_args:
-            option = arg.split("=", 1)[0]
             if not arg.startswith("-") or "\n" in arg or "\0" in arg:
                 raise BackendError(f"slurm sbatch_args {arg!r}: each entry is one sbatch option, like --mem=8G")
-            if option in RESERVED:
-                raise BackendError(f"slurm sbatch_args {arg!r}: olmix sets {RESERVED[option]} itself")
+        given = {"time_limit" if key == "time" else key for key, value in self.settings.items() if value is not None}
+        for problem in sbatchopts.check(sbatch_args, given | ({"gpus_per_node"} if gpus_per_node else set())):
+            raise BackendError(f"slurm sbatch_args {sbatch_args[problem.index]!r}: {problem.message}")
         for key, number in (
             ("nodes", nodes),
             ("processes_per_node", processes_per_node),

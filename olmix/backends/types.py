@@ -51,11 +51,17 @@ class Status:
 
     @property
     def duration(self) -> float | None:
-        if self.started_at is None:
+        """Seconds from the (latest) start to the end, or to now while running; None where unknown.
+
+        A run that has not started, or whose times do not fit together (an end before the start, a start
+        still to come), has no duration: never a negative one.
+        """
+        if self.started_at is None or (self.state is RunState.PENDING and self.finished_at is None):
             return None
         import time
 
-        return (self.finished_at or time.time()) - self.started_at
+        seconds = (time.time() if self.finished_at is None else self.finished_at) - self.started_at
+        return seconds if seconds >= 0 else None
 
 
 def run_file(path: Path) -> dict[str, Any] | None:

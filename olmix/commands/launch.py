@@ -276,14 +276,12 @@ def run(
         )
     results = operation.submit(
         prepared,
-        on_submit=lambda s: echo(
-            f"submitted {s.run}: job {s.job_id}" if s.new else f"already submitted {s.run}: job {s.job_id}"
-        ),
+        on_submit=lambda s: echo(_submitted_line(s)),
     )
     if as_json:
         from olmix.render import to_json
 
-        runs = [{"run": r.run, "job_id": r.job_id, "new": r.new} for r in results]
+        runs = [{"run": r.run, "job_id": r.job_id or None, "new": r.new, "cancelled": r.cancelled} for r in results]
         click.echo(to_json({"group": plan.group, "output": str(output / plan.group), "runs": runs}))
     else:
         safe_echo(f"group {plan.group}: {sum(r.new for r in results)} submitted now, {count} in all")
@@ -293,6 +291,13 @@ def run(
             f"watch it:  olmix launch status --group {plan.group}"
             + ("" if str(output) == "runs" else f" --runs-dir {output}")
         )
+
+
+def _submitted_line(s: Any) -> str:
+    if not s.job_id:
+        return f"not submitted {s.run}: cancelled before it was submitted"
+    line = f"submitted {s.run}: job {s.job_id}" if s.new else f"already submitted {s.run}: job {s.job_id}"
+    return line + (" (cancelled)" if s.cancelled else "")
 
 
 @launch.command(

@@ -15,7 +15,7 @@ from olmix.terminal import escape
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
+    if seconds is None or seconds < 0:  # unknown
         return "-"
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -81,13 +81,15 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
         runs.append(
             {
                 "run": entry.name,
-                "state": st.state.value if st else "not submitted",
+                "state": st.state.value if st else ("cancelled" if entry.cancel_requested_at else "not submitted"),
                 "exit_code": st.exit_code if st else None,
                 "duration_s": round(st.duration, 1) if st and st.duration is not None else None,
                 "job_id": entry.job_id,
                 # a run on a cluster without a shared folder (Beaker) logs to its page, not to train.log here
                 "log": entry.url or str(group_dir / entry.name / "train.log"),
-                "detail": st.detail if st else "",
+                "detail": st.detail
+                if st
+                else ("cancelled before it was submitted" if entry.cancel_requested_at else ""),
             }
         )
     if as_json:
@@ -131,8 +133,13 @@ def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
     what = ", ".join(runs) if runs else "every unfinished run"
     if not yes:
         click.confirm(escape(f"Cancel {what} of group {group}?"), default=False, abort=True, err=True)
-    done = launcher.cancel(group_dir, launcher.backend_for(record), list(runs) or None)
-    echo(f"cancelled: {', '.join(done)}" if done else "nothing to cancel: those runs are finished or not submitted")
+    done = launcher.cancel_runs(group_dir, launcher.backend_for(record), list(runs) or None)
+    if done.cancelled:
+        echo(f"cancelled: {', '.join(done.cancelled)}")
+    if done.not_submitted:
+        echo(f"will not be submitted (a launch under way stops any it is submitting): {', '.join(done.not_submitted)}")
+    if not done.cancelled and not done.not_submitted:
+        echo("nothing to cancel: those runs are finished")
 
 
 @click.command(name="list", epilog=examples("olmix launch list --limit 5", "olmix launch list --format json"))

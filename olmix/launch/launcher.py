@@ -15,7 +15,15 @@ started and submitted if it did not. Where the backend submits many runs
 in one call (`submit_many`: a Slurm job array), the runs left to submit go
 together: all are marked `submitting` in one change, run i with the token
 `<T>.<i>` of one fresh token T, then submitted by one call, then recorded;
-each is found again by its own token. One launch per group runs at a time
+each is found again by its own token.
+
+A cancel wins against a submission in flight: `cancel` marks every run it
+stops `cancel_requested_at` under the record lock, on the same read that
+tells it which runs are submitted. A run marked before it is submitted is
+never submitted (marking a run `submitting` checks for the mark under the
+lock), and one submitted while the cancel came is cancelled by the
+submitter as soon as its job id is known (recording it submitted checks
+again); the record notes `cancelled_at` for each. One launch per group runs at a time
 (the group's launch lock), and every change to the record, by a launch,
 `status` or `cancel`, is made on a fresh read under the record lock
 (olmix.launch.record). Together: every run is submitted exactly once.
@@ -70,8 +78,17 @@ class LaunchError(OlmixError):
 @dataclass(frozen=True)
 class Submitted:
     run: str
-    job_id: str
+    job_id: str  # "": never submitted, a cancel came first
     new: bool  # False: it had been submitted before (resumed group)
+    cancelled: bool = False  # a cancel came before or while it was submitted; it was stopped (or never started)
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """What `cancel` did: runs stopped now, and runs not yet submitted that will never be."""
+
+    cancelled: list[str]
+    not_submitted: list[str]
 
 
 @dataclass(frozen=True)
@@ -374,6 +391,7 @@ def submit(
                 done[run.name] = Submitted(run.name, entry.job_id, new=False)
         asked = [run for run in request.runs if entries[run.name].state == "submitting"]
         done.update({s.run: s for s in _adopt(request, backend, asked, [str(entries[r.name].token) for r in asked])})
+        done.update(_honour_cancels(request, backend, done))
         fresh = [run for run in request.runs if run.name not in done]
         if len(fresh) > 1 and backend.submits_together:
             done.update({s.run: s for s in _submit_array(request, backend, fresh)})
@@ -386,6 +404,36 @@ def submit(
             on_submit(done[run.name])
             results.append(done[run.name])
         return results
+
+
+def _honour_cancels(request: LaunchRequest, backend: Backend, done: dict[str, Submitted]) -> dict[str, Submitted]:
+    """Runs whose cancel was asked for: those not submitted are left so, those submitted (by an earlier launch that
+    died before it could stop them) are cancelled now."""
+    out: dict[str, Submitted] = {}
+    stop: dict[str, str] = {}
+    for entry in read_record(request.group_dir).runs:
+        if entry.cancel_requested_at is None:
+            continue
+        if entry.state != "submitted" and entry.name not in done:
+            out[entry.name] = Submitted(entry.name, "", new=False, cancelled=True)
+        elif (job_id := entry.job_id or (done[entry.name].job_id if entry.name in done else None)) is not None:
+            if entry.cancelled_at is None:
+                stop[entry.name] = job_id
+            out[entry.name] = Submitted(entry.name, job_id, new=False, cancelled=True)
+    _cancel_now(request.group_dir, backend, stop)
+    return out
+
+
+def _cancel_now(group_dir: Path, backend: Backend, job_ids: dict[str, str]) -> None:
+    """Cancel these runs' jobs (run name: job id) and note it in the record."""
+    if not job_ids:
+        return
+    backend.cancel_many([(job_id, group_dir / name) for name, job_id in job_ids.items()])  # one scancel, where it can
+    now = time.time()
+    with updating(group_dir) as record:
+        for entry in record.runs:
+            if entry.job_id is not None and job_ids.get(entry.name) == entry.job_id:
+                entry.cancelled_at = entry.cancelled_at or now
 
 
 def _spec(request: LaunchRequest, run: RunLaunch, token: str) -> RunSpec:
@@ -423,18 +471,24 @@ def _write_run_plan(request: LaunchRequest, run: RunLaunch) -> None:
     write_json_atomic(runpaths.inside(request.runs_dir, run.plan_file), {**request.plan, "runs": [planned]})
 
 
-def _mark_submitting(group_dir: Path, specs: Sequence[RunSpec]) -> None:
-    """One change of the record: every run of `specs` is being submitted, with its token."""
+def _mark_submitting(group_dir: Path, specs: Sequence[RunSpec]) -> set[str]:
+    """One change of the record: every run of `specs` is being submitted, with its token.
+
+    Unless a cancel was asked for some of them: then nothing is marked, and their names are returned.
+    """
     by_name = {spec.run: spec for spec in specs}
     with updating(group_dir) as record:
+        if cancelled := {e.name for e in record.runs if e.name in by_name and e.cancel_requested_at is not None}:
+            return cancelled
         for entry in record.runs:
             if (spec := by_name.get(entry.name)) is not None:
                 entry.state, entry.token, entry.command = "submitting", spec.token, spec.command
+    return set()
 
 
-def _mark_submitted(group_dir: Path, backend: Backend, job_ids: dict[str, str]) -> None:
+def _mark_submitted(group_dir: Path, backend: Backend, job_ids: dict[str, str]) -> set[str]:
     """One change of the record: each run of `job_ids` is submitted, with its job id (and its URL, where the
-    backend gives one)."""
+    backend gives one). Returns those whose cancel was asked for meanwhile: the caller stops them."""
     now = time.time()
     with updating(group_dir) as record:
         for entry in record.runs:
@@ -443,6 +497,16 @@ def _mark_submitted(group_dir: Path, backend: Backend, job_ids: dict[str, str]) 
                 entry.submitted_at = entry.submitted_at or now
                 if url := backend.url(job_id):
                     entry.url = url
+        return {e.name for e in record.runs if e.name in job_ids and e.cancel_requested_at is not None}
+
+
+def _submitted(
+    request: LaunchRequest, backend: Backend, job_ids: dict[str, str], runs: Sequence[RunLaunch]
+) -> list[Submitted]:
+    """Record the runs just submitted, and cancel at once those whose cancel came while they were submitted."""
+    stop = _mark_submitted(request.group_dir, backend, job_ids)
+    _cancel_now(request.group_dir, backend, {name: job_ids[name] for name in stop})
+    return [Submitted(run.name, job_ids[run.name], new=True, cancelled=run.name in stop) for run in runs]
 
 
 def _submit_array(request: LaunchRequest, backend: Backend, runs: list[RunLaunch]) -> list[Submitted]:
@@ -451,29 +515,38 @@ def _submit_array(request: LaunchRequest, backend: Backend, runs: list[RunLaunch
     Every run is marked `submitting` in one change before the one call, so a launch killed before it
     submitted nothing findable and one killed after finds each run by its token.
     """
-    array_token = uuid.uuid4().hex
-    specs = [_spec(request, run, f"{array_token}.{i}") for i, run in enumerate(runs)]
     for run in runs:
         _write_run_plan(request, run)
-    _mark_submitting(request.group_dir, specs)
+    skipped: list[RunLaunch] = []
+    while True:  # runs whose cancel came before they were marked are left out, with a fresh token for the rest
+        array_token = uuid.uuid4().hex
+        specs = [_spec(request, run, f"{array_token}.{i}") for i, run in enumerate(runs)]
+        if not (cancelled := _mark_submitting(request.group_dir, specs)):
+            break
+        skipped += [run for run in runs if run.name in cancelled]
+        runs = [run for run in runs if run.name not in cancelled]
+    out = [Submitted(run.name, "", new=False, cancelled=True) for run in skipped]
+    if not runs:
+        return out
     try:
         job_ids = backend.submit_many(specs)
     except Exception as exc:
         found = _after_failure(backend, specs, exc)
-        _mark_submitted(request.group_dir, backend, {s.run: j for s, j in zip(specs, found, strict=True) if j})
+        known = {s.run: j for s, j in zip(specs, found, strict=True) if j}
+        _submitted(request, backend, known, [run for run in runs if run.name in known])
         if None in found:
             raise _not_found(request, [s for s, j in zip(specs, found, strict=True) if j is None], exc) from None
         job_ids = [str(j) for j in found]
     if len(job_ids) != len(runs):
         raise BackendError(f"{len(runs)} runs submitted together, but {len(job_ids)} job ids came back")
-    _mark_submitted(request.group_dir, backend, {run.name: job_id for run, job_id in zip(runs, job_ids, strict=True)})
-    return [Submitted(run.name, job_id, new=True) for run, job_id in zip(runs, job_ids, strict=True)]
+    return out + _submitted(request, backend, dict(zip([r.name for r in runs], job_ids, strict=True)), runs)
 
 
 def _submit_one(request: LaunchRequest, backend: Backend, run: RunLaunch, token: str | None = None) -> Submitted:
     spec = _spec(request, run, token or uuid.uuid4().hex)  # a new attempt, a new token (unless told)
     _write_run_plan(request, run)
-    _mark_submitting(request.group_dir, [spec])
+    if _mark_submitting(request.group_dir, [spec]):
+        return Submitted(run.name, "", new=False, cancelled=True)  # its cancel came first: never submitted
     try:
         job_id = backend.submit(spec)
     except Exception as exc:
@@ -481,8 +554,7 @@ def _submit_one(request: LaunchRequest, backend: Backend, run: RunLaunch, token:
         if found is None:
             raise _not_found(request, [spec], exc) from None
         job_id = found
-    _mark_submitted(request.group_dir, backend, {run.name: job_id})
-    return Submitted(run.name, job_id, new=True)
+    return _submitted(request, backend, {run.name: job_id}, [run])[0]
 
 
 def _after_failure(backend: Backend, specs: list[RunSpec], exc: Exception) -> list[str | None]:
@@ -584,10 +656,17 @@ def watch(
 
 
 def cancel(group_dir: Path, backend: Backend, runs: list[str] | None = None) -> list[str]:
-    """Cancel the group's unfinished runs (or those named); return the names cancelled.
+    """Cancel the group's unfinished runs (or those named); return the names of the runs stopped now."""
+    return cancel_runs(group_dir, backend, runs).cancelled
 
-    Like status, the backend is asked and told without a lock (stopping a run may take its grace
-    period); the cancellation is then noted on a fresh read under the record lock.
+
+def cancel_runs(group_dir: Path, backend: Backend, runs: list[str] | None = None) -> Cancelled:
+    """Cancel the group's unfinished runs (or those named), and those a launch has yet to submit.
+
+    Under the record lock, every run asked about that is not submitted yet is marked cancel-requested
+    (a launch under way then never submits it, or stops it the moment its job id is known), and the
+    submitted ones are read on that same read. Like status, the backend is then asked and told without
+    a lock (stopping a run may take its grace period); the cancellation is noted on a fresh read.
     """
     record = read_record(group_dir)
     names = [e.name for e in record.runs]
@@ -595,20 +674,22 @@ def cancel(group_dir: Path, backend: Backend, runs: list[str] | None = None) -> 
         raise LaunchError(
             f"group {record.group} has no run named {', '.join(unknown)} (runs: {', '.join(sorted(names))})"
         )
-    targets = [
-        e for e in record.runs if (not runs or e.name in runs) and e.state == "submitted" and e.job_id is not None
-    ]
-    found = backend.statuses([(str(e.job_id), group_dir / e.name) for e in targets])
-    live = [entry for entry, st in zip(targets, found, strict=True) if not st.state.finished]
-    backend.cancel_many([(str(entry.job_id), group_dir / entry.name) for entry in live])  # one scancel, where it can
-    done = [(entry.name, entry.job_id) for entry in live]
-    if done:
-        now = time.time()
-        with updating(group_dir) as fresh:
+    now = time.time()
+    with updating(group_dir) as fresh:
+        asked = [e for e in fresh.runs if not runs or e.name in runs]
+        waiting = [e for e in asked if e.state != "submitted"]
+        for entry in waiting:
+            entry.cancel_requested_at = entry.cancel_requested_at or now
+        targets = [(e.name, str(e.job_id)) for e in asked if e.state == "submitted" and e.job_id is not None]
+    found = backend.statuses([(job_id, group_dir / name) for name, job_id in targets])
+    live = {name: job_id for (name, job_id), st in zip(targets, found, strict=True) if not st.state.finished}
+    if live:
+        with updating(group_dir) as fresh:  # a launch resumed meanwhile sees them as asked to stop
             for entry in fresh.runs:
-                if (entry.name, entry.job_id) in done:
-                    entry.cancelled_at = now
-    return [name for name, _ in done]
+                if live.get(entry.name) == entry.job_id:
+                    entry.cancel_requested_at = entry.cancel_requested_at or now
+    _cancel_now(group_dir, backend, live)
+    return Cancelled(list(live), [e.name for e in waiting])
 
 
 def list_records(runs_dir: Path) -> tuple[list[LaunchRecord], list[OlmixError]]:

@@ -88,7 +88,7 @@ def _rules(record: LaunchRecord) -> list[tuple[tuple[str | int, ...], str]]:
 def record_json(record: LaunchRecord) -> bytes:
     data = record.model_dump(mode="json")
     for run in data["runs"]:  # optional keys the schema does not let be null
-        for key in ("command", "url", "cancelled_at"):
+        for key in ("command", "url", "cancelled_at", "cancel_requested_at"):
             if run.get(key) is None:
                 run.pop(key, None)
     return (to_json(data) + "\n").encode()

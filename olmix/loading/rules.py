@@ -5,7 +5,11 @@ They are listed in the schema's descriptions too:
   quality buckets), so leaf names are unique;
 - among siblings, `weight` is set on all or none, and not all weights are 0;
 - names used in `fixed_source_weights`, `manual_prior`, `manual_topic_prior`
-  and `nonzero_weight` name a source, topic or leaf of the mixture.
+  and `nonzero_weight` name a source, topic or leaf of the mixture;
+- `slurm.sbatch_args`, read as sbatch reads them (abbreviated long options,
+  short options with their values attached or clustered), set no option
+  olmix sets itself and none that a `slurm` setting of the config sets, and
+  every option is one sbatch knows, spelled so that it names one option.
 """
 
 from __future__ import annotations
@@ -81,4 +85,15 @@ def check(doc: Document) -> list[Problem]:
             near = suggest(name, names["nodes"])
             hint = f"; did you mean '{near}'?" if near else ""
             problems.append(doc.problem(("nonzero_weight", i), f"no source, topic or leaf is named '{name}'{hint}"))
+    problems += _sbatch_args(doc)
     return sorted(problems)
+
+
+def _sbatch_args(doc: Document) -> list[Problem]:
+    slurm = doc.data.get("slurm") or {}
+    if not slurm.get("sbatch_args"):
+        return []
+    from olmix.backends import sbatchopts
+
+    problems = sbatchopts.check(slurm["sbatch_args"], [key for key, value in slurm.items() if value is not None])
+    return [doc.problem(("slurm", "sbatch_args", p.index), p.message) for p in problems]
