@@ -145,7 +145,12 @@ def plan_run(
     from olmix.loading.config import load_document
 
     doc, config = load_document(config_path, "mixture", overrides)
+    from olmix.training.options import plan_tokenizer, training_block
+
     problems = _preflight(doc, config)
+    training, training_problems = training_block(doc, config)
+    tokenizer, tokenizer_problems = plan_tokenizer(doc, config)
+    problems += training_problems + tokenizer_problems
     where = node_paths(doc.data)
     lvs = leaves(config)
     dtype = config.dtype
@@ -194,10 +199,11 @@ def plan_run(
         "requested_tokens": requested,
         "seed": config.seed,
         "dtype": dtype,
-        "tokenizer": config.tokenizer,
+        "tokenizer": tokenizer,
         "global_batch_size": config.global_batch_size,
         "device_batch_size": config.device_batch_size,
         "listed_at": utc_stamp(listed_at),
+        "training": training,
         **({"varied": config.varied.model_dump(exclude_none=True)} if config.varied is not None else {}),
         "leaves": [
             {

@@ -5,7 +5,8 @@ They are listed in the schema's descriptions too:
   quality buckets), so leaf names are unique;
 - among siblings, `weight` is set on all or none, and not all weights are 0;
 - names used in `fixed_source_weights`, `manual_prior`, `manual_topic_prior`
-  and `nonzero_weight` name a source, topic or leaf of the mixture.
+  and `nonzero_weight` name a source, topic or leaf of the mixture;
+- `eval_tasks` name tasks of ai2-olmo-eval or presets (olmix.training.tasks: a catalogue, so no extra is needed).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def check(doc: Document) -> list[Problem]:
                 near = suggest(name, names[noun])
                 hint = f"; did you mean '{near}'?" if near else ""
                 problems.append(doc.problem((key, name), f"no {noun} is named '{name}'{hint}", at_key=True))
+    from olmix.training import tasks
+
+    problems += [doc.problem(("eval_tasks", i), message) for i, message in tasks.problems(data.get("eval_tasks", []))]
     for i, name in enumerate(data.get("nonzero_weight", [])):
         if name not in names["nodes"]:
             near = suggest(name, names["nodes"])
