@@ -192,6 +192,7 @@ def plan_run(
 
     run = {
         "name": config.name,
+        "description": config.description,
         "config": {"path": str(config_path), "sha256": hashlib.sha256(config_path.read_bytes()).hexdigest()},
         "model": config.proxy_model_id,
         "parameters": parameters(config.proxy_model_id),

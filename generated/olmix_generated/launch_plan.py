@@ -184,6 +184,10 @@ class Run(JsonModel):
     """
     Name of the run.
     """
+    description: Annotated[str, Field(title="Description")] = ""
+    """
+    The config's description of the experiment: the notes of the run's W&B run.
+    """
     config: Annotated[Config | None, Field(title="Config")] = None
     """
     The config file this run was planned from (absent in plans written by hand).

@@ -338,6 +338,7 @@ def wandb_callback(run: Run, group: str | None) -> Any:
         project=os.environ.get("WANDB_PROJECT") or training.wandb_project,
         entity=os.environ.get("WANDB_ENTITY") or None,
         group=group,
+        notes=run.description or None,
         config={
             "model": run.model,
             "requested_tokens": run.requested_tokens,
