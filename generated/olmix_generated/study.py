@@ -219,11 +219,11 @@ class Experiment(JsonModel):
     """
     train_type: Annotated[Literal["pretrain", "anneal"], Field(title="Training type")] = "pretrain"
     """
-    Pretraining from scratch, or annealing from a checkpoint.
+    Pretraining from scratch, or annealing from checkpoint_path (its weights, learning rate decaying linearly to 0). An anneal run without checkpoint_path, or with one that does not exist or holds no OLMo-core checkpoint, is refused before anything is submitted.
     """
     checkpoint_path: Annotated[str | None, Field(min_length=1, title="Checkpoint path")] = None
     """
-    Checkpoint to start from (anneal runs).
+    OLMo-core checkpoint an anneal run starts from: a step folder (holding model_and_optim/) of a run's checkpoints. Refused unless train_type is anneal.
     """
     allow_repetition: Annotated[bool, Field(title="Allow repetition")] = True
     """
@@ -243,7 +243,7 @@ class Experiment(JsonModel):
     """
     wandb_debug: Annotated[bool, Field(title="W&B debug")] = False
     """
-    Log to the debug Weights & Biases project.
+    Log to the debug Weights & Biases project (olmix-debug instead of olmix) when W&B is switched on in the run's environment (WANDB_API_KEY or WANDB_MODE).
     """
     existing_mix_file: Annotated[str | None, Field(min_length=1, title="Existing mix file")] = None
     """
@@ -251,15 +251,15 @@ class Experiment(JsonModel):
     """
     eval_interval: Annotated[int, Field(ge=1, le=9007199254740991, title="Evaluation interval")] = 1000
     """
-    Steps between in-loop evaluations.
+    Steps between in-loop downstream evaluations of eval_tasks; the last step always evaluates.
     """
     eval_tasks: Annotated[list[EvalTask] | None, Field(title="Evaluation tasks")] = None
     """
-    In-loop evaluation tasks.
+    Downstream tasks evaluated in the loop, named as ai2-olmo-eval names them (`olmo_eval.list_tasks()`), or presets: olmes_core_rc, mmlu_rc, math_code_bpb, olmix. Each reports accuracy and bits per byte into metrics.json. Needs the trainer's `eval` extra.
     """
     no_eval: Annotated[bool, Field(title="No evaluation")] = False
     """
-    Skip in-loop evaluation.
+    Skip in-loop downstream evaluation (eval_tasks are not run).
     """
     minimum_weight: Annotated[float | None, Field(ge=0.0, title="Minimum weight")] = None
     """
@@ -386,7 +386,7 @@ class Experiment(JsonModel):
 
 class InstanceFilter(JsonModel):
     """
-    Drops training instances with long token repetitions.
+    OLMo-core's instance filter: a training instance in which a run of tokens with a period of repetition_min_period to repetition_max_period tokens repeats repetition_max_count times or more is masked out of the loss.
     """
 
     model_config = ConfigDict(

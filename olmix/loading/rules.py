@@ -10,6 +10,7 @@ They are listed in the schema's descriptions too:
   short options with their values attached or clustered), set no option
   olmix sets itself and none that a `slurm` setting of the config sets, and
   every option is one sbatch knows, spelled so that it names one option.
+- `eval_tasks` name tasks of ai2-olmo-eval or presets (olmix.training.tasks: a catalogue, so no extra is needed).
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def check(doc: Document) -> list[Problem]:
                 near = suggest(name, names[noun])
                 hint = f"; did you mean '{near}'?" if near else ""
                 problems.append(doc.problem((key, name), f"no {noun} is named '{name}'{hint}", at_key=True))
+    from olmix.training import tasks
+
+    problems += [doc.problem(("eval_tasks", i), message) for i, message in tasks.problems(data.get("eval_tasks", []))]
     for i, name in enumerate(data.get("nonzero_weight", [])):
         if name not in names["nodes"]:
             near = suggest(name, names["nodes"])

@@ -69,9 +69,13 @@ def plan_run(
     `loaded` is the config already loaded (its document and model), else it is loaded from `config_path`
     with `overrides`. `use_cache`, `listed` and `now` are resolve_leaves'."""
     from olmix.loading.config import load_document
+    from olmix.training.options import plan_tokenizer, training_block
 
     doc, config = loaded or load_document(config_path, "mixture", overrides)
     problems = _preflight(doc, config)
+    training, training_problems = training_block(doc, config)
+    tokenizer, tokenizer_problems = plan_tokenizer(doc, config)
+    problems += training_problems + tokenizer_problems
     where = node_paths(doc.data)
     lvs = leaves(config)
     dtype = config.dtype
@@ -113,6 +117,7 @@ def plan_run(
 
     run = {
         "name": config.name,
+        "description": config.description,
         "config": {"path": str(config_path), "sha256": hashlib.sha256(config_path.read_bytes()).hexdigest()},
         "model": config.proxy_model_id,
         "parameters": parameters(config.proxy_model_id),
@@ -120,10 +125,11 @@ def plan_run(
         "requested_tokens": requested,
         "seed": config.seed,
         "dtype": dtype,
-        "tokenizer": config.tokenizer,
+        "tokenizer": tokenizer,
         "global_batch_size": config.global_batch_size,
         "device_batch_size": config.device_batch_size,
         "listed_at": utc_stamp(listed_at),
+        "training": training,
         **({"varied": config.varied.model_dump(exclude_none=True)} if config.varied is not None else {}),
         "leaves": [
             {

@@ -51,6 +51,14 @@ def require_train_extra() -> None:
         raise ExtraMissing(f"training needs {', '.join(missing)}, which is not installed", "train")
 
 
+def require_extra(module: str, what: str, extra: str) -> None:
+    """Fail with the one-line message naming `extra` unless `module` imports."""
+    try:
+        __import__(module)
+    except ImportError:
+        raise ExtraMissing(f"{what} needs {module}, which is not installed", extra) from None
+
+
 def model_constructor(model_id: str) -> str:
     """OLMo-core's `TransformerConfig` constructor name for an olmix model id."""
     return model(model_id).olmo_core
@@ -61,14 +69,43 @@ def unusable(run: Run, path: JsonPath, message: str) -> PlanError:
     return PlanError([Problem(f"run '{run.name}'", 0, 0, path, message)])
 
 
+EOS_TOKENS = ("<|endoftext|>", "</s>", "<eos>", "[SEP]")
+PAD_TOKENS = ("<|pad|>", "<pad>", "[PAD]")
+
+
 def tokenizer_config(run: Run) -> Any:
-    """OLMo-core's `TokenizerConfig` for the run's tokenizer."""
+    """OLMo-core's `TokenizerConfig` for the run's tokenizer: a name olmix knows (its hub identifier), or
+    the path of a local `tokenizer.json` (its end-of-document token is the first of EOS_TOKENS it has; its
+    padding token the first of PAD_TOKENS, else the end-of-document token)."""
     from olmo_core.data import TokenizerConfig
 
+    if run.tokenizer.endswith(".json") or os.path.isfile(run.tokenizer):
+        return local_tokenizer_config(run)
     if run.tokenizer not in TOKENIZERS:
         known = ", ".join(sorted(TOKENIZERS))
         raise unusable(run, ("tokenizer",), f"unknown tokenizer {run.tokenizer!r} (known: {known})")
     return getattr(TokenizerConfig, TOKENIZERS[run.tokenizer])()
+
+
+def local_tokenizer_config(run: Run) -> Any:
+    from olmo_core.data import TokenizerConfig
+
+    try:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(run.tokenizer)
+    except ImportError:
+        raise ExtraMissing("a local tokenizer.json needs tokenizers, which is not installed", "eval") from None
+    except Exception as exc:  # tokenizers raises its own Exception for a file it cannot parse
+        raise unusable(run, ("tokenizer",), f"cannot read tokenizer {run.tokenizer}: {exc}") from None
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    eos = next((vocab[t] for t in EOS_TOKENS if t in vocab), None)
+    if eos is None:
+        raise unusable(run, ("tokenizer",), f"tokenizer {run.tokenizer} has none of {', '.join(EOS_TOKENS)}")
+    pad = next((vocab[t] for t in PAD_TOKENS if t in vocab), eos)
+    return TokenizerConfig(
+        vocab_size=tokenizer.get_vocab_size(), eos_token_id=eos, pad_token_id=pad, identifier=run.tokenizer
+    )
 
 
 def model_config(model_id: str, *, vocab_size: int, attn_backend: str | None = "torch") -> Any:
@@ -170,9 +207,14 @@ def dataset_config(
     global_batch_size: int,
     work_dir: str | os.PathLike[str],
     seed: int | None = None,
+    instance_filter: Any = None,
 ) -> Any:
-    """OLMo-core's `NumpyFSLDatasetConfig` over the run's mixture; `global_batch_size` in tokens."""
+    """OLMo-core's `NumpyFSLDatasetConfig` over the run's mixture; `global_batch_size` in tokens.
+
+    `instance_filter` (the plan's, with its three repetition thresholds) becomes OLMo-core's
+    `InstanceFilterConfig`: an instance it flags is masked out of the loss."""
     from olmo_core.data import NumpyFSLDatasetConfig
+    from olmo_core.data.numpy_dataset import InstanceFilterConfig
 
     mixture = source_mixture_config(run, global_batch_size=global_batch_size, seed=seed)
     return NumpyFSLDatasetConfig.from_src_mix(
@@ -181,6 +223,15 @@ def dataset_config(
         sequence_length=sequence_length,
         dtype=run.dtype,
         work_dir=str(work_dir),
+        instance_filter_config=(
+            InstanceFilterConfig(
+                repetition_min_period=instance_filter.repetition_min_period,
+                repetition_max_period=instance_filter.repetition_max_period,
+                repetition_max_count=instance_filter.repetition_max_count,
+            )
+            if instance_filter is not None
+            else None
+        ),
     )
 
 

@@ -11,7 +11,8 @@ import math
 import os
 import resource
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from olmix.errors import OlmixError, PlanError, Problem
 from olmix.training.metrics import finite
 
 if TYPE_CHECKING:
-    from olmix_generated.launch_plan import LaunchPlan, Run
+    from olmix_generated.launch_plan import LaunchPlan, Run, Training
 
     from olmix.training.heldout import HeldoutLoss
     from olmix.training.olmocore import Selection
@@ -43,6 +44,7 @@ class Settings:
     seed: int
     eval_sets: tuple[tuple[str, str], ...] = ()  # (name, glob): fixed evaluation sets, the same for every run
     eval_tokens: int = 8192  # per evaluation set
+    downstream_batches: int | None = None  # batches per downstream task and evaluation; None: the whole task
 
     @property
     def global_batch_tokens(self) -> int:
@@ -135,6 +137,30 @@ def _share_cores() -> None:
     os.environ.setdefault("OLMO_DATA_PREP_WORKERS", str(min(cores, 4)))
 
 
+def training_of(run: Run) -> Training:
+    """The run's training block; a plan without one pretrains from scratch and evaluates nothing downstream."""
+    from olmix_generated.launch_plan import Training
+
+    return run.training if run.training is not None else Training()
+
+
+def downstream_tasks(run: Run) -> list[str]:
+    """The downstream tasks the trainer evaluates: none with no_eval."""
+    training = training_of(run)
+    return [] if training.no_eval else list(training.eval_tasks)
+
+
+def evaluation_steps(steps: int, interval: int) -> list[int]:
+    """The steps a downstream evaluation runs after: every `interval` steps and the last step, always."""
+    return sorted({*range(interval, steps + 1, interval), steps})
+
+
+def wandb_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the run's environment switches W&B on: an API key, or a mode (offline, online, disabled)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("WANDB_API_KEY") or env.get("WANDB_MODE"))
+
+
 @dataclass(frozen=True)
 class Trained:
     """What training left: the model, and what it did."""
@@ -146,6 +172,8 @@ class Trained:
     losses: list[tuple[int, float]]  # (step, training loss), in step order, of this process's steps
     resumed_from: int | None = None  # the step of the checkpoint training resumed from
     tokens_before: int = 0  # tokens the checkpoint it resumed from had trained (not this process's)
+    downstream: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> its scores at the last evaluation
+    eval_seconds: float = 0.0  # of `seconds`, spent in downstream evaluations
 
 
 @dataclass(frozen=True)
@@ -155,21 +183,32 @@ class Scores:
     leaves: dict[str, HeldoutLoss]
     missing: list[str]  # leaves without held-out tokens
     fixed: dict[str, HeldoutLoss]
+    seconds: float = 0.0
 
 
 def train(
-    run: Run, settings: Settings, out_dir: str | os.PathLike[str], *, checkpoint_interval: int | None = None
+    run: Run,
+    settings: Settings,
+    out_dir: str | os.PathLike[str],
+    *,
+    checkpoint_interval: int | None = None,
+    group: str | None = None,
 ) -> dict[str, Any]:
     """Train the run and measure it; the metrics (not yet written).
 
     With `checkpoint_interval`, a checkpoint is saved every that many steps
     into OUT/checkpoints, and training resumes from the latest one there (a
-    requeued or restarted run loses at most that many steps).
+    requeued or restarted run loses at most that many steps). `group` is the
+    plan's group: the run's W&B group.
     """
     from olmix.training import olmocore
 
     _share_cores()
     olmocore.require_train_extra()
+    if downstream_tasks(run):
+        olmocore.require_extra("olmo_eval", "downstream evaluation (eval_tasks)", "eval")
+    if wandb_enabled():
+        olmocore.require_extra("wandb", "W&B logging (WANDB_API_KEY is set)", "wandb")
     started = time.perf_counter()
 
     import torch
@@ -200,33 +239,114 @@ def train(
             settings,
             steps,
             Path(out_dir),
-            vocab_size=tokenizer.padded_vocab_size(),
+            tokenizer=tokenizer,
             device=device,
             checkpoint_interval=checkpoint_interval,
+            group=group,
         )
+        scoring_started = time.perf_counter()
         scores = score(trained.model, run, settings, device=device)
+        scores = replace(scores, seconds=time.perf_counter() - scoring_started)
     finally:
         teardown_training_environment()  # type: ignore[no-untyped-call]
     return metrics_document(run, settings, selections, trained, scores, wall_seconds=time.perf_counter() - started)
 
 
-def train_module_config(settings: Settings, steps: int, world: int) -> Any:
+def train_module_config(settings: Settings, steps: int, world: int, *, anneal: bool = False) -> Any:
     """OLMo-core's `TransformerTrainModuleConfig` for this run: DDP over `world` > 1 processes, bf16 autocast on
-    GPUs (fp32 weights and optimizer state; the CPU has no fast bf16 matmul to gain from it)."""
+    GPUs (fp32 weights and optimizer state; the CPU has no fast bf16 matmul to gain from it).
+
+    Pretraining warms up over 10% of the steps, then decays on a cosine to 10% of the peak; an anneal
+    (which starts from trained weights) decays linearly from the peak to 0 with no warm-up."""
     from olmo_core.config import DType
     from olmo_core.distributed.parallel import DataParallelType
-    from olmo_core.optim import AdamWConfig, CosWithWarmup
+    from olmo_core.optim import AdamWConfig, CosWithWarmup, LinearWithWarmup
     from olmo_core.train.train_module import TransformerDataParallelConfig, TransformerTrainModuleConfig
 
     return TransformerTrainModuleConfig(
         rank_microbatch_size=settings.device_batch_size * settings.sequence_length,
         max_sequence_length=settings.sequence_length,
         optim=AdamWConfig(lr=settings.learning_rate, weight_decay=0.1),
-        scheduler=CosWithWarmup(warmup=max(1, steps // 10), alpha_f=0.1),
+        scheduler=(
+            LinearWithWarmup(warmup=0, alpha_f=0.0)
+            if anneal
+            else CosWithWarmup(warmup=max(1, steps // 10), alpha_f=0.1)
+        ),
         max_grad_norm=1.0,
         compile_model=False,
         dp_config=TransformerDataParallelConfig(name=DataParallelType.ddp) if world > 1 else None,
         autocast_precision=DType.bfloat16 if settings.device == "cuda" else None,
+    )
+
+
+DOWNSTREAM_PREFIX = "eval/downstream/"  # OLMo-core logs `eval/downstream/<task> (<metric>)`
+ACCURACY_LABELS = ("accuracy", "length-normalized accuracy", "accuracy v2", "length-normalized accuracy v2")
+BPB_LABELS = ("BPB", "BPB v2")
+
+
+def downstream_scores(step: int, metrics: Mapping[str, float], tasks: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each task's scores among one step's logged metrics: accuracy, bits per byte and every metric by label."""
+    out: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        prefix = f"{DOWNSTREAM_PREFIX}{task} ("
+        found = {
+            name[len(prefix) : -1]: finite(float(value))
+            for name, value in metrics.items()
+            if name.startswith(prefix) and name.endswith(")")
+        }
+        if not found:
+            continue
+        accuracy = next((found[label] for label in ACCURACY_LABELS if label in found), None)
+        bpb = next((found[label] for label in BPB_LABELS if label in found), None)
+        out[task] = {"step": step, "accuracy": accuracy, "bits_per_byte": bpb, "metrics": found}
+    return out
+
+
+def downstream_callback(run: Run, settings: Settings, steps: int, tokenizer: Any) -> Any:
+    """OLMo-core's downstream evaluator for the run's tasks: every eval_interval steps and at the last step."""
+    from olmo_core.train import Duration
+    from olmo_core.train.callbacks import DownstreamEvaluatorCallbackConfig
+
+    training = training_of(run)
+    at = evaluation_steps(steps, training.eval_interval)
+    return DownstreamEvaluatorCallbackConfig(
+        tasks=downstream_tasks(run),
+        tokenizer=tokenizer,
+        eval_interval=None,
+        fixed_steps=at,
+        eval_on_finish=steps <= 1,  # OLMo-core never evaluates after step 1 itself
+        eval_duration=(
+            Duration.steps(settings.downstream_batches) if settings.downstream_batches else Duration.epochs(1)
+        ),
+    )
+
+
+def wandb_callback(run: Run, group: str | None) -> Any:
+    """OLMo-core's W&B callback: the run's name, the plan's group, the mixture and model as config."""
+    from olmo_core.train.callbacks import WandBCallback
+
+    class WandB(WandBCallback):
+        # OLMo-core 3.0.0 finishes a run with wandb.finish(quiet=True), a keyword newer wandb releases removed
+        def finalize(self, exit_code: int = 0) -> None:
+            if not self.finalized:
+                self.wandb.finish(exit_code=exit_code)
+                self._finalized = True
+
+    training = training_of(run)
+    return WandB(
+        name=run.name,
+        project=os.environ.get("WANDB_PROJECT") or training.wandb_project,
+        entity=os.environ.get("WANDB_ENTITY") or None,
+        group=group,
+        notes=run.description or None,
+        config={
+            "model": run.model,
+            "requested_tokens": run.requested_tokens,
+            "seed": run.seed,
+            "train_type": training.train_type,
+            "mixture": {leaf.name: leaf.ratio for leaf in run.leaves},
+        },
+        cancel_tags=[],  # no polling of the W&B server for cancel tags: a run is cancelled through olmix
     )
 
 
@@ -236,11 +356,16 @@ def fit(
     steps: int,
     out: Path,
     *,
-    vocab_size: int,
+    tokenizer: Any,
     device: Any,
     checkpoint_interval: int | None = None,
+    group: str | None = None,
 ) -> Trained:
-    """Build the run's data, model and OLMo-core trainer, and train for `steps` steps (resuming, with checkpoints)."""
+    """Build the run's data, model and OLMo-core trainer, and train for `steps` steps (resuming, with checkpoints).
+
+    An anneal run starts from its checkpoint's weights (not from the step or optimizer state it holds);
+    a run that resumes from its own checkpoints resumes from those instead.
+    """
     from olmo_core.data import NumpyDataLoaderConfig
     from olmo_core.train import Duration, TrainerConfig
     from olmo_core.train.callbacks import Callback
@@ -249,35 +374,46 @@ def fit(
 
     work_dir = out / "work"
     losses: dict[int, float] = {}
+    training = training_of(run)
+    tasks = downstream_tasks(run)
+    downstream: dict[str, dict[str, Any]] = {}
 
     class RecordLoss(Callback):
         def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
             if "train/CE loss" in metrics:
                 losses[step] = float(metrics["train/CE loss"])
+            downstream.update(downstream_scores(step, metrics, tasks))
 
     dataset = olmocore.dataset_config(
-        run, sequence_length=settings.sequence_length, global_batch_size=settings.global_batch_tokens, work_dir=work_dir
+        run,
+        sequence_length=settings.sequence_length,
+        global_batch_size=settings.global_batch_tokens,
+        work_dir=work_dir,
+        instance_filter=training.instance_filter,
     ).build()
-    model = olmocore.model_config(run.model, vocab_size=vocab_size).build(init_device="cpu")
-    train_module = train_module_config(settings, steps, world_size()).build(model, device=device)
+    model = olmocore.model_config(run.model, vocab_size=tokenizer.padded_vocab_size()).build(init_device="cpu")
+    anneal = training.train_type == "anneal"
+    train_module = train_module_config(settings, steps, world_size(), anneal=anneal).build(model, device=device)
     loader = NumpyDataLoaderConfig(
         global_batch_size=settings.global_batch_tokens, seed=settings.seed, num_workers=0, work_dir=str(work_dir)
     ).build(dataset)
-    trainer = (
-        TrainerConfig(
-            save_folder=str(out / "checkpoints"),
-            work_dir=str(work_dir),
-            device=settings.device,
-            save_overwrite=True,
-            max_duration=Duration.steps(steps),
-            metrics_collect_interval=1,
-            cancel_check_interval=1000,
-            no_checkpoints=checkpoint_interval is None,
-            no_evals=True,
-        )
-        .with_callback("olmix_loss", RecordLoss())
-        .build(train_module, loader)
-    )
+    config = TrainerConfig(
+        save_folder=str(out / "checkpoints"),
+        work_dir=str(work_dir),
+        device=settings.device,
+        save_overwrite=True,
+        max_duration=Duration.steps(steps),
+        metrics_collect_interval=1,
+        cancel_check_interval=1000,
+        no_checkpoints=checkpoint_interval is None,
+        no_evals=not tasks,
+    ).with_callback("olmix_loss", RecordLoss())
+    if tasks:
+        config = config.with_callback("downstream_evaluator", downstream_callback(run, settings, steps, tokenizer))
+    if wandb_enabled():
+        config = config.with_callback("wandb", wandb_callback(run, group))
+    trainer = config.build(train_module, loader)
+    eval_seconds = _timed_evaluations(trainer)
     checkpointer = trainer.callbacks.get("checkpointer")
     resumed_from = None
     tokens_before = 0
@@ -293,6 +429,8 @@ def fit(
             logging.getLogger("olmix.train").warning(
                 "olmix.train: resumed from the checkpoint at step %d in %s", resumed_from, trainer.save_folder
             )
+    if anneal and resumed_from is None:
+        load_anneal_checkpoint(trainer, run, str(training.checkpoint_path))
     started = time.perf_counter()
     trainer.fit()  # type: ignore[no-untyped-call]
     seconds = time.perf_counter() - started
@@ -304,7 +442,48 @@ def fit(
         sorted(losses.items()),
         resumed_from,
         tokens_before,
+        downstream,
+        eval_seconds[0],
     )
+
+
+def _timed_evaluations(trainer: Any) -> list[float]:
+    """A one-item list the seconds of the trainer's downstream evaluations add up in."""
+    total = [0.0]
+    callback = trainer.callbacks.get("downstream_evaluator")
+    if callback is None:
+        return total
+    perform = callback.perform_eval
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return perform(*args, **kwargs)
+        finally:
+            total[0] += time.perf_counter() - began
+
+    callback.perform_eval = timed
+    return total
+
+
+def load_anneal_checkpoint(trainer: Any, run: Run, path: str) -> None:
+    """The weights of the checkpoint an anneal run starts from, through OLMo-core's checkpointer; the step
+    and optimizer state stay new. A checkpoint that cannot be loaded is an error naming it."""
+    from olmix.training.options import checkpoint_problem
+
+    if (why := checkpoint_problem(path)) is not None:
+        raise olmocore_unusable(run, why)
+    try:
+        trainer.load_checkpoint(path, load_trainer_state=False, load_optim_state=False)
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        raise olmocore_unusable(run, f"checkpoint {path} could not be loaded: {type(exc).__name__}: {exc}") from None
+    logging.getLogger("olmix.train").warning("olmix.train: annealing from the weights of %s", path)
+
+
+def olmocore_unusable(run: Run, message: str) -> OlmixError:
+    from olmix.training import olmocore
+
+    return olmocore.unusable(run, ("training", "checkpoint_path"), message)
 
 
 def score(model: Any, run: Run, settings: Settings, *, device: Any) -> Scores:
@@ -358,8 +537,11 @@ def metrics_document(
             "missing": scores.missing,
         },
         "eval": {name: r.as_dict() for name, r in scores.fixed.items()},
+        "downstream": trained.downstream,
         "wall_seconds": wall_seconds,
         "train_seconds": trained.seconds,
+        "eval_seconds": trained.eval_seconds,
+        "scoring_seconds": scores.seconds,
         "tokens_per_second": (
             finite((trained.tokens - trained.tokens_before) / trained.seconds) if trained.seconds > 0 else None
         ),
