@@ -105,23 +105,22 @@ def sources(root: Path) -> list[dict[str, Any]]:
 
 def outcome(path: Path) -> dict[str, Any]:
     """What each stage makes of the config at `path`: stage -> result (an error's message where it refused)."""
-    from olmix.backends import get
-    from olmix.backends.beakerspec import settings_from_config
-    from olmix.backends.slurm import options_from_config
+    from olmix.backends import backend_class, get
     from olmix.launch import launcher
     from olmix.loading.config import load_config
-    from olmix.planning.plan import build_plan
+    from olmix.planning.plan import build
     from olmix.swarm.loop import load_target
 
     out: dict[str, Any] = {}
     try:
-        plan = build_plan(path, use_cache=False)
+        built = build(path, use_cache=False)
+        plan = built.plan
         runs = json.loads(plan.model_dump_json())["runs"]
         for run in runs:
             run.pop("config", None)
             run.pop("listed_at", None)
         out["plan"] = runs
-        settings = launcher.run_settings(plan, [], None)
+        settings = launcher.run_settings(plan, built.configs, None)
         out["runs"] = (settings.command, settings.env, settings.secrets)
     except OlmixError as exc:
         out["refused"] = str(exc).replace(str(path), "CONFIG")
@@ -129,7 +128,7 @@ def outcome(path: Path) -> dict[str, Any]:
         config = load_config(path)
     except OlmixError:
         return out
-    options = {"local": {}, "slurm": options_from_config(config, None), "beaker": settings_from_config(config)}
+    options = {name: backend_class(name).options_from_config(config, None) for name in ("local", "slurm", "beaker")}
     for name, opts in options.items():
         out[f"{name} options"] = repr(opts)
         try:
