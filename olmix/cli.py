@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import click
 
+from olmix import __version__
+
 COMMANDS = {
     "validate": "olmix.commands.validate:validate",
     "schema": "olmix.commands.validate:schema",
@@ -101,7 +103,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="olmix")
+@click.version_option(version=__version__, package_name="olmix")
 @click.option(
     "--max-config-bytes",
     type=click.IntRange(min=1),

@@ -62,3 +62,18 @@ def test_a_dry_run_imports_neither_training_nor_remote_storage(tmp_path: Path) -
     loaded = _modules_after(["launch", "run", "--config", str(config), "--dry-run", "--no-cache"])
     assert "olmix.planning.plan" in loaded  # it did plan
     assert not {m for m in loaded if m.split(".")[0] in {"torch", "olmo_core", "fsspec", "s3fs", "jsonschema"}}
+
+
+def test_the_version_is_written_once_and_every_reader_agrees() -> None:
+    import importlib.metadata
+    import tomllib
+
+    from click.testing import CliRunner
+
+    from olmix import __version__
+    from olmix.cli import main
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]  # pyproject reads olmix.__version__
+    assert importlib.metadata.version("olmix") == __version__
+    assert CliRunner().invoke(main, ["--version"]).output.split()[-1] == __version__
