@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from olmix.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound="BaseModel")
 
 
 MiB = 1024 * 1024
@@ -32,6 +36,7 @@ MAX_RECORD_BYTES = {
     "metrics file": 64 * MiB,
     "CSV": 256 * MiB,
     "run state file": 1 * MiB,
+    "fit record": 256 * MiB,
 }
 MAX_RECORD_ENV = "OLMIX_MAX_RECORD_BYTES"
 
@@ -87,3 +92,88 @@ def skipped_line(exc: ConfigError) -> str:
     """The note for a record left out of a listing: its file and first problem."""
     first, more = exc.problems[0], len(exc.problems) - 1
     return f"skipped {first}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+@dataclass(frozen=True)
+class RecordKind(Generic[M]):
+    """One kind of record: its schema, its generated model, its size cap and its error; the one reader and
+    writer every record of the kind goes through.
+
+    `rules` checks what the schema states in words and cannot express (a launch record's tokens); `dump`
+    makes a record's JSON data (default: the model's, without fields it never set).
+    """
+
+    schema: str  # schema/<schema>.schema.json
+    model: str  # "module:Class" of the generated model, imported when first needed
+    what: str  # the kind as messages and size caps name it
+    error: type[ConfigError] = ConfigError
+    rules: Callable[[Any], list[tuple[tuple[str | int, ...], str]]] | None = None
+    dump: Callable[[Any], Any] | None = None
+    text: Callable[[Any], str] | None = None  # the record's JSON text at once (a plan's millions of files)
+    strict: bool = True  # parse with Python's json first (NaN refused, a non-object named); a plan skips it
+    syntax: str = ""  # what a file that does not parse is said not to be (default: a <what>)
+
+    def model_class(self) -> type[M]:
+        import importlib
+
+        module, attr = self.model.split(":")
+        cls: type[M] = getattr(importlib.import_module(module), attr)
+        return cls
+
+    def parse(self, raw: bytes, name: str) -> M:
+        """The validated record in `raw` (the bytes of file `name`); `error` lists every problem, located."""
+        from pydantic import ValidationError
+
+        if self.strict:
+            data = strict_json(raw, name, what=self.syntax or f"a {self.what}", error=self.error)
+            if not isinstance(data, dict):
+                kind = "a list" if isinstance(data, list) else "a single value"
+                raise self.error([Problem(name, 1, 1, (), f"a {self.what} is a JSON object, not {kind}")])
+        try:
+            record = self.model_class().model_validate_json(raw)
+        except ValidationError as exc:
+            raise self.error(schema_problems(raw, name, self.schema, exc)) from None
+        if self.rules is not None and (broken := self.rules(record)):
+            raise self.error(_positioned(raw, name, broken))
+        return record
+
+    def read(self, path: str | Path) -> M:
+        """The validated record at `path`, read with the kind's size cap."""
+        return self.parse(read_bounded(path, self.what, self.error), str(path))
+
+    def to_bytes(self, record: M | dict[str, Any], name: str = "") -> bytes:
+        """The record's JSON, NaN refused (`name`: the file it is for, in the message)."""
+        from olmix.render import to_json
+
+        if self.text is not None and not isinstance(record, dict):
+            return (self.text(record) + "\n").encode()
+        if isinstance(record, dict):
+            data = record
+        elif self.dump is not None:
+            data = self.dump(record)
+        else:
+            data = record.model_dump(mode="json", exclude_unset=True)
+        try:
+            raw = (to_json(data) + "\n").encode()
+        except ValueError as exc:  # a NaN left in: a bug of the writer, said with the kind it was writing
+            raise self.error([Problem(name or self.what, 0, 0, (), f"not written: {exc}")]) from None
+        return raw
+
+    def write(self, path: str | Path, record: M | dict[str, Any]) -> M:
+        """Validate `record` against the kind's schema and write it atomically; the validated record."""
+        from olmix.fileio import write_atomic
+
+        raw = self.to_bytes(record, str(path))
+        validated = self.parse(raw, str(path))
+        write_atomic(path, raw)
+        return validated
+
+
+def _positioned(raw: bytes, name: str, problems: list[tuple[tuple[str | int, ...], str]]) -> list[Problem]:
+    from olmix.loading import yamlsource
+
+    try:
+        doc = yamlsource.parse(raw, name)  # JSON is YAML: the same positions for the messages
+    except ConfigError as parse_error:
+        return list(parse_error.problems)
+    return [doc.problem(path, message) for path, message in problems]

@@ -180,3 +180,13 @@ def test_trees_fit_and_search_a_proposal_near_the_laws_constrained_optimum(tmp_p
     assert fit["proposal"]["predicted_objective"] < fit["prior_predicted_objective"]
     checked = CliRunner().invoke(main, ["validate", str(out / "proposal.yaml")])
     assert checked.exit_code == 0, checked.output
+
+
+def test_fit_json_is_read_back_through_its_model_and_a_broken_one_is_located(tmp_path: Path) -> None:
+    from olmix.swarm.fitrecord import FitRecordError, read_fit
+
+    path = tmp_path / "fit.json"
+    path.write_text('{"fit_version": 1,\n "regression": "lasso"}\n')
+    with pytest.raises(FitRecordError) as caught:
+        read_fit(path)
+    assert any(p.line == 2 and p.path == ("regression",) for p in caught.value.problems), caught.value.problems

@@ -10,7 +10,6 @@ beats the uniform mixture and the swarm's best run, with the numbers.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -42,8 +41,10 @@ def _scores(runs_dir: str, objective: dict[str, float]) -> dict[str, float]:
 
 
 def compare(swarm_runs: str, final_runs: str, fit_json: str) -> int:
-    fit = json.loads(Path(fit_json).read_text(encoding="utf-8"))
-    objective = fit["objective"]
+    from olmix.swarm.fitrecord import read_fit
+
+    fit = read_fit(fit_json)
+    objective = {metric: float(weight) for metric, weight in fit.objective.items()}
     swarm = _scores(swarm_runs, objective)
     final = _scores(final_runs, objective)
     proposal = next((v for k, v in final.items() if k.endswith("-proposal")), None)
@@ -54,7 +55,8 @@ def compare(swarm_runs: str, final_runs: str, fit_json: str) -> int:
     best_run = min(swarm, key=swarm.__getitem__)
     terms = " + ".join(f"{w:g}×{m}" for m, w in objective.items())
     print(f"objective: {terms} (lower is better)")
-    print(f"  proposal       {proposal:.4f} (predicted {fit['proposal']['predicted_objective']:.4f})")
+    predicted = "none proposed" if fit.proposal is None else f"predicted {fit.proposal.predicted_objective:.4f}"
+    print(f"  proposal       {proposal:.4f} ({predicted})")
     print(f"  uniform        {flat:.4f}")
     print(f"  swarm's best   {swarm[best_run]:.4f} ({best_run}, of {len(swarm)} runs)")
     print(f"proposal beats uniform: {'yes' if proposal < flat else 'no'} ({proposal - flat:+.4f})")

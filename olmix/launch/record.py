@@ -18,11 +18,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from olmix.errors import ConfigError, OlmixError, Problem
-from olmix.fileio import write_atomic
-from olmix.render import to_json
+from olmix.errors import ConfigError, OlmixError
+from olmix.records import RecordKind
 
 if TYPE_CHECKING:
     from olmix_generated.launch_record import LaunchRecord
@@ -40,34 +39,9 @@ class RecordLockedError(OlmixError):
     """Another process has held the group's record lock for too long."""
 
 
-def _positioned(raw: bytes, name: str, problems: list[tuple[tuple[str | int, ...], str]]) -> RecordError:
-    from olmix.loading import yamlsource
-
-    try:
-        doc = yamlsource.parse(raw, name)  # JSON is YAML: the same positions for the messages
-    except ConfigError as parse_error:
-        return RecordError(parse_error.problems)
-    return RecordError([doc.problem(path, message) for path, message in problems])
-
-
 def parse_record(raw: bytes, name: str) -> LaunchRecord:
     """The validated record in `raw` (the bytes of file `name`); RecordError lists every problem."""
-    from olmix_generated.launch_record import LaunchRecord
-    from pydantic import ValidationError
-
-    from olmix import records
-
-    data = records.strict_json(raw, name, what="a launch record", error=RecordError)
-    if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else "a single value"
-        raise RecordError([Problem(name, 1, 1, (), f"a launch record is a JSON object, not {kind}")])
-    try:
-        record = LaunchRecord.model_validate_json(raw)
-    except ValidationError as exc:
-        raise RecordError(records.schema_problems(raw, name, "launch-record", exc)) from None
-    if rules := _rules(record):
-        raise _positioned(raw, name, rules)
-    return record
+    return KIND.parse(raw, name)
 
 
 def _rules(record: LaunchRecord) -> list[tuple[tuple[str | int, ...], str]]:
@@ -85,13 +59,22 @@ def _rules(record: LaunchRecord) -> list[tuple[tuple[str | int, ...], str]]:
     return out
 
 
-def record_json(record: LaunchRecord) -> bytes:
-    data = record.model_dump(mode="json")
+def _data(record: LaunchRecord) -> dict[str, Any]:
+    data: dict[str, Any] = record.model_dump(mode="json")
     for run in data["runs"]:  # optional keys the schema does not let be null
         for key in ("command", "url", "cancelled_at", "cancel_requested_at"):
             if run.get(key) is None:
                 run.pop(key, None)
-    return (to_json(data) + "\n").encode()
+    return data
+
+
+KIND: RecordKind[LaunchRecord] = RecordKind(
+    "launch-record", "olmix_generated.launch_record:LaunchRecord", "launch record", RecordError, _rules, _data
+)
+
+
+def record_json(record: LaunchRecord) -> bytes:
+    return KIND.to_bytes(record)
 
 
 def read_record(group_dir: Path) -> LaunchRecord:
@@ -99,20 +82,20 @@ def read_record(group_dir: Path) -> LaunchRecord:
     path = group_dir / RECORD
     if not path.exists() and not path.is_symlink():
         raise OlmixError(f"no launch record at {path}: is the group name right? (see `olmix launch list`)")
-    return parse_record(read_record_file(path), str(path))
+    return KIND.read(path)
 
 
 def read_record_file(path: Path) -> bytes:
     """The bytes of the launch record at `path`, read with the record's size cap; RecordError says why not."""
     from olmix import records
 
-    return records.read_bounded(path, "launch record", RecordError)
+    return records.read_bounded(path, KIND.what, RecordError)
 
 
 def write_record(group_dir: Path, record: LaunchRecord) -> None:
-    """Write a record; only under `record_lock` (a new group's first record included)."""
-    parse_record(data := record_json(record), str(group_dir / RECORD))  # never write what a reader refuses
-    write_atomic(group_dir / RECORD, data)
+    """Write a record; only under `record_lock` (a new group's first record included). What a reader would
+    refuse is never written."""
+    KIND.write(group_dir / RECORD, record)
 
 
 @contextmanager

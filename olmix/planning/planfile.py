@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from olmix.errors import PlanError
-from olmix.fileio import write_atomic
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan
+
+    from olmix.records import RecordKind
 
 PLAN_VERSION = 1
 
@@ -57,30 +58,21 @@ def plan_json(plan: LaunchPlan) -> str:
     return plan.model_dump_json(indent=2, exclude_unset=True)
 
 
-def _validated(text: str | bytes, name: str) -> LaunchPlan:
-    from olmix_generated.launch_plan import LaunchPlan
-    from pydantic import ValidationError
+def _kind() -> RecordKind[LaunchPlan]:
+    from olmix.records import RecordKind
 
-    from olmix import records
-
-    try:
-        return LaunchPlan.model_validate_json(text)
-    except ValidationError as exc:
-        raw = text.encode() if isinstance(text, str) else text
-        raise PlanError(records.schema_problems(raw, name, "launch-plan", exc)) from None
+    return RecordKind(
+        "launch-plan", "olmix_generated.launch_plan:LaunchPlan", "plan", PlanError, text=plan_json, strict=False
+    )
 
 
 @without_gc_pauses
 def write_plan(plan: LaunchPlan, path: str | Path) -> None:
     """Validate `plan` against the plan schema and write it atomically."""
-    text = plan_json(plan)
-    _validated(text, str(path))
-    write_atomic(path, text.encode() + b"\n")
+    _kind().write(path, plan)
 
 
 @without_gc_pauses
 def read_plan(path: str | Path) -> LaunchPlan:
-    """The validated plan at `path`; PlanError lists every problem."""
-    from olmix import records
-
-    return _validated(records.read_bounded(path, "plan", PlanError), str(path))
+    """The validated plan at `path` (read with the plan's size cap); PlanError lists every problem."""
+    return _kind().read(path)

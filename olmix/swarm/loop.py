@@ -19,9 +19,10 @@ import numpy as np
 
 from olmix.errors import ConfigError, ExtraMissing, OlmixError
 from olmix.leaves import SEPARATOR, leaves
-from olmix.render import to_json
 from olmix.swarm import fit as fitting
+from olmix.swarm import fitrecord
 from olmix.swarm.evidence import Evidence
+from olmix.swarm.fitrecord import FIT_FILE
 from olmix.swarm.propose import propose_log_linear, propose_search
 from olmix.swarm.sampler import rounded
 
@@ -179,7 +180,7 @@ def run(
     }
     if weak:
         fit_data["refused"] = f"the fit does not beat predicting the mean for: {', '.join(weak)}"
-        return fit_data, {"fit.json": _json(fit_data)}
+        return fit_data, {FIT_FILE: _json(fit_data)}
 
     weights = [objective[m] for m in report]
     if regression == "log-linear":
@@ -216,17 +217,16 @@ def run(
         files["proposal_vs_prior.png"] = plots.proposal_vs_prior(names, found.weights.tolist(), prior.tolist())
     else:
         fit_data["plots"] = f"left out: {ExtraMissing('matplotlib is missing', 'plot')}"
-    files["fit.json"] = _json(fit_data)
+    files[FIT_FILE] = _json(fit_data)
     if target is not None:
         files["proposal.yaml"] = proposal_config(target, proposal)
     return fit_data, files
 
 
 def _json(data: Any) -> bytes:
-    """fit.json's bytes, checked against schema/fit.schema.json first: a record others read is spec."""
-    from olmix import schemas
-
-    errors = sorted(schemas.validator("fit").iter_errors(data), key=str)
-    if errors:  # a bug here, not the user's: say what broke rather than write a record nobody can trust
-        raise FitError(f"fit.json would not match its schema: {errors[0].message}")
-    return (to_json(data) + "\n").encode("utf-8")
+    """fit.json's bytes, checked against its schema first: a record others read is spec (a mismatch is a bug here,
+    said as what broke rather than a record nobody can trust)."""
+    kind = fitrecord.kind()
+    raw = kind.to_bytes(data, FIT_FILE)
+    kind.parse(raw, FIT_FILE)
+    return raw

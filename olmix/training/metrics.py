@@ -11,11 +11,12 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from olmix.errors import ConfigError, Problem
-from olmix.render import to_json
+from olmix.errors import ConfigError
 
 if TYPE_CHECKING:
     from olmix_generated.metrics import Metrics
+
+    from olmix.records import RecordKind
 
 METRICS_FILE = "metrics.json"
 
@@ -29,34 +30,17 @@ def finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _validated(raw: bytes, name: str) -> Metrics:
-    from olmix_generated.metrics import Metrics
-    from pydantic import ValidationError
+def _kind() -> RecordKind[Metrics]:
+    from olmix.records import RecordKind
 
-    from olmix import records
-
-    records.strict_json(raw, name, what="JSON", error=MetricsError)
-    try:
-        return Metrics.model_validate_json(raw)
-    except ValidationError as exc:
-        raise MetricsError(records.schema_problems(raw, name, "metrics", exc)) from None
+    return RecordKind("metrics", "olmix_generated.metrics:Metrics", "metrics file", MetricsError, syntax="JSON")
 
 
 def read_metrics(path: str | Path) -> Metrics:
     """The validated metrics at `path`; MetricsError lists every problem."""
-    from olmix import records
-
-    return _validated(records.read_bounded(path, "metrics file", MetricsError), str(path))
+    return _kind().read(path)
 
 
 def write_metrics(metrics: dict[str, Any], path: str | Path) -> Metrics:
     """Validate `metrics` against the metrics schema and write it atomically; the validated record."""
-    from olmix.fileio import write_atomic
-
-    try:
-        text = to_json(metrics)
-    except ValueError as exc:  # a NaN left in: the trainer's bug, said with the file it was writing
-        raise MetricsError([Problem(str(path), 0, 0, (), f"not written: {exc}")]) from None
-    record = _validated(text.encode(), str(path))
-    write_atomic(path, text.encode() + b"\n")
-    return record
+    return _kind().write(path, metrics)
