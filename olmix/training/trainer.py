@@ -183,7 +183,7 @@ def train(
             f"device batch size {settings.device_batch_size}" + (f" × {world} processes" if world > 1 else "")
         )
     tokenizer = olmocore.tokenizer_config(run)
-    olmocore.check_token_files(run, eos_token_id=tokenizer.eos_token_id)
+    olmocore.check_token_files(run, eos_token_id=tokenizer.eos_token_id, vocab_size=tokenizer.vocab_size)
     selections = olmocore.build_mixture(
         run, sequence_length=settings.sequence_length, global_batch_size=settings.global_batch_tokens
     )
