@@ -212,3 +212,16 @@ def test_the_cli_does_not_import_torch() -> None:
     code = "import sys; from olmix.cli import main; import olmix.train, olmix.results; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False"
+
+
+def test_an_eval_glob_that_matches_nothing_is_an_error_naming_it_before_training(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, [("leaf", 1.0, [1_000])], requested_tokens=500)
+    found = tmp_path / "eval" / "wiki.npy"
+    found.parent.mkdir()
+    found.write_bytes(b"\0" * 8)
+    missing = str(tmp_path / "nowhere" / "*.npy")
+    args = ["--plan", str(plan), "--device", "cpu", "--eval", f"wiki={found}", "--eval", f"web={missing}"]
+    done = olmix_train(*args, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"olmix.train: no file matches --eval web={missing}"
+    assert not (plan.parent / "metrics.json").exists()

@@ -166,8 +166,9 @@ def train(
     into OUT/checkpoints, and training resumes from the latest one there (a
     requeued or restarted run loses at most that many steps).
     """
-    from olmix.training import olmocore
+    from olmix.training import heldout, olmocore
 
+    fixed = heldout.eval_files(settings.eval_sets)
     _share_cores()
     olmocore.require_train_extra()
     started = time.perf_counter()
@@ -183,7 +184,9 @@ def train(
             f"device batch size {settings.device_batch_size}" + (f" × {world} processes" if world > 1 else "")
         )
     tokenizer = olmocore.tokenizer_config(run)
-    olmocore.check_token_files(run, eos_token_id=tokenizer.eos_token_id, vocab_size=tokenizer.vocab_size)
+    olmocore.check_token_files(
+        run, eos_token_id=tokenizer.eos_token_id, vocab_size=tokenizer.vocab_size, eval_sets=fixed
+    )
     selections = olmocore.build_mixture(
         run, sequence_length=settings.sequence_length, global_batch_size=settings.global_batch_tokens
     )
@@ -204,7 +207,7 @@ def train(
             device=device,
             checkpoint_interval=checkpoint_interval,
         )
-        scores = score(trained.model, run, settings, device=device)
+        scores = score(trained.model, run, settings, fixed, device=device)
     finally:
         teardown_training_environment()  # type: ignore[no-untyped-call]
     return metrics_document(run, settings, selections, trained, scores, wall_seconds=time.perf_counter() - started)
@@ -307,8 +310,8 @@ def fit(
     )
 
 
-def score(model: Any, run: Run, settings: Settings, *, device: Any) -> Scores:
-    """The model's loss on each leaf's held-out tokens and on every fixed evaluation set."""
+def score(model: Any, run: Run, settings: Settings, fixed: dict[str, list[str]], *, device: Any) -> Scores:
+    """The model's loss on each leaf's held-out tokens and on every fixed evaluation set (name -> its files)."""
     from olmix.training import heldout
 
     per_leaf: dict[str, HeldoutLoss] = {}
@@ -320,11 +323,11 @@ def score(model: Any, run: Run, settings: Settings, *, device: Any) -> Scores:
             missing.append(leaf.name)
             continue
         per_leaf[leaf.name] = heldout.evaluate(model, files, max_tokens=settings.heldout_tokens, **scoring)
-    fixed = {
-        name: heldout.evaluate_set(model, pattern, max_tokens=settings.eval_tokens, **scoring)
-        for name, pattern in settings.eval_sets
+    losses = {
+        name: heldout.evaluate_set(model, files, max_tokens=settings.eval_tokens, **scoring)
+        for name, files in fixed.items()
     }
-    return Scores(per_leaf, missing, fixed)
+    return Scores(per_leaf, missing, losses)
 
 
 def metrics_document(
