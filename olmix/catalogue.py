@@ -70,6 +70,9 @@ MODELS: dict[str, Model] = {
 TOKENIZERS: dict[str, str] = {"dolma2": "dolma2"}
 """Tokenizer name in a config or plan → OLMo-core `TokenizerConfig` constructor."""
 
+VOCABULARY: dict[str, int] = {"dolma2": 100_278}
+"""Tokenizer name → its number of token ids (0 to size − 1), as OLMo-core's `TokenizerConfig` states it."""
+
 ITEMSIZE: dict[str, int] = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
 """Token dtype (numpy's name) → bytes per token: tokens in a file = bytes / item size."""
 

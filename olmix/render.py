@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterable, Sequence
 
 from olmix.terminal import escape
 
 # A spreadsheet evaluates a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd|...).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A cell is defused with a quote in front. Text that already starts with quotes before one of the prefixes gets
+# one more, so reading back (strip one quote where quotes precede a prefix) gives every cell exactly as it was.
+_DEFUSE = re.compile("'*[" + re.escape("".join(FORMULA_PREFIXES)) + "]")
+_UNDEFUSE = re.compile("'+[" + re.escape("".join(FORMULA_PREFIXES)) + "]")
 GAP = "  "
 
 
@@ -63,27 +68,39 @@ def to_json(data: object) -> str:
 
 def defused(value: object) -> object:
     """A text cell a spreadsheet would run as a formula, with a quote in front; numbers and other text unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and _DEFUSE.match(value):
         return "'" + value
     return value
 
 
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]], *, defuse: bool = True) -> str:
+def undefused(cell: str) -> str:
+    """The text defused() was given: one quote less where quotes stand before a formula's first character."""
+    return cell[1:] if _UNDEFUSE.match(cell) else cell
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """A header line and one line per row; None is an empty cell, a float is written exactly (repr).
 
-    With `defuse` (for CSV a person opens), text cells are passed through
-    defused(); without it (files olmix reads back), every cell is kept as it is.
+    Every CSV olmix writes is written here, and every text cell, the header's included, is passed through
+    defused(): a file a person opens runs nothing, and read_csv() gives back the text as it was.
     """
-    lines = [_csv_line(header, defuse)]
-    lines += [_csv_line(row, defuse) for row in rows]
+    lines = [_csv_line(header)]
+    lines += [_csv_line(row) for row in rows]
     return "".join(lines)
 
 
-def _csv_line(row: Sequence[object], defuse: bool) -> str:
+def read_csv(text: str) -> list[list[str]]:
+    """The rows of a CSV text, every cell undefused (what to_csv() wrote, read back as it was given)."""
+    import csv
+
+    return [[undefused(cell) for cell in row] for row in csv.reader(io.StringIO(text, newline=""))]
+
+
+def _csv_line(row: Sequence[object]) -> str:
     # Written with "\r\n" and ended with "\n": the csv module quotes a cell holding a character of the
     # line terminator, and with "\n" alone a lone "\r" in a cell would go unquoted and split the line.
     import csv  # only CSV output needs it
 
     out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow([defused(cell) for cell in row] if defuse else row)
+    csv.writer(out, lineterminator="\r\n").writerow([defused(cell) for cell in row])
     return out.getvalue()[: -len("\r\n")] + "\n"

@@ -43,7 +43,15 @@ from olmix.errors import OlmixError
 from olmix.fileio import make_dir
 from olmix.terminal import escape_lines
 from olmix.training.metrics import METRICS_FILE, write_metrics
-from olmix.training.trainer import Settings, default_settings, load_run, rank, train
+from olmix.training.trainer import (
+    MAX_BATCH_SIZE,
+    MAX_SEQUENCE_LENGTH,
+    Settings,
+    default_settings,
+    load_run,
+    rank,
+    train,
+)
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import Run
@@ -86,9 +94,15 @@ def flag_settings(run: Run, device: str, flags: dict[str, Any]) -> Settings:
 @click.option("--run", "run_name", help="Which run of the plan (needed when it has several).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder [default: the plan's folder].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--sequence-length", type=click.IntRange(min=2), help="Tokens per instance [CPU 128, GPU 1024].")
-@click.option("--device-batch-size", type=click.IntRange(min=1), help="Instances per forward pass.")
-@click.option("--global-batch-size", type=click.IntRange(min=1), help="Instances per optimizer step.")
+@click.option(
+    "--sequence-length",
+    type=click.IntRange(min=2, max=MAX_SEQUENCE_LENGTH),
+    help="Tokens per instance [CPU 128, GPU 1024].",
+)
+@click.option("--device-batch-size", type=click.IntRange(min=1, max=MAX_BATCH_SIZE), help="Instances per forward pass.")
+@click.option(
+    "--global-batch-size", type=click.IntRange(min=1, max=MAX_BATCH_SIZE), help="Instances per optimizer step."
+)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), help="Peak AdamW learning rate [4e-3].")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many steps.")
 @click.option("--heldout-tokens", type=click.IntRange(min=1), help="Held-out tokens evaluated per leaf.")

@@ -84,3 +84,12 @@ def test_olmo_core_has_a_constructor_for_every_model_id_the_schemas_accept(model
     config = olmocore.model_config(model_id, vocab_size=100_352)
     assert isinstance(config, TransformerConfig)
     assert config.vocab_size == 100_352
+
+
+@needs_train
+def test_the_vocabulary_sizes_are_olmo_cores() -> None:
+    from olmo_core.data import TokenizerConfig
+
+    for name, constructor in catalogue.TOKENIZERS.items():
+        assert catalogue.VOCABULARY[name] == getattr(TokenizerConfig, constructor)().vocab_size
+    assert catalogue.VOCABULARY["dolma2"] == 100_278  # dolma2's ids, its end-of-document token 100,257 among them

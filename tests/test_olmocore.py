@@ -114,7 +114,59 @@ def test_bad_token_files_are_data_errors(tmp_path: Path, content: bytes | str | 
         write_tokens(path, 1000, end_with_eos=False)
     plan["runs"][0]["leaves"][0]["files"][str(path)] = 0
     with pytest.raises(olmocore.DataError, match=message):
-        olmocore.check_token_files(as_run(plan), eos_token_id=100257)
+        olmocore.check_token_files(as_run(plan), eos_token_id=100257, vocab_size=100278)
+
+
+def _with_id(path: Path, position: int, token: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[4 * position : 4 * position + 4] = token.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("where", "token", "whose"),
+    [
+        ("train", 100278, "leaf web:x: "),  # the first id past dolma2's vocabulary
+        ("train", 2**32 - 1, "leaf web:x: "),
+        ("heldout", 100300, "leaf web:x (held out): "),
+        ("eval", 100278, "--eval wiki: "),
+    ],
+)
+def test_a_token_id_past_the_vocabulary_names_the_leaf_the_file_and_the_token(
+    tmp_path: Path, where: str, token: int, whose: str
+) -> None:
+    pytest.importorskip("numpy")
+    plan = run_plan(tmp_path, [("web:x", 1.0, [1000])], requested_tokens=500, heldout_tokens=300)
+    train_file = Path(next(iter(plan["runs"][0]["leaves"][0]["files"])))
+    bad = {
+        "train": train_file,
+        "heldout": train_file.parent / "heldout" / "part-00000.npy",
+        "eval": write_tokens(tmp_path / "eval" / "wiki.npy", 200),
+    }[where]
+    _with_id(bad, 123, token)
+    run = as_run(plan)
+    with pytest.raises(olmocore.DataError) as caught:
+        olmocore.check_token_files(
+            run, eos_token_id=100257, vocab_size=100278, eval_sets={"wiki": [str(tmp_path / "eval" / "wiki.npy")]}
+        )
+    assert str(caught.value) == (
+        f"bad token files:\n  {whose}{bad}: token 123 is id {token:,}, outside the dolma2 tokenizer's "
+        "100,278 ids (0 to 100,277): made with another tokenizer, or not uint32?"
+    )
+
+
+def test_ids_inside_the_vocabulary_pass_and_are_read_a_chunk_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("numpy")
+    monkeypatch.setattr(olmocore, "RANGE_CHUNK", 64)  # so the bad id sits in a later chunk
+    plan = run_plan(tmp_path, [("leaf", 1.0, [1000])], requested_tokens=500)
+    path = Path(next(iter(plan["runs"][0]["leaves"][0]["files"])))
+    _with_id(path, 0, 100277)  # the largest id there is
+    olmocore.check_token_files(as_run(plan), eos_token_id=100257, vocab_size=100278)
+    _with_id(path, 700, 100278)
+    with pytest.raises(olmocore.DataError, match=r"token 700 is id 100,278"):
+        olmocore.check_token_files(as_run(plan), eos_token_id=100257, vocab_size=100278)
 
 
 def test_ratios_that_do_not_sum_to_one_are_a_plan_error_at_the_leaves(tmp_path: Path) -> None:

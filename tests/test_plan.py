@@ -226,3 +226,17 @@ def test_a_corrupt_cache_entry_is_a_miss(write: Write, data: Path, tmp_path: Pat
     leaf = build_plan(config).runs[0].leaves[0]
     assert (leaf.tokens_available, len(leaf.files)) == (800_000, 2)
     assert cache.cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/olmix")
+
+
+@pytest.mark.parametrize(("dtype", "largest"), [("uint16", "65,535"), ("uint8", "255")])
+def test_a_dtype_too_narrow_for_the_tokenizer_is_refused_at_its_line(
+    write: Write, data: Path, dtype: str, largest: str
+) -> None:
+    # dolma2's ids go up to 100,277 (its end-of-document token, which ends every document, is 100,257)
+    config = write("c.yaml", _config(f"dtype: {dtype}\nsources:\n  - name: a\n    paths: ['{data}/a/*.npy']\n"))
+    with pytest.raises(ConfigError) as info:
+        build_plan(config)
+    assert [str(p) for p in info.value.problems] == [
+        f"{config}:4:8: $.dtype: dtype {dtype} holds token ids up to {largest}"
+        ", but the dolma2 tokenizer's go up to 100,277: its token files are uint32 or uint64"
+    ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +97,44 @@ def test_fit_from_csv_refuses_a_fit_that_does_not_beat_the_mean(tmp_path: Path) 
     assert "no proposal: the fit does not beat predicting the mean for: loss" in result.output
     assert json.loads((out / "fit.json").read_text())["proposal"] is None
     assert not (out / "proposal.yaml").exists()
+
+
+# a run, leaf or metric called like this would be a formula in a spreadsheet that opens the CSV
+FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+
+
+def test_every_exported_csv_cell_is_defused_and_fit_reads_the_export_back(tmp_path: Path) -> None:
+    # leaves and runs named like formulas; the losses follow the law, so the fit has something to find
+    leaves = {"=a": SLOPES["a"], "@b:x": SLOPES["b:x"], "-b:y": SLOPES["b:y"]}
+    rng = np.random.default_rng(5)
+    names = [f"{FORMULAS[i % len(FORMULAS)]}{i}" for i in range(12)]
+    for name, w in zip(names, rng.dirichlet(np.ones(3), size=len(names)), strict=True):
+        ratios = dict(zip(leaves, w.tolist(), strict=True))
+        loss = 2.0 + float(np.exp(sum(leaves[k] * ratios[k] for k in leaves)))
+        make_run(tmp_path / "runs" / "g", name, ratios, {"-web": loss}, None)
+    export = tmp_path / "ev"
+    done = CliRunner().invoke(
+        main, ["results", "--runs-dir", str(tmp_path / "runs"), "--group", "g", "--export", str(export)]
+    )
+    assert done.exit_code == 0, done.output
+    for written in sorted(export.iterdir()):
+        with written.open(newline="") as f:
+            rows = list(csv.reader(f))
+        cells = [cell for row in rows for cell in row]
+        assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))], written.name
+        if written.name != "metrics.csv":
+            assert rows[0][1:] == [f"'{leaf}" for leaf in leaves]
+        assert {row[0] for row in rows[1:]} == {f"'{name}" for name in names}
+        if written.name != "fingerprints.csv":
+            assert all(math.isfinite(float(cell)) for row in rows[1:] for cell in row[1:])  # numbers stay numbers
+    out = tmp_path / "fit"
+    args = ["fit", "--ratios", str(export / "ratios.csv"), "--metrics", str(export / "metrics.csv"), "--out", str(out)]
+    fitted = CliRunner().invoke(main, args)
+    assert fitted.exit_code == 0, fitted.output
+    fit = json.loads((out / "fit.json").read_text())
+    assert sorted(fit["runs"]) == sorted(names)
+    assert set(fit["proposal"]["weights"]) == set(leaves)
+    assert set(fit["metrics"]) == {"heldout:-web", "eval:wiki"}
 
 
 def test_fit_needs_one_source_of_evidence() -> None:

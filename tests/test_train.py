@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from olmix.errors import PlanError
+from olmix.errors import OlmixError, PlanError
 from olmix.training import trainer as train
 from olmix.training.metrics import read_metrics
 from tests.conftest import REPO, needs_train
@@ -215,3 +215,114 @@ def test_the_cli_does_not_import_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "bound"),
+    [
+        ("--global-batch-size", "1000000000000", "1<=x<=1048576"),
+        ("--device-batch-size", "1048577", "1<=x<=1048576"),
+        ("--sequence-length", "1000000000000", "2<=x<=1048576"),
+        ("--sequence-length", "1", "2<=x<=1048576"),
+    ],
+)
+def test_absurd_sizes_in_the_flags_are_refused_before_anything_runs(
+    tmp_path: Path, flag: str, value: str, bound: str
+) -> None:
+    from click.testing import CliRunner
+
+    from olmix.train import main
+
+    plan = write_plan(tmp_path, [("leaf", 1.0, [1_000])], requested_tokens=500)
+    done = CliRunner().invoke(main, ["--plan", str(plan), "--device", "cpu", flag, value])
+    assert done.exit_code == 2
+    assert f"Invalid value for '{flag}': {value} is not in the range {bound}." in done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+
+
+@pytest.mark.parametrize("field", ["global_batch_size", "device_batch_size"])
+def test_absurd_batch_sizes_in_a_plan_are_refused_where_they_are(tmp_path: Path, field: str) -> None:
+    plan = write_plan(tmp_path, [("leaf", 1.0, [1_000])], requested_tokens=500)
+    data = json.loads(plan.read_text())
+    data["runs"][0][field] = 10**12
+    plan.write_text(json.dumps(data))
+    done = olmix_train("--plan", str(plan), "--device", "cpu", timeout=120)
+    assert done.returncode == 1
+    assert f"$.runs[0].{field}: must be at most 1048576" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_schemas_bound_batch_sizes_as_the_trainer_does() -> None:
+    for name, where in [("mixture", ()), ("study", ("$defs", "Experiment")), ("launch-plan", ("$defs", "Run"))]:
+        node = json.loads((REPO / "schema" / f"{name}.schema.json").read_text())
+        for key in where:
+            node = node[key]
+        for field in ("global_batch_size", "device_batch_size"):
+            assert node["properties"][field]["maximum"] == train.MAX_BATCH_SIZE, (name, field)
+
+
+def test_sizes_past_the_bounds_are_refused_however_they_were_set() -> None:
+    from dataclasses import replace
+
+    settings = replace(train.default_settings(a_run(), "cpu"), sequence_length=2**21, global_batch_size=0)
+    with pytest.raises(OlmixError) as caught:
+        train.check_sizes(a_run(), settings)
+    assert str(caught.value) == (
+        "run 'run': sequence length 2,097,152 is not between 2 and 1,048,576; "
+        "global batch size 0 is not between 1 and 1,048,576"
+    )
+
+
+def test_a_sequence_longer_than_every_file_of_a_leaf_is_refused_naming_the_leaf(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    run = as_run(run_plan(tmp_path, [("long", 0.5, [5_000, 300]), ("short", 0.5, [200, 300])], requested_tokens=500))
+    train.check_sequence_length(run, replace(train.default_settings(run, "cpu"), sequence_length=300))  # one fits
+    with pytest.raises(OlmixError) as caught:
+        train.check_sequence_length(run, replace(train.default_settings(run, "cpu"), sequence_length=301))
+    assert str(caught.value) == (
+        "sequence length 301 is longer than every file of leaf short (its longest file holds 300 tokens); "
+        "OLMo-core cuts sequences within a file, so these would give no tokens: lower --sequence-length"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        ((4, 128, 4), None),
+        ((2**20, 128, 2**20), "the logits of one forward pass need 50,176.0 GiB"),
+        ((1, 128, 2**30), "one step's token ids need 1,024.0 GiB"),
+    ],
+)
+def test_batches_that_cannot_fit_in_the_devices_memory_are_refused(
+    sizes: tuple[int, int, int], message: str | None
+) -> None:
+    from dataclasses import replace
+
+    device_batch, length, global_batch = sizes
+    settings = replace(
+        train.default_settings(a_run(), "cpu"),
+        device_batch_size=device_batch,
+        sequence_length=length,
+        global_batch_size=global_batch,
+    )
+    memory = 16 * 2**30
+    if message is None:
+        train.check_memory(settings, vocab_size=100_352, memory=memory)
+        return
+    with pytest.raises(OlmixError) as caught:
+        train.check_memory(settings, vocab_size=100_352, memory=memory)
+    assert message + ", the cpu has 16.0 GiB in all; lower --device-batch-size" in str(caught.value)
+
+
+def test_an_eval_glob_that_matches_nothing_is_an_error_naming_it_before_training(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, [("leaf", 1.0, [1_000])], requested_tokens=500)
+    found = tmp_path / "eval" / "wiki.npy"
+    found.parent.mkdir()
+    found.write_bytes(b"\0" * 8)
+    missing = str(tmp_path / "nowhere" / "*.npy")
+    args = ["--plan", str(plan), "--device", "cpu", "--eval", f"wiki={found}", "--eval", f"web={missing}"]
+    done = olmix_train(*args, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"olmix.train: no file matches --eval web={missing}"
+    assert not (plan.parent / "metrics.json").exists()

@@ -220,11 +220,11 @@ class Run(JsonModel):
     """
     Tokenizer the token files were made with.
     """
-    global_batch_size: Annotated[int | None, Field(ge=1, title="Global batch size")]
+    global_batch_size: Annotated[int | None, Field(ge=1, le=1048576, title="Global batch size")]
     """
     Instances per optimizer step; null means chosen from the model size.
     """
-    device_batch_size: Annotated[int, Field(ge=1, title="Device batch size")]
+    device_batch_size: Annotated[int, Field(ge=1, le=1048576, title="Device batch size")]
     """
     Instances per device per forward pass.
     """

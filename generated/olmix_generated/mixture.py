@@ -180,11 +180,11 @@ class ExperimentConfig(JsonModel):
     """
     Random seed for data order and model initialisation, and for sampling a swarm (the same seed and settings draw the same mixtures on every machine).
     """
-    global_batch_size: Annotated[int | None, Field(ge=1, le=9007199254740991, title="Global batch size")] = None
+    global_batch_size: Annotated[int | None, Field(ge=1, le=1048576, title="Global batch size")] = None
     """
     Instances per optimizer step across all devices; absent means chosen from the model size.
     """
-    device_batch_size: Annotated[int, Field(ge=1, le=9007199254740991, title="Device batch size")] = 4
+    device_batch_size: Annotated[int, Field(ge=1, le=1048576, title="Device batch size")] = 4
     """
     Instances per device per forward pass.
     """

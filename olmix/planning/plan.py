@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from olmix.catalogue import MODELS, parameters
+from olmix.catalogue import ITEMSIZE, MODELS, VOCABULARY, parameters
 from olmix.errors import ConfigError, Problem
 from olmix.leaves import leaves, node_paths
 from olmix.loading.configfiles import config_files
@@ -49,6 +49,18 @@ def _preflight(doc: Document, config: Any) -> list[Problem]:
             requested_tokens(config.proxy_model_id, config.chinchilla_multiple)
         except BudgetError as exc:
             problems.append(doc.problem(("chinchilla_multiple",), str(exc)))
+    vocabulary, largest = VOCABULARY.get(config.tokenizer), 256 ** ITEMSIZE[config.dtype] - 1
+    if vocabulary is not None and largest < vocabulary - 1:
+        # every document ends with the end-of-document token, near the top of the vocabulary: files of this
+        # dtype cannot hold what the tokenizer writes (the trainer reads every file's ids against the vocabulary)
+        problems.append(
+            doc.problem(
+                ("dtype",),
+                f"dtype {config.dtype} holds token ids up to {largest:,}, but the {config.tokenizer} tokenizer's "
+                f"go up to {vocabulary - 1:,}: its token files are "
+                + " or ".join(d for d, size in ITEMSIZE.items() if 256**size >= vocabulary),
+            )
+        )
     return problems
 
 

@@ -16,9 +16,7 @@ rides along so an imported swarm can still be checked before pooling.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,8 +149,9 @@ def collect(runs_dir: str | Path, groups: Sequence[str], skipped: list[str] | No
 
 
 def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
-    # olmix reads these back (fit --ratios): every cell as it is, a run called "-x" stays "-x"
-    return render.to_csv(header, rows, defuse=False).encode("utf-8")
+    # defused like every CSV olmix writes (a leaf or run called "=HYPERLINK(...)" runs nothing in a spreadsheet);
+    # from_csv reads it back through render.read_csv, so a run called "-x" is "-x" again
+    return render.to_csv(header, rows).encode("utf-8")
 
 
 def to_csv(evidence: Evidence) -> dict[str, bytes]:
@@ -173,12 +172,13 @@ def _read_csv(path: Path) -> tuple[list[str], dict[str, tuple[int, list[str]]]]:
     from olmix.errors import ConfigError
 
     try:
+        # bytes, not text mode: a "\r" inside a quoted cell stays a "\r"
         text = records.read_bounded(path, "CSV").decode("utf-8")
     except ConfigError as exc:
         raise EvidenceError(str(exc.problems[0])) from None
     except UnicodeDecodeError as exc:
         raise EvidenceError(f"{path}: cannot read: {exc}") from None
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = render.read_csv(text)
     if not rows or not rows[0] or rows[0][0] != "run":
         raise EvidenceError(f"{path}:1: the first column must be 'run'")
     header = rows[0][1:]

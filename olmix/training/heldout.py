@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from olmix.errors import OlmixError
 from olmix.training.metrics import finite
 
 HELDOUT = "heldout"
@@ -149,13 +150,28 @@ def by_source(leaves: Mapping[str, HeldoutLoss], separator: str = ":") -> dict[s
     return {source: combine(parts) for source, parts in groups.items()}
 
 
-def evaluate_set(
-    model: Any, pattern: str, *, dtype: str, sequence_length: int, max_tokens: int, device: Any
-) -> HeldoutLoss:
-    """The loss on the files matching `pattern` (`**` recurses), `max_tokens` spread evenly over them."""
+class EvalSetError(OlmixError):
+    """A fixed evaluation set (`--eval NAME=GLOB`) whose glob matches no file."""
+
+
+def eval_files(sets: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """Each fixed evaluation set's files (`**` recurses), sorted; EvalSetError names every glob that matches none.
+
+    Called before training, so a mistyped glob costs no training and never reports a loss of null.
+    """
     import glob
 
-    files = sorted(glob.glob(pattern, recursive=True))
+    found = {name: sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)) for name, pattern in sets}
+    empty = [f"--eval {name}={pattern}" for name, pattern in sets if not found[name]]
+    if empty:
+        raise EvalSetError("no file matches " + "; ".join(empty))
+    return found
+
+
+def evaluate_set(
+    model: Any, files: Sequence[str], *, dtype: str, sequence_length: int, max_tokens: int, device: Any
+) -> HeldoutLoss:
+    """The loss on the set's files (from eval_files), `max_tokens` spread evenly over them."""
     if not files:
         return HeldoutLoss(0, math.nan, None, ())
     share = max(sequence_length, max_tokens // len(files))

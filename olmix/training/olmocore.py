@@ -20,7 +20,7 @@ functions that need them, never at module level.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -133,29 +133,50 @@ def run_leaves(run: Run) -> list[PlanLeaf]:
     return run.leaves
 
 
-def check_token_files(run: Run, *, eos_token_id: int) -> None:
-    """Every file exists, holds whole tokens and ends with EOS (OLMo-core's own errors say none of this).
+RANGE_CHUNK = 1 << 22  # tokens read at a time when looking for an id outside the vocabulary
 
-    Reads the last token of each file only.
+
+def check_token_files(
+    run: Run, *, eos_token_id: int, vocab_size: int, eval_sets: Mapping[str, Sequence[str]] | None = None
+) -> None:
+    """Every file the run reads exists, holds whole tokens whose ids are below `vocab_size`, and each training file
+    ends with EOS. OLMo-core's own errors say none of this; an id past the vocabulary fails deep inside the model
+    (or the GPU), naming no file.
+
+    The files are the leaves' training files, their held-out files and the fixed evaluation sets' files
+    (`eval_sets`: name -> files). A training file's last token is read for EOS; every file is read whole, a chunk at
+    a time, for the range, unless the dtype cannot hold an id as large as `vocab_size`.
     """
+    from olmix.training.heldout import heldout_files
+
     itemsize = ITEMSIZE[run.dtype]
-    problems = []
+    ranged = 256**itemsize > vocab_size
+    checked: list[tuple[str, str, int | None]] = []  # (whose, path, the end-of-document token it must end with)
     for leaf in run_leaves(run):
-        for path in leaf.files:
-            problem = _token_file_problem(path, itemsize, eos_token_id)
-            if problem:
-                problems.append(f"leaf {leaf.name}: {path}: {problem}")
+        checked += [(f"leaf {leaf.name}", path, eos_token_id) for path in leaf.files]
+        checked += [(f"leaf {leaf.name} (held out)", path, None) for path in heldout_files(leaf.files)]
+    for name, files in (eval_sets or {}).items():
+        checked += [(f"--eval {name}", path, None) for path in files]
+    problems = []
+    for whose, path, eos in checked:
+        problem = _token_file_problem(path, itemsize, eos)
+        if problem is None and ranged:
+            problem = _out_of_vocabulary(path, run.dtype, vocab_size, run.tokenizer)
+        if problem:
+            problems.append(f"{whose}: {path}: {problem}")
     if problems:
         raise DataError("bad token files:\n  " + "\n  ".join(problems))
 
 
-def _token_file_problem(path: str, itemsize: int, eos_token_id: int) -> str | None:
+def _token_file_problem(path: str, itemsize: int, eos_token_id: int | None) -> str | None:
     try:
         size = os.path.getsize(path)
         if size == 0:
             return "empty file"
         if size % itemsize:
             return f"{size} bytes is not a whole number of {itemsize}-byte tokens"
+        if eos_token_id is None:
+            return None
         with open(path, "rb") as f:
             f.seek(size - itemsize)
             last = int.from_bytes(f.read(itemsize), "little")
@@ -163,6 +184,25 @@ def _token_file_problem(path: str, itemsize: int, eos_token_id: int) -> str | No
         return exc.strerror or str(exc)
     if last != eos_token_id:
         return f"does not end with the end-of-document token {eos_token_id} (last token {last})"
+    return None
+
+
+def _out_of_vocabulary(path: str, dtype: str, vocab_size: int, tokenizer: str) -> str | None:
+    """The first token whose id is `vocab_size` or more, as a problem; None when every id is in range."""
+    import numpy as np
+
+    try:
+        tokens = np.memmap(path, dtype=np.dtype(dtype).newbyteorder("<"), mode="r")
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    for start in range(0, len(tokens), RANGE_CHUNK):
+        chunk = tokens[start : start + RANGE_CHUNK]
+        if int(chunk.max()) >= vocab_size:
+            at = int(np.argmax(chunk >= vocab_size))
+            return (
+                f"token {start + at:,} is id {int(chunk[at]):,}, outside the {tokenizer} tokenizer's "
+                f"{vocab_size:,} ids (0 to {vocab_size - 1:,}): made with another tokenizer, or not {dtype}?"
+            )
     return None
 
 

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 CPU_DEFAULTS = {"sequence_length": 128, "device_batch_size": 4, "heldout_tokens": 4096}
 GPU_DEFAULTS = {"sequence_length": 1024, "heldout_tokens": 65536}
 LEARNING_RATE = 4e-3
+# Far past any model's context and any step's batch, and still small enough that an extra digit or two is refused
+# with a message instead of an allocation of terabytes; the schemas state the same bound on the batch sizes.
+MAX_SEQUENCE_LENGTH = 2**20
+MAX_BATCH_SIZE = 2**20
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,80 @@ def default_settings(run: Run, device: str) -> Settings:
         max_steps=None,
         heldout_tokens=defaults["heldout_tokens"],
         seed=run.seed,
+    )
+
+
+def check_sizes(run: Run, settings: Settings) -> None:
+    """Sizes no trainer can take, from the plan or the flags, as one error naming each (before anything is built)."""
+    bounds = {
+        "sequence_length": (2, MAX_SEQUENCE_LENGTH),
+        "device_batch_size": (1, MAX_BATCH_SIZE),
+        "global_batch_size": (1, MAX_BATCH_SIZE),
+    }
+    wrong = [
+        f"{name.replace('_', ' ')} {getattr(settings, name):,} is not between {low:,} and {high:,}"
+        for name, (low, high) in bounds.items()
+        if not low <= getattr(settings, name) <= high
+    ]
+    if wrong:
+        raise OlmixError(f"run {run.name!r}: " + "; ".join(wrong))
+
+
+def check_sequence_length(run: Run, settings: Settings) -> None:
+    """Every leaf has a file that holds one sequence: OLMo-core cuts sequences within a file, so a leaf whose
+    files are all shorter would give no tokens (and a run whose leaves all do, a division by zero)."""
+    from olmix.catalogue import ITEMSIZE
+
+    short = []
+    for leaf in run.leaves:
+        longest = max(os.path.getsize(path) // ITEMSIZE[run.dtype] for path in leaf.files)
+        if longest < settings.sequence_length:
+            short.append(f"leaf {leaf.name} (its longest file holds {longest:,} tokens)")
+    if short:
+        raise OlmixError(
+            f"sequence length {settings.sequence_length:,} is longer than every file of "
+            + ", ".join(short)
+            + "; OLMo-core cuts sequences within a file, so these would give no tokens: lower --sequence-length"
+        )
+
+
+def device_memory(device: str) -> int:
+    """Bytes of memory the device has in all: the GPU's, or this machine's."""
+    if device == "cuda":
+        import torch
+
+        return int(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory)
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(settings: Settings, *, vocab_size: int, memory: int) -> None:
+    """Batches whose least memory is more than the device has in all, refused before anything is allocated (a batch
+    too large for memory otherwise ends in an allocation error, or the kernel killing the process, mid-build).
+
+    The least: a forward pass's logits in float32 (device batch × sequence length × vocabulary × 4 bytes), and a
+    step's token ids as the data loader holds them (global batch × sequence length × 8 bytes; a rank holds its
+    share of them, so with several ranks this is an upper bound).
+    """
+    forward = settings.device_batch_size * settings.sequence_length
+    needs = {
+        "the logits of one forward pass": forward * vocab_size * 4,
+        "one step's token ids": settings.global_batch_size * settings.sequence_length * 8,
+    }
+    over = [f"{what} need {size / 2**30:,.1f} GiB" for what, size in needs.items() if size > memory]
+    if over:
+        raise OlmixError(
+            f"{settings.device_batch_size} × {settings.sequence_length} tokens per forward pass and "
+            f"{settings.global_batch_size} × {settings.sequence_length} per step cannot fit: "
+            + " and ".join(over)
+            + f", the {settings.device} has {memory / 2**30:,.1f} GiB in all; "
+            "lower --device-batch-size, --global-batch-size or --sequence-length"
+        )
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    # torch raises OutOfMemoryError on a GPU and a plain RuntimeError from its CPU allocator
+    return (
+        isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(exc)
     )
 
 
@@ -201,8 +279,10 @@ def train(
     requeued or restarted run loses at most that many steps). `group` is the
     plan's group: the run's W&B group.
     """
-    from olmix.training import olmocore
+    from olmix.training import heldout, olmocore
 
+    check_sizes(run, settings)
+    fixed = heldout.eval_files(settings.eval_sets)
     _share_cores()
     olmocore.require_train_extra()
     if downstream_tasks(run):
@@ -222,7 +302,11 @@ def train(
             f"device batch size {settings.device_batch_size}" + (f" × {world} processes" if world > 1 else "")
         )
     tokenizer = olmocore.tokenizer_config(run)
-    olmocore.check_token_files(run, eos_token_id=tokenizer.eos_token_id)
+    olmocore.check_token_files(
+        run, eos_token_id=tokenizer.eos_token_id, vocab_size=tokenizer.vocab_size, eval_sets=fixed
+    )
+    check_sequence_length(run, settings)
+    check_memory(settings, vocab_size=tokenizer.padded_vocab_size(), memory=device_memory(settings.device))
     selections = olmocore.build_mixture(
         run, sequence_length=settings.sequence_length, global_batch_size=settings.global_batch_tokens
     )
@@ -234,19 +318,28 @@ def train(
     prepare_training_environment(seed=settings.seed, backend=distributed_backend(settings.device, world))
     try:
         device = torch.device(settings.device)
-        trained = fit(
-            run,
-            settings,
-            steps,
-            Path(out_dir),
-            tokenizer=tokenizer,
-            device=device,
-            checkpoint_interval=checkpoint_interval,
-            group=group,
-        )
-        scoring_started = time.perf_counter()
-        scores = score(trained.model, run, settings, device=device)
-        scores = replace(scores, seconds=time.perf_counter() - scoring_started)
+        try:
+            trained = fit(
+                run,
+                settings,
+                steps,
+                Path(out_dir),
+                tokenizer=tokenizer,
+                device=device,
+                checkpoint_interval=checkpoint_interval,
+                group=group,
+            )
+            scoring_started = time.perf_counter()
+            scores = score(trained.model, run, settings, fixed, device=device)
+            scores = replace(scores, seconds=time.perf_counter() - scoring_started)
+        except (MemoryError, RuntimeError) as exc:
+            if not _out_of_memory(exc):
+                raise
+            raise OlmixError(
+                f"out of memory on the {settings.device} with {settings.device_batch_size} instances of "
+                f"{settings.sequence_length} tokens per forward pass and {settings.global_batch_size} per step; "
+                "lower --device-batch-size, --global-batch-size or --sequence-length"
+            ) from None
     finally:
         teardown_training_environment()  # type: ignore[no-untyped-call]
     return metrics_document(run, settings, selections, trained, scores, wall_seconds=time.perf_counter() - started)
@@ -486,8 +579,8 @@ def olmocore_unusable(run: Run, message: str) -> OlmixError:
     return olmocore.unusable(run, ("training", "checkpoint_path"), message)
 
 
-def score(model: Any, run: Run, settings: Settings, *, device: Any) -> Scores:
-    """The model's loss on each leaf's held-out tokens and on every fixed evaluation set."""
+def score(model: Any, run: Run, settings: Settings, fixed: dict[str, list[str]], *, device: Any) -> Scores:
+    """The model's loss on each leaf's held-out tokens and on every fixed evaluation set (name -> its files)."""
     from olmix.training import heldout
 
     per_leaf: dict[str, HeldoutLoss] = {}
@@ -499,11 +592,11 @@ def score(model: Any, run: Run, settings: Settings, *, device: Any) -> Scores:
             missing.append(leaf.name)
             continue
         per_leaf[leaf.name] = heldout.evaluate(model, files, max_tokens=settings.heldout_tokens, **scoring)
-    fixed = {
-        name: heldout.evaluate_set(model, pattern, max_tokens=settings.eval_tokens, **scoring)
-        for name, pattern in settings.eval_sets
+    losses = {
+        name: heldout.evaluate_set(model, files, max_tokens=settings.eval_tokens, **scoring)
+        for name, files in fixed.items()
     }
-    return Scores(per_leaf, missing, fixed)
+    return Scores(per_leaf, missing, losses)
 
 
 def metrics_document(
