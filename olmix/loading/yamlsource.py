@@ -31,6 +31,9 @@ _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
 _SPECIAL_FLOAT = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 _STR_TAG = "tag:yaml.org,2002:str"
 _CORE_TAGS = {None, "!", *(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))}
+# A mapping or list may carry only the core schema's own tags (or none): `!!set`, `!!omap`, `!!python/...`
+# and local `!foo` tags mean another type to the loaders that honour them, so they are refused, not dropped.
+_COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _MAX_EXPANDED = 100_000  # events that aliases may replay: a few anchors must not expand without bound
 # A config nests about eight levels (sources, topics, quality buckets, paths); every later stage (schema
 # validation, messages, models) walks the data recursively, so nesting is bounded where it is read.
@@ -211,6 +214,8 @@ class _Builder:
         if kind is _SCALAR:
             self.place(self.scalar(event, path))
         else:
+            if event.tag not in _COLLECTION_TAGS:
+                self.fail(event, path, f"unsupported YAML tag {event.tag}")
             if len(stack) >= MAX_DEPTH:
                 line, col = _mark(event)
                 raise _one(self.file, line, col, f"nested more than {MAX_DEPTH} levels deep; a config needs far fewer")
@@ -222,6 +227,8 @@ class _Builder:
             self.skip_nodes, self.skip_depth = 2, 1  # the rest of this key, then its value
             return
         key = event.value
+        if event.tag not in _CORE_TAGS:
+            self.fail(event, (*frame.path, key), f"unsupported YAML tag {event.tag}")
         if key in frame.container:
             first = self.positions.keys[(*frame.path, key)]
             self.fail(event, (*frame.path, key), f"duplicate key '{key}' (first given at line {first[0]})")
