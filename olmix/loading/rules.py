@@ -14,7 +14,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from olmix.errors import JsonPath, Problem, suggest
+from olmix.errors import FILE_ORDER, JsonPath, Problem
+from olmix.hints import Hints
 from olmix.loading.yamlsource import Document
 
 
@@ -70,15 +71,14 @@ def check(doc: Document) -> list[Problem]:
     data = doc.data
     names: dict[str, set[str]] = {"nodes": set(), "source": set(), "topic": set(), "quality bucket": set()}
     problems = list(_walk(doc, data["sources"], ("sources",), "source", "", names))
+    hints = Hints()
     for key, noun in (("fixed_source_weights", "source"), ("manual_prior", "source"), ("manual_topic_prior", "topic")):
         for name in data.get(key, {}):
             if name not in names[noun]:
-                near = suggest(name, names[noun])
-                hint = f"; did you mean '{near}'?" if near else ""
+                hint = hints.did_you_mean(name, names[noun])
                 problems.append(doc.problem((key, name), f"no {noun} is named '{name}'{hint}", at_key=True))
     for i, name in enumerate(data.get("nonzero_weight", [])):
         if name not in names["nodes"]:
-            near = suggest(name, names["nodes"])
-            hint = f"; did you mean '{near}'?" if near else ""
+            hint = hints.did_you_mean(name, names["nodes"])
             problems.append(doc.problem(("nonzero_weight", i), f"no source, topic or leaf is named '{name}'{hint}"))
-    return sorted(problems)
+    return sorted(problems, key=FILE_ORDER)

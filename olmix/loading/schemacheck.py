@@ -14,7 +14,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from olmix.errors import JsonPath, Problem, suggest
+from olmix.errors import FILE_ORDER, JsonPath, Problem
+from olmix.hints import Hints
 from olmix.loading.yamlsource import Document
 
 _TYPE_NAMES = {
@@ -71,6 +72,7 @@ class _Explainer:
     def __init__(self, doc: Document, root: dict[str, Any]) -> None:
         self.doc = doc
         self.root = root
+        self.hints = Hints()
 
     def explain(self, error: ValidationError) -> Iterator[Problem]:
         path: JsonPath = tuple(error.absolute_path)
@@ -140,13 +142,11 @@ class _Explainer:
                 yield from self.explain(sub)
 
     def unknown_key(self, path: JsonPath, key: str, allowed: list[str]) -> Problem:
-        near = suggest(key, allowed)
-        hint = f"; did you mean '{near}'?" if near else f"; allowed keys: {', '.join(allowed)}"
+        hint = self.hints.did_you_mean(key, allowed, otherwise=f"; allowed keys: {', '.join(allowed)}")
         return self.doc.problem((*path, key), f"unknown key '{key}'{hint}", at_key=True)
 
     def enum_problem(self, path: JsonPath, value: Any, allowed: list[Any]) -> Problem:
-        near = suggest(value, [str(a) for a in allowed]) if isinstance(value, str) else None
-        hint = f"; did you mean '{near}'?" if near else ""
+        hint = self.hints.did_you_mean(value, [str(a) for a in allowed]) if isinstance(value, str) else ""
         choices = ", ".join(str(a) for a in allowed)
         return self.doc.problem(path, f"{_kind(value)} is not allowed{hint} (allowed: {choices})")
 
@@ -190,4 +190,4 @@ def check(doc: Document, schema_name: str = "mixture") -> list[Problem]:
 
     explainer = _Explainer(doc, schemas.load(schema_name))
     problems = {p for err in schemas.validator(schema_name).iter_errors(doc.data) for p in explainer.explain(err)}
-    return sorted(problems)
+    return sorted(problems, key=FILE_ORDER)
