@@ -2,7 +2,8 @@
 
 They are listed in the schema's descriptions too:
 - names are unique among siblings (sources; a source's topics; a parent's
-  quality buckets), so leaf names are unique;
+  quality buckets) once normalised (Unicode NFKC), so leaf names are unique
+  and no two print alike;
 - among siblings, `weight` is set on all or none, and not all weights are 0;
 - names used in `fixed_source_weights`, `manual_prior`, `manual_topic_prior`
   and `nonzero_weight` name a source, topic or leaf of the mixture.
@@ -11,6 +12,7 @@ They are listed in the schema's descriptions too:
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,14 +22,23 @@ from olmix.loading.yamlsource import Document
 
 
 def _siblings(doc: Document, items: list[dict[str, Any]], path: JsonPath, noun: str) -> Iterator[Problem]:
-    first: dict[str, int] = {}
+    first: dict[str, int] = {}  # by the name's NFKC form: 'Å' (U+212B) and 'Å' (U+00C5) print alike
     for i, item in enumerate(items):
         name = item["name"]
-        if name in first:
-            line = doc.positions.of_value((*path, first[name], "name"))[0]
+        key = unicodedata.normalize("NFKC", name)
+        if key not in first:
+            first[key] = i
+            continue
+        other = items[first[key]]["name"]
+        line = doc.positions.of_value((*path, first[key], "name"))[0]
+        if other == name:
             yield doc.problem((*path, i, "name"), f"duplicate {noun} name '{name}' (first used at line {line})")
         else:
-            first[name] = i
+            yield doc.problem(
+                (*path, i, "name"),
+                f"duplicate {noun} name '{name}' ({ascii(name)[1:-1]}): once normalised (Unicode NFKC) it is "
+                f"'{other}' ({ascii(other)[1:-1]}), first used at line {line}; the two print alike",
+            )
     weighted = [i for i, item in enumerate(items) if "weight" in item]
     if weighted and len(weighted) < len(items):
         missing = [items[i]["name"] for i in range(len(items)) if i not in weighted]

@@ -167,11 +167,13 @@ class _Explainer:
             return "must not be empty" if expected == 1 else f"needs at least {expected} items"
         if kind == "minLength":
             return "must not be empty" if expected == 1 else f"needs at least {expected} characters"
+        if kind in ("pattern", "not") and schema.get("title") == "Name" and isinstance(value, str):
+            return _bad_name(value, str(schema["pattern"]), str(schema["errorMessage"]))
         if kind in ("pattern", "maxLength", "not") and "errorMessage" in schema:
             # The schema's own words, as an editor shows them; the value is quoted (escaped) and cut short.
             shown = json.dumps(value[:60] + "…" if isinstance(value, str) and len(value) > 60 else value)
             return "must not be empty" if value == "" else f"{shown}: {schema['errorMessage']}"
-        if kind == "pattern" and expected == "^[^:]+$":
+        if kind == "pattern" and expected == "^[^:]+$":  # a name used as a key (manual_prior and friends)
             if value == "":
                 return "must not be empty"
             return f"{json.dumps(value)} must not contain ':' (it separates the parts of leaf names)"
@@ -182,6 +184,26 @@ class _Explainer:
         if kind == "false":
             return "is not allowed here"
         return f"{_kind(value)} is not valid here ({kind})"
+
+
+def _bad_name(value: str, pattern: str, rule: str) -> str:
+    """Why a name fails the schema's Name pattern, naming the first character at fault."""
+    import re
+    import unicodedata
+
+    shown = json.dumps(value[:60] + "…" if len(value) > 60 else value)  # JSON escapes show an invisible character
+    if value == "":
+        return "must not be empty"
+    if ":" in value:
+        return f"{shown} must not contain ':' (it separates the parts of leaf names)"
+    if value.startswith(" ") or value.endswith(" "):
+        return f"{shown} starts or ends with a space: {rule}"
+    # the pattern accepts a single allowed character, so each character is judged by the schema itself
+    for index, char in enumerate(value):
+        if char != " " and not re.search(pattern, char):
+            what = " ".join(filter(None, (f"U+{ord(char):04X}", unicodedata.name(char, ""))))
+            return f"{shown} has {what} at character {index + 1}: {rule}"
+    return f"{shown}: {rule}"
 
 
 def check(doc: Document, schema_name: str = "mixture") -> list[Problem]:
