@@ -18,7 +18,7 @@ import click
 from olmix.cli import echo as safe_echo
 from olmix.cli import reports_errors, set_option
 from olmix.commands import launch_ops
-from olmix.terminal import escape
+from olmix.terminal import Lines, escape, escape_lines
 
 BACKEND_NAMES = ["local", "slurm", "beaker"]
 BACKEND_HELP = (
@@ -148,7 +148,8 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
     else:
         render_plan(plan)
         if plan_out:
-            safe_echo(f"\nplan written to {plan_out}")
+            safe_echo("")
+            safe_echo(f"plan written to {plan_out}")
 
 
 def _dry_run(
@@ -350,10 +351,17 @@ def _describe_runs(backend: str, plan: Any, output: Path, settings: Any, max_par
     texts, trailer = backends.describe_all(engine, specs)
     for spec, text in zip(specs, texts, strict=True):
         if text is not None:
-            safe_echo(f"\n--- run {spec.run} on {backend}")
-            safe_echo(text.rstrip("\n"))
+            safe_echo("")
+            safe_echo(f"--- run {spec.run} on {backend}")
+            # the exact text a backend submits, indented under its header: a newline inside a value it quotes
+            # for a shell (a folder's name) then starts an indented line, never one that passes for olmix's own
+            safe_echo(Lines("\n".join(f"  {line}" for line in escape_lines(text.rstrip("\n")).split("\n"))))
     if trailer is not None:
-        safe_echo(f"\n--- {trailer.rstrip()}")
+        safe_echo("")
+        what, _, command = trailer.rstrip().partition("\n")  # what it is, then the command that submits them
+        safe_echo(f"--- {what}")
+        if command:
+            safe_echo(command)
 
 
 @launch.command()
