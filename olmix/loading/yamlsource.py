@@ -33,7 +33,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _CORE_TAGS = {None, "!", *(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))}
 # A mapping or list may carry only the core schema's own tags (or none): `!!set`, `!!omap`, `!!python/...`
 # and local `!foo` tags mean another type to the loaders that honour them, so they are refused, not dropped.
-_COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+_MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 _MAX_EXPANDED = 100_000  # events that aliases may replay: a few anchors must not expand without bound
 # A config nests about eight levels (sources, topics, quality buckets, paths); every later stage (schema
 # validation, messages, models) walks the data recursively, so nesting is bounded where it is read.
@@ -214,7 +214,10 @@ class _Builder:
         if kind is _SCALAR:
             self.place(self.scalar(event, path))
         else:
-            if event.tag not in _COLLECTION_TAGS:
+            own, other = (_MAP_TAG, _SEQ_TAG) if kind is _MAP_START else (_SEQ_TAG, _MAP_TAG)
+            if event.tag == other or event.tag in _CORE_TAGS - {None, "!"}:  # a core tag of another kind
+                self.fail(event, path, f"YAML tag {event.tag} on a {'mapping' if kind is _MAP_START else 'list'}")
+            elif event.tag not in (None, "!", own):
                 self.fail(event, path, f"unsupported YAML tag {event.tag}")
             if len(stack) >= MAX_DEPTH:
                 line, col = _mark(event)
