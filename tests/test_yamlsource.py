@@ -22,6 +22,10 @@ SCALARS = [
     ("'3'", "3"),
     ('"true"', "true"),
     ("!!str 3", "3"),
+    ("!!int '3'", 3),  # a typed tag resolves quoted text too
+    ("!!float 1.5", 1.5),
+    ("!!bool True", True),
+    ("!!null ~", None),
     ("s3://bucket/*.npy", "s3://bucket/*.npy"),
 ]
 
@@ -59,6 +63,14 @@ ERRORS = [
     (b"a:\n  - !foo {k: 1}\n", "f.yaml:2:5: $.a[0]: unsupported YAML tag !foo"),
     (b"--- !foo\nk: 1\n", "f.yaml:1:5: $: unsupported YAML tag !foo"),
     (b"a:\n  !bar k: 1\n", "f.yaml:2:3: $.a.k: unsupported YAML tag !bar"),
+    # a typed core tag's text must be of its type, quoted or not, as other YAML 1.2 readers require
+    (b"a: !!int abc\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:int: 'abc' is not an integer"),
+    (b"a: !!bool 1\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:bool: '1' is not true or false"),
+    (b"a: !!null x\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:null: 'x' is not null"),
+    (
+        b"a: !!float 1\n",
+        "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:float: '1' is not a float (with a '.' or an exponent)",
+    ),
     (b"a: !!map [1]\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:map on a list"),
     (b"a: !!seq {k: 1}\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:seq on a mapping"),
     (b"a: !!str [1]\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:str on a list"),

@@ -30,6 +30,19 @@ _HEX = re.compile(r"^0x[0-9a-fA-F]+$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 _SPECIAL_FLOAT = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 _STR_TAG = "tag:yaml.org,2002:str"
+# What each typed core tag accepts, as the YAML 1.2 core schema (and so editors and other languages) reads it.
+_TYPED: dict[str, Any] = {
+    "tag:yaml.org,2002:null": _NULL.match,
+    "tag:yaml.org,2002:bool": _BOOL.__contains__,
+    "tag:yaml.org,2002:int": lambda t: _INT.match(t) or _OCT.match(t) or _HEX.match(t),
+    "tag:yaml.org,2002:float": lambda t: (_FLOAT.match(t) and not _INT.match(t)) or _SPECIAL_FLOAT.match(t),
+}
+_TYPED_NAMES = {
+    "tag:yaml.org,2002:null": "null",
+    "tag:yaml.org,2002:bool": "true or false",
+    "tag:yaml.org,2002:int": "an integer",
+    "tag:yaml.org,2002:float": "a float (with a '.' or an exponent)",
+}
 _CORE_TAGS = {None, "!", *(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))}
 # A mapping or list may carry only the core schema's own tags (or none): `!!set`, `!!omap`, `!!python/...`
 # and local `!foo` tags mean another type to the loaders that honour them, so they are refused, not dropped.
@@ -257,8 +270,17 @@ class _Builder:
         if tag not in _CORE_TAGS:
             self.fail(event, path, f"unsupported YAML tag {tag}")
             return None
+        if tag in _TYPED:  # !!null, !!bool, !!int or !!float: the text, quoted or not, must be one
+            if not _TYPED[tag](text):
+                self.fail(event, path, f"YAML tag {tag}: {text!r} is not {_TYPED_NAMES[tag]}")
+                return None
+            return self.plain(event, path, text)
         if event.style or tag == _STR_TAG:  # quoted, block or !!str (plain style: None or "")
             return text
+        return self.plain(event, path, text)
+
+    def plain(self, event: Any, path: JsonPath, text: str) -> Any:
+        """A plain scalar's value under the core schema."""
         if _NULL.match(text):
             return None
         if text in _BOOL:
