@@ -9,6 +9,7 @@ present. `config.check` runs these after the schema passed.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from fractions import Fraction
 
@@ -24,13 +25,22 @@ PATH_FIELDS = {"topic", "bucket"}
 
 
 def _unique(doc: Document, names: list[str], path: tuple[str | int, ...], noun: str) -> Iterator[Problem]:
-    first: dict[str, int] = {}
+    first: dict[str, int] = {}  # by the name's NFKC form, as the mixture's rules compare names
     for i, name in enumerate(names):
-        if name in first:
-            line = doc.positions.of_value((*path, first[name]))[0]
-            yield doc.problem((*path, i), f"duplicate {noun} '{name}' (first at line {line})")
+        key = unicodedata.normalize("NFKC", name)
+        if key in first:
+            line = doc.positions.of_value((*path, first[key]))[0]
+            other = names[first[key]]
+            if other == name:
+                yield doc.problem((*path, i), f"duplicate {noun} '{name}' (first at line {line})")
+            else:
+                yield doc.problem(
+                    (*path, i),
+                    f"duplicate {noun} '{name}' ({ascii(name)[1:-1]}): once normalised (Unicode NFKC) it is "
+                    f"'{other}' ({ascii(other)[1:-1]}), first at line {line}; the two print alike",
+                )
         else:
-            first.setdefault(name, i)
+            first[key] = i
 
 
 def _placeholders(
