@@ -100,14 +100,23 @@ def check(doc: Document) -> list[Problem]:
                 )
 
     problems += _unique(doc, topics, ("quality_source", "topics"), "topic")
-    first_source: dict[str, tuple[str | int, ...]] = {data["quality_source"]["name"]: ("quality_source", "name")}
+    # names compared by their NFKC form, as the mixture's rules compare them: path and name of each first use
+    quality_name = data["quality_source"]["name"]
+    first_source: dict[str, tuple[tuple[str | int, ...], str]] = {
+        unicodedata.normalize("NFKC", quality_name): (("quality_source", "name"), quality_name)
+    }
     for i, source in enumerate(data.get("sources", [])):
-        if source["name"] in first_source:
-            line = doc.positions.of_value(first_source[source["name"]])[0]
-            message = f"duplicate source name '{source['name']}' (first at line {line})"
-            problems.append(doc.problem(("sources", i, "name"), message))
+        name = source["name"]
+        key = unicodedata.normalize("NFKC", name)
+        if key in first_source:
+            where, other = first_source[key]
+            line = doc.positions.of_value(where)[0]
+            under = "" if other == name else f"; '{other}' under Unicode NFKC"
+            problems.append(
+                doc.problem(("sources", i, "name"), f"duplicate source name '{name}' (first at line {line}{under})")
+            )
         else:
-            first_source[source["name"]] = ("sources", i, "name")
+            first_source[key] = (("sources", i, "name"), name)
 
     spec = data.get("missing_buckets", {})
     problems += _bucket_names(doc, ("missing_buckets", "all"), spec.get("all", []), scheme, hints)

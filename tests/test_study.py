@@ -270,6 +270,11 @@ RULES = [
     ),
     (("name: arxiv", "name: web"), "", ["13:11 $.sources[0].name: duplicate source name 'web' (first at line 6)"]),
     (
+        ("name: arxiv", 'name: "\\U0001D430eb"'),  # a mathematical bold w: 'web' under NFKC
+        "",
+        ["13:11 $.sources[0].name: duplicate source name '\U0001d430eb' (first at line 6; 'web' under Unicode NFKC)"],
+    ),
+    (
         ("{pct}", "{pc}"),
         "",
         [
