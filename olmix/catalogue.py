@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from olmix.errors import OlmixError, suggest
+from olmix.errors import OlmixError
+from olmix.hints import did_you_mean
 
 TOKENS_PER_PARAMETER = 20
 """Chinchilla-optimal tokens per parameter: the budget at chinchilla_multiple 1."""
@@ -86,8 +87,7 @@ def model(model_id: str) -> Model:
     try:
         return MODELS[model_id]
     except KeyError:
-        hint = suggest(model_id, MODELS)
-        near = f"; did you mean '{hint}'?" if hint else ""
+        near = did_you_mean(model_id, MODELS)
         raise UnknownModelError(f"unknown model id '{model_id}'{near} (known: {', '.join(MODELS)})") from None
 
 

@@ -34,21 +34,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def echo(message: str = "", err: bool = False) -> None:
-    """click.echo for any text built from configs, flags or records: control characters escaped, lines kept."""
-    from olmix.terminal import escape_lines
+    """click.echo for any text built from configs, flags or records: control characters escaped.
 
-    click.echo(escape_lines(message), err=err)
+    A message is one line (a newline a value brought is shown as \\n), unless it
+    is a olmix.terminal.Lines: a table or JSON document olmix laid out.
+    """
+    from olmix.terminal import shown
+
+    click.echo(shown(message), err=err)
 
 
 def render_error(exc: BaseException) -> str:
     """An error's message for the terminal: one line per problem, each value's control characters escaped."""
-    from olmix.terminal import escape, escape_lines
+    from olmix.terminal import error_text, escape
 
-    parts = getattr(exc, "problems", None) or getattr(exc, "issues", None)
+    parts = getattr(exc, "problems", None) or getattr(exc, "issues", None) or getattr(exc, "lines", None)
     if isinstance(parts, list | tuple) and parts:
         # a problem's own text is one line: a newline in it came from the input, never from olmix
         return "\n".join(escape(str(part)) for part in parts)
-    return escape_lines(str(exc))
+    return error_text(str(exc))
 
 
 def reports_errors(func: F) -> F:

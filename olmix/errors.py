@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Generic, TypeVar
 
 JsonPath = tuple[str | int, ...]
@@ -44,6 +45,11 @@ class Problem:
         }
 
 
+# The order problems are reported in (Problem's own); as a sort key, several times faster than comparing
+# Problems, which matters for a file of 100,000 mistakes.
+FILE_ORDER = attrgetter("file", "line", "column", "path", "message")
+
+
 class OlmixError(Exception):
     """Base of every error olmix raises for a user's input or environment."""
 
@@ -63,7 +69,7 @@ class ConfigError(OlmixError):
     """Every problem found in one or more input files."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: Sequence[Problem] = sorted(problems)
+        self.problems: Sequence[Problem] = sorted(problems, key=FILE_ORDER)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -76,11 +82,3 @@ class ExtraMissing(OlmixError):
 
 class PlanError(ConfigError):
     """A plan file that is not a valid plan, or a run in it that a trainer cannot use."""
-
-
-def suggest(word: str, choices: Iterable[str]) -> str | None:
-    """The nearest allowed name, if one is close enough to be a likely typo."""
-    import difflib
-
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None

@@ -368,14 +368,20 @@ class _Conversion:
         self.handled.add(("eval", "tasks"))
         kind = evals.get("type", "inloop")
         if kind == "inloop" and isinstance(tasks, dict) and all(isinstance(f, dict) for f in tasks.values()):
+            from olmix.training import tasks as catalogue
+
             ids = [str(t) for family in tasks.values() for t in family]
-            if ids:
-                self.out["eval_tasks"] = ids
+            unknown = {ids[i]: message for i, message in catalogue.problems(ids)}
+            carried = [t for t in ids if t not in unknown]
+            if carried:
+                self.out["eval_tasks"] = carried
             self.note(
                 ("eval", "tasks"),
-                f"{len(ids)} task ids carried as eval_tasks; their families ({', '.join(map(str, tasks))}) and "
+                f"{len(carried)} task ids carried as eval_tasks; their families ({', '.join(map(str, tasks))}) and "
                 "W&B metric names are not carried (olmix records each run's metrics under its own names)",
             )
+            for message in unknown.values():
+                self.note(("eval", "tasks"), f"not carried: {message} (ai2-olmo-eval has no task of that name)")
         else:
             self.note(("eval",), f"eval of type {kind!r} not carried: olmix runs in-loop evaluation from eval_tasks")
 

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 
-from olmix.terminal import escape
+from olmix.terminal import Lines, escape
 
 # A spreadsheet evaluates a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd|...).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -31,7 +31,7 @@ def table(
     align: str = "",
     rule: bool = False,
     footer: Sequence[object] | None = None,
-) -> str:
+) -> Lines:
     """Columns padded to their widest cell, two spaces apart, every cell escaped for the terminal.
 
     `align` has one letter per column, `l` (the default for a column it does
@@ -58,12 +58,15 @@ def table(
     lines = [line(head), *([dashes] if rule else []), *(line(row) for row in body)]
     if foot is not None:
         lines += [*([dashes] if rule else []), line(foot)]
-    return "\n".join(lines)
+    return Lines("\n".join(lines))
 
 
-def to_json(data: object) -> str:
-    """`data` as indented JSON, keys in the order given; ValueError for NaN or infinity, which JSON has not."""
-    return json.dumps(data, indent=2, allow_nan=False)
+def to_json(data: object) -> Lines:
+    """`data` as indented JSON, keys in the order given; ValueError for NaN or infinity, which JSON has not.
+
+    Every character outside printable ASCII is a JSON escape, so its lines are safe to show as they are.
+    """
+    return Lines(json.dumps(data, indent=2, allow_nan=False))
 
 
 def defused(value: object) -> object:

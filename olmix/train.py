@@ -41,7 +41,7 @@ import click
 
 from olmix.errors import OlmixError
 from olmix.fileio import make_dir
-from olmix.terminal import escape_lines
+from olmix.terminal import error_text, escape
 from olmix.training.metrics import METRICS_FILE, write_metrics
 from olmix.training.trainer import (
     MAX_BATCH_SIZE,
@@ -150,10 +150,10 @@ def main(
             return  # every rank trained and measured the same model; rank 0 writes it down
         record = write_metrics(metrics, path)
     except OlmixError as exc:
-        click.echo(escape_lines(f"olmix.train: {exc}"), err=True)
+        click.echo(error_text(f"olmix.train: {exc}"), err=True)
         sys.exit(1)
     loss = "none" if record.final_train_loss is None else f"{record.final_train_loss:.4f}"
-    click.echo(f"trained {record.steps} steps, {record.tokens_trained} tokens, final loss {loss}; wrote {path}")
+    click.echo(escape(f"trained {record.steps} steps, {record.tokens_trained} tokens, final loss {loss}; wrote {path}"))
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def _string(node: Schema) -> st.SearchStrategy[str]:
         names: st.SearchStrategy[str] = st.from_regex(str(node["pattern"]), fullmatch=True)
         return st.one_of(st.sampled_from(RUN_NAMES), names).filter(lambda s: len(s) <= longest and "\n" not in s)
     if node.get("pattern") == "^[^:]+$" or ("examples" in node and node.get("title", "").endswith("name")):
-        return st.one_of(st.sampled_from(NAME_POOL), TEXT.filter(lambda s: ":" not in s))
+        return st.one_of(st.sampled_from(NAME_POOL), TEXT.map(str.strip).filter(lambda s: s and ":" not in s))
     return TEXT if node.get("minLength") else st.one_of(st.just(""), TEXT)
 
 
@@ -164,6 +164,8 @@ def _typo(word: str, draw: st.DrawFn) -> str:
 OTHER_TYPES: list[Any] = ["text", 3, -2, 0, 0.5, 1e300, True, False, None, [], {}, ["x"], {"name": "x"}]
 BAD_NUMBERS: list[Any] = [-1, 0, 0.5, -0.0, 1.5, 2.5, 1e-9, 10**12]
 BAD_NAMES: list[Any] = ["", "a:b", ":", "web:code", " ", 7, "..", "../x", "/x", "plan.json", ".lock", "a\n", "\x1b[2J"]
+# names that print like another: invisible, special-space, fullwidth, combining, astral tag, end spaces
+BAD_NAMES += ["arxiv\u200b", "a\u00a0b", "\uff41", "e\u0301", "a\U000e0061", "x\ufe0f", " a", "a "]
 RUN_NAMES = ["quality-top30pct", "q0.3", "x"]
 EXACTLY_ONE = ("paths", "topics", "quality")
 # Fresh copies: a mutation must never change a value another example will draw.

@@ -174,3 +174,21 @@ def test_did_you_mean_offers_only_a_key_that_takes_the_kind_of_value_given(tmp_p
     assert messages["slurn"].endswith("did you mean 'slurm'?")
     assert messages["priorty"].endswith("did you mean 'priority'?")
     assert messages["sources.0.wieght"].endswith("did you mean 'weight'?")
+
+
+def test_the_rules_judge_the_parts_of_an_invalid_file_that_are_well_formed(write: Callable[[str, str], Path]) -> None:
+    text = (
+        "name: x\nnodes: two\nsources:\n  - name: a\n    paths: [p]\n  - name: a\n    paths: [q]\n"
+        "  - paths: [r]\n  - name: b\n    weight: -1\n    paths: [s]\nnonzero_weight: [zz]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write("c.yaml", text))
+    found = [f"{p.line}:{p.column} {p.message}" for p in info.value.problems]
+    # the duplicate beside the schema's problems; no weight rule among siblings the schema rejected, and no
+    # "no leaf is named" while a source has no name
+    assert found == [
+        '2:8 must be a whole number, not the string "two"',
+        "6:11 duplicate source name 'a' (first used at line 4)",
+        "8:5 missing required key 'name'",
+        "10:13 must be at least 0, not -1",
+    ]

@@ -258,6 +258,6 @@ def test_a_group_whose_every_metrics_file_is_malformed_is_an_error_listing_them(
     lines = out.stderr.splitlines()
     assert "no run of group 'study' has valid metrics" in lines[0]
     assert [line.split(":")[0] for line in lines[1:]] == [
-        f"skipped {tmp_path}/study/a/metrics.json",
-        f"skipped {tmp_path}/study/b/metrics.json",
+        f"  skipped {tmp_path}/study/a/metrics.json",
+        f"  skipped {tmp_path}/study/b/metrics.json",
     ]

@@ -29,6 +29,10 @@ ARXIV = (
 WIKI = "s3://ai2-llm/preprocessed/wikipedia-dolma-0823/allenai/dolma2-tokenizer/*.npy"
 
 # A small study: line numbers below count from its first line.
+NAME_RULE = (
+    "A name has no ':', no control, invisible or formatting character, no special space (and no space at "
+    "either end), no combining mark of the generic blocks or variation selector, and no fullwidth form."
+)
 BASE = """\
 experiment:
   name: q-top{pct}pct
@@ -248,7 +252,28 @@ RULES = [
         "",
         ["7:18 $.quality_source.topics[1]: duplicate topic 'code' (first at line 7)"],
     ),
+    (
+        ("[code, news]", '[code, "\\uFF43ode"]'),  # fullwidth: refused by the schema's Name pattern
+        "",
+        [
+            '7:18 $.quality_source.topics[1]: "\\uff43ode" has U+FF43 FULLWIDTH LATIN SMALL LETTER C at character 1: '
+            + NAME_RULE
+        ],
+    ),
+    (
+        ("[code, news]", '["\\u212Bngstrom", "\\u00C5ngstrom"]'),  # one name under NFKC
+        "",
+        [
+            "7:29 $.quality_source.topics[1]: duplicate topic '\u00c5ngstrom' (\\xc5ngstrom): once normalised "
+            "(Unicode NFKC) it is '\u212bngstrom' (\\u212bngstrom), first at line 7; the two print alike"
+        ],
+    ),
     (("name: arxiv", "name: web"), "", ["13:11 $.sources[0].name: duplicate source name 'web' (first at line 6)"]),
+    (
+        ("name: arxiv", 'name: "\\U0001D430eb"'),  # a mathematical bold w: 'web' under NFKC
+        "",
+        ["13:11 $.sources[0].name: duplicate source name '\U0001d430eb' (first at line 6; 'web' under Unicode NFKC)"],
+    ),
     (
         ("{pct}", "{pc}"),
         "",

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from olmix.terminal import escape, escape_lines
+from olmix.terminal import Lines, error_text, escape, escape_lines, shown
+from tests.conftest import REPO
 from tests.olmixcli import Run
 
 Olmix = Callable[..., subprocess.CompletedProcess[str]]
 # Control bytes a terminal acts on: ESC (CSI, OSC), BEL, NUL, CR, DEL, the C1 CSI, a bidi override.
 RAW = ["\x1b", "\x07", "\x00", "\r", "\x7f", "\x9b", "\u202e"]
+FORGED = "note: all checks passed"
 
 
 @pytest.mark.parametrize(
@@ -40,11 +42,22 @@ def test_escape_lines_keeps_only_the_line_breaks() -> None:
     assert escape_lines("first \x1b[2J\nsecond\r") == "first \\x1b[2J\nsecond\\r"
 
 
+def test_a_message_is_one_line_unless_olmix_laid_it_out() -> None:
+    assert shown(f"wrote /x\n{FORGED}") == f"wrote /x\\n{FORGED}"
+    assert shown(Lines("a\nb")) == "a\nb"
+    assert Lines.of("a", f"b\n{FORGED}") == f"a\nb\\n{FORGED}"
+    # an error keeps the indented lines of a list under it, and only those
+    assert error_text(f"cannot:\n  a\n{FORGED}\n  b") == f"cannot:\n  a\\n{FORGED}\n  b"
+
+
 def hostile_config(tmp_path: Path) -> Path:
+    """A config whose data folders are named with control characters (a name cannot hold them: the schema
+    refuses them there), so they reach the leaves table's paths and every listing message."""
     data = tmp_path / "data"
-    for name in ("a", "b"):
-        (data / name).mkdir(parents=True)
-        with open(data / name / "part-0.npy", "wb") as f:
+    folders = {"a": "\x1b]0;pwned\x07", "b": "two\nlines\x1b[2J"}
+    for folder in folders.values():
+        (data / folder).mkdir(parents=True)
+        with open(data / folder / "part-0.npy", "wb") as f:
             f.truncate(4_000_000)  # a sparse file of a million uint32 tokens
     config = tmp_path / "hostile.yaml"
     config.write_text(
@@ -52,10 +65,10 @@ def hostile_config(tmp_path: Path) -> Path:
         "proxy_model_id: olmo3_1m\n"
         "chinchilla_multiple: 0.001\n"
         "sources:\n"
-        f'  - name: "\\e]0;pwned\\a"\n'
-        f"    paths: [{data}/a/*.npy]\n"
-        f'  - name: "two\\nlines\\0\\e[2J"\n'
-        f"    paths: [{data}/b/*.npy]\n"
+        "  - name: a\n"
+        f"    paths: [{json.dumps(str(data / folders['a']) + '/*.npy')}]\n"
+        "  - name: b\n"
+        f"    paths: [{json.dumps(str(data / folders['b']) + '/*.npy')}]\n"
     )
     return config
 
@@ -79,16 +92,20 @@ def test_the_leaves_table(tmp_path: Path, olmix: Olmix) -> None:
     assert proc.returncode == 0, proc.stderr
     assert_no_raw_controls(proc.stdout)
     lines = proc.stdout.splitlines()
-    assert len(lines) == 4  # header, two leaves, count: the newline in a name forges no line
-    assert lines[1].startswith("\\x1b]0;pwned\\x07 ")
-    assert lines[2].startswith("two\\nlines\\x00\\x1b[2J ")
+    assert len(lines) == 4  # header, two leaves, count: the newline in a path forges no line
+    assert lines[1].startswith("a ") and lines[1].endswith("/data/\\x1b]0;pwned\\x07/*.npy")
+    assert lines[2].startswith("b ") and lines[2].endswith("/data/two\\nlines\\x1b[2J/*.npy")
 
 
-def test_the_plan_table_of_a_dry_run(tmp_path: Path, olmix: Olmix) -> None:
-    proc = olmix("launch", "run", "--config", str(hostile_config(tmp_path)), "--dry-run", "--no-cache")
+def test_the_plan_of_a_dry_run(tmp_path: Path, olmix: Olmix) -> None:
+    folder = tmp_path / "\x1b]0;pwned\x07 two\nlines"
+    folder.mkdir()
+    config = hostile_config(folder)
+    proc = olmix("launch", "run", "--config", str(config), "--dry-run", "--no-cache")
     assert proc.returncode == 0, proc.stderr
     assert_no_raw_controls(proc.stdout)
-    assert "\n\\x1b]0;pwned\\x07 " in proc.stdout and "\ntwo\\nlines\\x00\\x1b[2J " in proc.stdout
+    header = proc.stdout.splitlines()[0]
+    assert header.startswith("group hostile-") and "/\\x1b]0;pwned\\x07 two\\nlines/hostile.yaml" in header
 
 
 def test_every_problem_on_its_own_line_with_its_values_escaped(tmp_path: Path, olmix: Olmix) -> None:
@@ -164,3 +181,37 @@ def test_results_and_fit_take_a_group_as_one_folder_name(tmp_path: Path, command
     assert proc.returncode == 1, proc.stderr
     assert "--group" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "fit").exists()
+
+
+def test_a_file_name_forges_no_line_in_any_command(tmp_path: Path, olmix: Olmix) -> None:
+    # A folder whose name holds a newline and a line of olmix's own: every command that names a path under it
+    # (headers, notes, errors, "wrote" lines, tables, a dry run's script) shows the newline as \n.
+    folder = tmp_path / f"x\n{FORGED}"
+    config = hostile_config(folder)
+    bad = folder / "bad.yaml"
+    bad.write_text(config.read_text() + "chinchila: 1\n")
+    runs = folder / "runs"
+    runs_csv = [(f"r{i}", 0.1 + 0.1 * i) for i in range(8)]
+    (folder / "ratios.csv").write_text("run,a,b\n" + "".join(f"{r},{w:.1f},{1 - w:.1f}\n" for r, w in runs_csv))
+    (folder / "metrics.csv").write_text("run,loss\n" + "".join(f"{r},{3 + w * w - w:.4f}\n" for r, w in runs_csv))
+    commands = [
+        ["validate", str(bad)],
+        ["validate", str(folder / "missing.yaml")],
+        ["leaves", str(config)],
+        ["launch", "preview", "--config", str(config), "--no-cache", "--plan-out", str(folder / "plan.json")],
+        ["launch", "run", "--config", str(config), "--dry-run", "--backend", "slurm", "--runs-dir", str(runs)],
+        ["launch", "list", "--runs-dir", str(runs)],
+        ["results", "--runs-dir", str(runs)],
+        ["demo-data", str(folder / "demo")],
+        ["generate", "quality-thresholds", str(REPO / "config/studies/quality_thresholds.yaml"), "--out", str(folder)],
+        ["fit", "--ratios", str(folder / "ratios.csv"), "--metrics", str(folder / "metrics.csv"), "--out", str(folder)],
+    ]
+    silent, forged = [], []
+    for args in commands:
+        proc = olmix(*args)
+        output = proc.stdout + proc.stderr
+        if "\\n" + FORGED not in output:
+            silent.append(args[:2])  # did not name the folder, as the test means it to
+        if any(line.startswith(FORGED) for line in output.splitlines()):
+            forged.append(args[:2])
+    assert (silent, forged) == ([], [])

@@ -22,6 +22,10 @@ SCALARS = [
     ("'3'", "3"),
     ('"true"', "true"),
     ("!!str 3", "3"),
+    ("!!int '3'", 3),  # a typed tag resolves quoted text too
+    ("!!float 1.5", 1.5),
+    ("!!bool True", True),
+    ("!!null ~", None),
     ("s3://bucket/*.npy", "s3://bucket/*.npy"),
 ]
 
@@ -49,6 +53,27 @@ ERRORS = [
     (b"a\x00b", "f.yaml:1:1: $: binary file, not YAML text"),
     (b"a: .inf\n", "f.yaml:1:4: $.a: .inf is not a finite number"),
     (b"a: !!binary aGk=\n", "f.yaml:1:4: $.a: unsupported YAML tag tag:yaml.org,2002:binary"),
+    # a mapping, list or key may carry only the core schema's tags, like a scalar
+    (
+        b"a: !!python/object/apply:os.system [ls]\n",
+        "f.yaml:1:4: $.a: unsupported YAML tag tag:yaml.org,2002:python/object/apply:os.system",
+    ),
+    (b"a: !!set {x, y}\n", "f.yaml:1:4: $.a: unsupported YAML tag tag:yaml.org,2002:set"),
+    (b"a: !!omap [x: 1]\n", "f.yaml:1:4: $.a: unsupported YAML tag tag:yaml.org,2002:omap"),
+    (b"a:\n  - !foo {k: 1}\n", "f.yaml:2:5: $.a[0]: unsupported YAML tag !foo"),
+    (b"--- !foo\nk: 1\n", "f.yaml:1:5: $: unsupported YAML tag !foo"),
+    (b"a:\n  !bar k: 1\n", "f.yaml:2:3: $.a.k: unsupported YAML tag !bar"),
+    # a typed core tag's text must be of its type, quoted or not, as other YAML 1.2 readers require
+    (b"a: !!int abc\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:int: 'abc' is not an integer"),
+    (b"a: !!bool 1\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:bool: '1' is not true or false"),
+    (b"a: !!null x\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:null: 'x' is not null"),
+    (
+        b"a: !!float 1\n",
+        "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:float: '1' is not a float (with a '.' or an exponent)",
+    ),
+    (b"a: !!map [1]\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:map on a list"),
+    (b"a: !!seq {k: 1}\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:seq on a mapping"),
+    (b"a: !!str [1]\n", "f.yaml:1:4: $.a: YAML tag tag:yaml.org,2002:str on a list"),
     (b"a: 1\n---\nb: 2\n", "f.yaml:3:1: $: more than one YAML document; a config holds exactly one"),
     (b"? [a]\n: 1\n", "f.yaml:1:3: $: a key must be a plain name, not a list or mapping"),
     (b"a: &x [1, *x]\n", "f.yaml:1:11: $: YAML alias *x is inside the value it refers to"),
@@ -63,6 +88,11 @@ def test_bad_input_is_one_clear_located_error(raw: bytes, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse(raw, "f.yaml")
     assert [str(p) for p in info.value.problems] == [message]
+
+
+def test_core_tags_on_collections_are_kept() -> None:
+    doc = parse(b"a: !!map {k: 1}\nb: !!seq [1]\nc: ! [2]\n!!str d: 3\n", "f.yaml")
+    assert doc.data == {"a": {"k": 1}, "b": [1], "c": [2], "d": 3}
 
 
 def test_an_alias_is_a_copy_located_at_its_anchor() -> None:

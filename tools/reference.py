@@ -49,7 +49,9 @@ def _constraints(node: Schema, root: Schema | None = None) -> str:
         ("minLength", "at least {} character(s)"),
         ("pattern", "matches `{}`"),
     ):
-        if key in node:
+        if key == "pattern" and key in node and not str(node[key]).isascii() and "errorMessage" in node:
+            parts.append(str(node["errorMessage"]))  # a pattern of characters a page cannot show: its rule in words
+        elif key in node:
             parts.append(text.format(node[key]))
     if "oneOf" in node and all("const" in branch for branch in node["oneOf"]):
         parts.append(", ".join(f"`{b['const']}` ({b.get('description', '')})" for b in node["oneOf"]))

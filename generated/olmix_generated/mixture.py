@@ -408,11 +408,13 @@ class QualityBucket(JsonModel):
     name: Annotated[
         str,
         Field(
-            examples=["arxiv", "software_development", "vigintile_0018"], pattern="^[^:]+$", title="Quality bucket name"
+            examples=["arxiv", "software_development", "vigintile_0018"],
+            pattern="^[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+( +[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+)*$",
+            title="Quality bucket name",
         ),
     ]
     """
-    Bucket name such as vigintile_0001, high or low. Non-empty, without ':' (the separator of leaf names), unique among its siblings (checked by olmix after schema validation).
+    Bucket name such as vigintile_0001, high or low. Non-empty, without ':' (the separator of leaf names), without a character that prints as nothing or like another (a zero-width or special space, a space at either end, a bidi control, a combining mark, a fullwidth form), and unique among its siblings once normalised (Unicode NFKC; checked by olmix after schema validation).
     """
     paths: Annotated[
         list[Path],
@@ -518,10 +520,15 @@ class SourceWithPaths(JsonModel):
         extra="forbid",
     )
     name: Annotated[
-        str, Field(examples=["arxiv", "software_development", "vigintile_0018"], pattern="^[^:]+$", title="Source name")
+        str,
+        Field(
+            examples=["arxiv", "software_development", "vigintile_0018"],
+            pattern="^[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+( +[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+)*$",
+            title="Source name",
+        ),
     ]
     """
-    Source name such as arxiv or all_dressed. Non-empty, without ':' (the separator of leaf names), unique among its siblings (checked by olmix after schema validation).
+    Source name such as arxiv or all_dressed. Non-empty, without ':' (the separator of leaf names), without a character that prints as nothing or like another (a zero-width or special space, a space at either end, a bidi control, a combining mark, a fullwidth form), and unique among its siblings once normalised (Unicode NFKC; checked by olmix after schema validation).
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """
@@ -553,10 +560,15 @@ class SourceWithQuality(JsonModel):
         extra="forbid",
     )
     name: Annotated[
-        str, Field(examples=["arxiv", "software_development", "vigintile_0018"], pattern="^[^:]+$", title="Source name")
+        str,
+        Field(
+            examples=["arxiv", "software_development", "vigintile_0018"],
+            pattern="^[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+( +[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+)*$",
+            title="Source name",
+        ),
     ]
     """
-    Source name such as arxiv or all_dressed. Non-empty, without ':' (the separator of leaf names), unique among its siblings (checked by olmix after schema validation).
+    Source name such as arxiv or all_dressed. Non-empty, without ':' (the separator of leaf names), without a character that prints as nothing or like another (a zero-width or special space, a space at either end, a bidi control, a combining mark, a fullwidth form), and unique among its siblings once normalised (Unicode NFKC; checked by olmix after schema validation).
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """
@@ -581,10 +593,15 @@ class SourceWithTopics(JsonModel):
         extra="forbid",
     )
     name: Annotated[
-        str, Field(examples=["arxiv", "software_development", "vigintile_0018"], pattern="^[^:]+$", title="Source name")
+        str,
+        Field(
+            examples=["arxiv", "software_development", "vigintile_0018"],
+            pattern="^[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+( +[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+)*$",
+            title="Source name",
+        ),
     ]
     """
-    Source name such as arxiv or all_dressed. Non-empty, without ':' (the separator of leaf names), unique among its siblings (checked by olmix after schema validation).
+    Source name such as arxiv or all_dressed. Non-empty, without ':' (the separator of leaf names), without a character that prints as nothing or like another (a zero-width or special space, a space at either end, a bidi control, a combining mark, a fullwidth form), and unique among its siblings once normalised (Unicode NFKC; checked by olmix after schema validation).
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """
@@ -609,10 +626,15 @@ class TopicWithPaths(JsonModel):
         extra="forbid",
     )
     name: Annotated[
-        str, Field(examples=["arxiv", "software_development", "vigintile_0018"], pattern="^[^:]+$", title="Topic name")
+        str,
+        Field(
+            examples=["arxiv", "software_development", "vigintile_0018"],
+            pattern="^[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+( +[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+)*$",
+            title="Topic name",
+        ),
     ]
     """
-    Topic name such as software_development. Non-empty, without ':' (the separator of leaf names), unique among its siblings (checked by olmix after schema validation).
+    Topic name such as software_development. Non-empty, without ':' (the separator of leaf names), without a character that prints as nothing or like another (a zero-width or special space, a space at either end, a bidi control, a combining mark, a fullwidth form), and unique among its siblings once normalised (Unicode NFKC; checked by olmix after schema validation).
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """
@@ -650,10 +672,15 @@ class TopicWithQuality(JsonModel):
         extra="forbid",
     )
     name: Annotated[
-        str, Field(examples=["arxiv", "software_development", "vigintile_0018"], pattern="^[^:]+$", title="Topic name")
+        str,
+        Field(
+            examples=["arxiv", "software_development", "vigintile_0018"],
+            pattern="^[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+( +[^:\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0300-\\u036f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u20d0-\\u20ff\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufe20-\\ufe2f\\ufeff\\uff01-\\uff60\\uffa0\\uffe0-\\uffe6\\ufff0-\\uffff\U000e0000-\U000e007f󠄀-󠇯 ]+)*$",
+            title="Topic name",
+        ),
     ]
     """
-    Topic name such as software_development. Non-empty, without ':' (the separator of leaf names), unique among its siblings (checked by olmix after schema validation).
+    Topic name such as software_development. Non-empty, without ':' (the separator of leaf names), without a character that prints as nothing or like another (a zero-width or special space, a space at either end, a bidi control, a combining mark, a fullwidth form), and unique among its siblings once normalised (Unicode NFKC; checked by olmix after schema validation).
     """
     weight: Annotated[float | None, Field(examples=[1.0, 0.25], ge=0.0, title="Weight")] = None
     """

@@ -26,7 +26,7 @@ from olmix.commands.options import (
     runs_dir_option,
     set_option,
 )
-from olmix.terminal import escape
+from olmix.terminal import Lines, escape, escape_lines
 
 BACKEND_NAMES = ["local", "slurm", "beaker"]
 BACKEND_HELP = (
@@ -149,7 +149,8 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
     else:
         render_plan(plan)
         if plan_out:
-            safe_echo(f"\nplan written to {plan_out}")
+            safe_echo("")
+            safe_echo(f"plan written to {plan_out}")
 
 
 def render_launch(launch: Any, echo: Callable[[str], None] = safe_echo, *, descriptions: bool = False) -> None:
@@ -163,10 +164,17 @@ def render_launch(launch: Any, echo: Callable[[str], None] = safe_echo, *, descr
     if descriptions:
         backend = launch.backend.name
         for one in launch.descriptions:
-            echo(f"\n--- run {one.run} on {backend}")
-            echo(one.text.rstrip("\n"))
+            echo("")
+            echo(f"--- run {one.run} on {backend}")
+            # the exact text a backend submits, indented under its header: a newline inside a value it quotes
+            # for a shell (a folder's name) then starts an indented line, never one that passes for olmix's own
+            echo(Lines("\n".join(f"  {line}" for line in escape_lines(one.text.rstrip("\n")).split("\n"))))
         if launch.together is not None:
-            echo(f"\n--- {launch.together.rstrip()}")
+            echo("")
+            what, _, command = launch.together.rstrip().partition("\n")  # what it is, then what submits them
+            echo(f"--- {what}")
+            if command:
+                echo(command)
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -26,6 +26,9 @@ KINDS: dict[str, tuple[str, str]] = {
     "mixture": ("olmix_generated.mixture:ExperimentConfig", "olmix.loading.rules:check"),
     "study": ("olmix_generated.study:QualityThresholdStudy", "olmix.study.rules:check"),
 }
+# Kinds whose rules also judge the well-formed parts of a file the schema rejected, so that every problem
+# (a duplicate name beside an unknown key) is reported at once; a study's rules need a valid study.
+RULES_ON_INVALID = {"mixture"}
 
 
 def _load(target: str) -> Any:
@@ -48,6 +51,11 @@ def _read(path: Path) -> bytes:
     raise ConfigError([Problem(str(path), 0, 0, (), message)])
 
 
+def _rules(schema: str) -> Callable[[yamlsource.Document], list[Problem]]:
+    check: Callable[[yamlsource.Document], list[Problem]] = _load(KINDS[schema][1])
+    return check
+
+
 def _model_problems(doc: yamlsource.Document, exc: ValidationError) -> list[Problem]:
     # Reached only if the models and python-jsonschema disagree, which the
     # conformance suite and fuzzing exist to prevent; still say something useful.
@@ -68,9 +76,15 @@ def check(doc: yamlsource.Document, schema: str = "mixture") -> tuple[Any, list[
                 return None, [hint]
         from olmix.loading import schemacheck  # python-jsonschema is slow to import; only an invalid file needs it
 
-        return None, schemacheck.check(doc, schema) or _model_problems(doc, exc)
-    rule_check: Callable[[yamlsource.Document], list[Problem]] = _load(KINDS[schema][1])
-    problems = rule_check(doc)
+        problems = schemacheck.check(doc, schema) or _model_problems(doc, exc)
+        if schema in RULES_ON_INVALID:
+            # a rule's problem at or under a value the schema already refused would say the same thing again
+            refused = {p.path for p in problems if p.path}
+            problems += [
+                p for p in _rules(schema)(doc) if not any(p.path[:n] in refused for n in range(1, len(p.path) + 1))
+            ]
+        return None, problems
+    problems = _rules(schema)(doc)
     return (None if problems else instance), problems
 
 

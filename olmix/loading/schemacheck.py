@@ -14,7 +14,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from olmix.errors import JsonPath, Problem, suggest
+from olmix.errors import FILE_ORDER, JsonPath, Problem
+from olmix.hints import Hints
 from olmix.loading.yamlsource import Document
 
 _TYPE_NAMES = {
@@ -86,6 +87,7 @@ class _Explainer:
     def __init__(self, doc: Document, root: dict[str, Any]) -> None:
         self.doc = doc
         self.root = root
+        self.hints = Hints()
 
     def explain(self, error: ValidationError) -> Iterator[Problem]:
         path: JsonPath = tuple(error.absolute_path)
@@ -158,8 +160,8 @@ class _Explainer:
 
     def unknown_key(self, path: JsonPath, key: str, value: Any, properties: dict[str, Any]) -> Problem:
         # only a key whose schema takes this kind of value is a likely typo: `swarm: {variants: 4}` is not `slurm`
-        near = suggest(key, [name for name, schema in properties.items() if self.fits(value, schema)])
-        hint = f"; did you mean '{near}'?" if near else f"; allowed keys: {', '.join(properties)}"
+        fitting = [name for name, schema in properties.items() if self.fits(value, schema)]
+        hint = self.hints.did_you_mean(key, fitting, otherwise=f"; allowed keys: {', '.join(properties)}")
         return self.doc.problem((*path, key), f"unknown key '{key}'{hint}", at_key=True)
 
     def fits(self, value: Any, schema: Any) -> bool:
@@ -180,8 +182,7 @@ class _Explainer:
         return not closed or bool(set(value) & set(schema.get("properties", {})))
 
     def enum_problem(self, path: JsonPath, value: Any, allowed: list[Any]) -> Problem:
-        near = suggest(value, [str(a) for a in allowed]) if isinstance(value, str) else None
-        hint = f"; did you mean '{near}'?" if near else ""
+        hint = self.hints.did_you_mean(value, [str(a) for a in allowed]) if isinstance(value, str) else ""
         choices = ", ".join(str(a) for a in allowed)
         return self.doc.problem(path, f"{_kind(value)} is not allowed{hint} (allowed: {choices})")
 
@@ -202,11 +203,13 @@ class _Explainer:
             return "must not be empty" if expected == 1 else f"needs at least {expected} items"
         if kind == "minLength":
             return "must not be empty" if expected == 1 else f"needs at least {expected} characters"
+        if kind in ("pattern", "not") and schema.get("title") == "Name" and isinstance(value, str):
+            return _bad_name(value, str(schema["pattern"]), str(schema["errorMessage"]))
         if kind in ("pattern", "maxLength", "not") and "errorMessage" in schema:
             # The schema's own words, as an editor shows them; the value is quoted (escaped) and cut short.
             shown = json.dumps(value[:60] + "…" if isinstance(value, str) and len(value) > 60 else value)
             return "must not be empty" if value == "" else f"{shown}: {schema['errorMessage']}"
-        if kind == "pattern" and expected == "^[^:]+$":
+        if kind == "pattern" and expected == "^[^:]+$":  # a name used as a key (manual_prior and friends)
             if value == "":
                 return "must not be empty"
             return f"{json.dumps(value)} must not contain ':' (it separates the parts of leaf names)"
@@ -219,10 +222,30 @@ class _Explainer:
         return f"{_kind(value)} is not valid here ({kind})"
 
 
+def _bad_name(value: str, pattern: str, rule: str) -> str:
+    """Why a name fails the schema's Name pattern, naming the first character at fault."""
+    import re
+    import unicodedata
+
+    shown = json.dumps(value[:60] + "…" if len(value) > 60 else value)  # JSON escapes show an invisible character
+    if value == "":
+        return "must not be empty"
+    if ":" in value:
+        return f"{shown} must not contain ':' (it separates the parts of leaf names)"
+    if value.startswith(" ") or value.endswith(" "):
+        return f"{shown} starts or ends with a space: {rule}"
+    # the pattern accepts a single allowed character, so each character is judged by the schema itself
+    for index, char in enumerate(value):
+        if char != " " and not re.search(pattern, char):
+            what = " ".join(filter(None, (f"U+{ord(char):04X}", unicodedata.name(char, ""))))
+            return f"{shown} has {what} at character {index + 1}: {rule}"
+    return f"{shown}: {rule}"
+
+
 def check(doc: Document, schema_name: str = "mixture") -> list[Problem]:
     """Every schema problem of a parsed document, deduplicated, in file order."""
     from olmix import schemas
 
     explainer = _Explainer(doc, schemas.load(schema_name))
     problems = {p for err in schemas.validator(schema_name).iter_errors(doc.data) for p in explainer.explain(err)}
-    return sorted(problems)
+    return sorted(problems, key=FILE_ORDER)

@@ -30,7 +30,23 @@ _HEX = re.compile(r"^0x[0-9a-fA-F]+$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 _SPECIAL_FLOAT = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 _STR_TAG = "tag:yaml.org,2002:str"
+# What each typed core tag accepts, as the YAML 1.2 core schema (and so editors and other languages) reads it.
+_TYPED: dict[str, Any] = {
+    "tag:yaml.org,2002:null": _NULL.match,
+    "tag:yaml.org,2002:bool": _BOOL.__contains__,
+    "tag:yaml.org,2002:int": lambda t: _INT.match(t) or _OCT.match(t) or _HEX.match(t),
+    "tag:yaml.org,2002:float": lambda t: (_FLOAT.match(t) and not _INT.match(t)) or _SPECIAL_FLOAT.match(t),
+}
+_TYPED_NAMES = {
+    "tag:yaml.org,2002:null": "null",
+    "tag:yaml.org,2002:bool": "true or false",
+    "tag:yaml.org,2002:int": "an integer",
+    "tag:yaml.org,2002:float": "a float (with a '.' or an exponent)",
+}
 _CORE_TAGS = {None, "!", *(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))}
+# A mapping or list may carry only the core schema's own tags (or none): `!!set`, `!!omap`, `!!python/...`
+# and local `!foo` tags mean another type to the loaders that honour them, so they are refused, not dropped.
+_MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 _MAX_EXPANDED = 100_000  # events that aliases may replay: a few anchors must not expand without bound
 # A config nests about eight levels (sources, topics, quality buckets, paths); every later stage (schema
 # validation, messages, models) walks the data recursively, so nesting is bounded where it is read.
@@ -211,6 +227,11 @@ class _Builder:
         if kind is _SCALAR:
             self.place(self.scalar(event, path))
         else:
+            own, other = (_MAP_TAG, _SEQ_TAG) if kind is _MAP_START else (_SEQ_TAG, _MAP_TAG)
+            if event.tag == other or event.tag in _CORE_TAGS - {None, "!"}:  # a core tag of another kind
+                self.fail(event, path, f"YAML tag {event.tag} on a {'mapping' if kind is _MAP_START else 'list'}")
+            elif event.tag not in (None, "!", own):
+                self.fail(event, path, f"unsupported YAML tag {event.tag}")
             if len(stack) >= MAX_DEPTH:
                 line, col = _mark(event)
                 raise _one(self.file, line, col, f"nested more than {MAX_DEPTH} levels deep; a config needs far fewer")
@@ -222,6 +243,8 @@ class _Builder:
             self.skip_nodes, self.skip_depth = 2, 1  # the rest of this key, then its value
             return
         key = event.value
+        if event.tag not in _CORE_TAGS:
+            self.fail(event, (*frame.path, key), f"unsupported YAML tag {event.tag}")
         if key in frame.container:
             first = self.positions.keys[(*frame.path, key)]
             self.fail(event, (*frame.path, key), f"duplicate key '{key}' (first given at line {first[0]})")
@@ -247,8 +270,17 @@ class _Builder:
         if tag not in _CORE_TAGS:
             self.fail(event, path, f"unsupported YAML tag {tag}")
             return None
+        if tag in _TYPED:  # !!null, !!bool, !!int or !!float: the text, quoted or not, must be one
+            if not _TYPED[tag](text):
+                self.fail(event, path, f"YAML tag {tag}: {text!r} is not {_TYPED_NAMES[tag]}")
+                return None
+            return self.plain(event, path, text)
         if event.style or tag == _STR_TAG:  # quoted, block or !!str (plain style: None or "")
             return text
+        return self.plain(event, path, text)
+
+    def plain(self, event: Any, path: JsonPath, text: str) -> Any:
+        """A plain scalar's value under the core schema."""
         if _NULL.match(text):
             return None
         if text in _BOOL:

@@ -159,4 +159,5 @@ class UnreachableError(StorageError):
             f"  first: {first.folder}: {first.detail}",
             *_ways(self.failures),
         ]
+        self.lines = lines  # the CLI shows each on its own line
         super().__init__("\n".join(lines))

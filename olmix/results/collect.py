@@ -147,7 +147,7 @@ def collect(runs_dir: str | Path, group: str, skipped: list[str] | None = None) 
                 bad.append(records.skipped_line(exc))
     if not results:
         if bad:
-            raise ResultsError(f"no run of group {group!r} has valid metrics:\n" + "\n".join(bad))
+            raise ResultsError(f"no run of group {group!r} has valid metrics:\n  " + "\n  ".join(bad))
         raise ResultsError(f"no run of group {group!r} has a {METRICS_FILE} yet (looked in {folder})")
     if skipped is not None:
         skipped.extend(bad)

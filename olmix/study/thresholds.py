@@ -63,10 +63,9 @@ def scheme(name: str | None = None, *, prefix: str | None = None, count: int | N
     """A named scheme (quintile, decile, vigintile, percentile), or `count` buckets called `prefix`."""
     if name is not None:
         if name not in SCHEMES:
-            from olmix.errors import suggest
+            from olmix.hints import did_you_mean
 
-            near = suggest(name, SCHEMES)
-            hint = f"; did you mean '{near}'?" if near else ""
+            hint = did_you_mean(name, SCHEMES)
             raise ThresholdError(f"no bucket scheme is named '{name}'{hint} (known: {', '.join(SCHEMES)})")
         return BucketScheme(name, SCHEMES[name])
     if prefix is None or count is None:

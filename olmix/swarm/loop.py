@@ -62,7 +62,7 @@ def load_target(path: str | Path, repetition_factor: float | None, path_map: Any
 
 def parse_objective(entries: Sequence[str], metrics: Sequence[str]) -> dict[str, float]:
     """METRIC=WEIGHT entries; without any, every metric weighs the same."""
-    from olmix.errors import suggest
+    from olmix.hints import nearest
 
     if not entries:
         return {m: 1.0 / len(metrics) for m in metrics}
@@ -70,7 +70,7 @@ def parse_objective(entries: Sequence[str], metrics: Sequence[str]) -> dict[str,
     for entry in entries:
         name, sep, weight = entry.rpartition("=")
         if not sep or name not in metrics:
-            near = suggest(name or entry, metrics)
+            near = nearest(name or entry, metrics)
             hint = f" (did you mean '{near}'?)" if near else f" (metrics: {', '.join(metrics)})"
             raise FitError(f"--objective {entry!r}: no metric named {name or entry!r}{hint}")
         try:
