@@ -478,3 +478,16 @@ def test_results_fetch_each_finished_run_s_metrics_from_its_result_dataset_once(
     done = _olmix(svc, "results", "--group", group, "--runs-dir", str(tmp_path / "runs"), "--mixtures")
     assert done.returncode == 0, done.stderr
     assert "2.5000" in done.stdout and (group_dir / "a" / "metrics.json").read_bytes() == second
+
+
+def test_fetching_without_beaker_py_says_which_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from olmix.errors import ExtraMissing
+
+    monkeypatch.setitem(sys.modules, "beaker", None)  # `import beaker` fails as where it is not installed
+    with pytest.raises(ExtraMissing, match=r"olmix\[beaker\]"):
+        _backend().fetch_results(tmp_path / "r", "01ABC")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "metrics.json").write_text("{}")  # written there some other way: nothing to ask Beaker
+    assert _backend().fetch_results(tmp_path / "r", "01ABC") is None
