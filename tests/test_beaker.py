@@ -414,3 +414,80 @@ def test_a_create_beaker_makes_after_the_client_timed_out_is_never_made_twice(
     again = launcher.launch(plan, config, BeakerBackend(**_options()), out, command=COMMAND)
     assert not any(r.new for r in again)
     assert len(svc.experiments()) == len(RUNS)
+
+
+@pytest.mark.slow
+def test_results_fetch_each_finished_run_s_metrics_from_its_result_dataset_once(
+    beaker_service: Any, tmp_path: Path
+) -> None:
+    from .records import metrics_doc
+
+    svc = _service(beaker_service)
+    group = _launched(svc, tmp_path, _configs(tmp_path, ("a", "b", "c")))["group"]
+    group_dir = tmp_path / "runs" / group
+    job = {e["name"]: e["job_id"] for e in json.loads((group_dir / "launch.json").read_text())["runs"]}
+    first = json.dumps(metrics_doc("a", {"web": 3.25})).encode()
+    svc.set_job_state(job["a"], "running")
+    dataset = svc.write_result(job["a"], {"metrics.json": first, "train.log": b"step 1\n"})
+    svc.set_job_state(job["a"], "succeeded")
+    svc.set_job_state(job["b"], "running")
+    svc.write_result(job["b"], {"train.log": b"killed before the end\n"})  # no metrics.json in its result
+    svc.set_job_state(job["b"], "succeeded")
+    svc.set_job_state(job["c"], "running")
+
+    def results() -> tuple[dict[str, Any], str]:
+        done = _olmix(svc, "results", "--group", group, "--runs-dir", str(tmp_path / "runs"), "--format", "json")
+        assert done.returncode == 0, done.stderr
+        return {r["run"]: r for r in json.loads(done.stdout)["runs"]}, done.stderr
+
+    found, notes = results()
+    assert sorted(found) == ["a"] and found["a"]["heldout_loss"] == {"web": 3.25}
+    assert f"{group}/b: beaker succeeded, but its result dataset has no metrics.json" in notes
+    assert f"{group}/c: beaker running: no metrics yet" in notes
+    assert (group_dir / "a" / "metrics.json").read_bytes() == first  # kept in the run's folder
+    assert json.loads((group_dir / "a" / "metrics.fetched.json").read_text()) == {
+        "experiment": job["a"],
+        "dataset": dataset,
+        "path": "metrics.json",
+        "size": len(first),
+        "digest": hashlib.sha256(first).hexdigest(),
+    }
+    assert svc.calls["DownloadDatasetFile"] == 1
+
+    svc.reset_calls()
+    assert results()[0] == found  # unchanged on Beaker: nothing downloaded again
+    # the workspace once; each finished run: its experiment, its latest job, its result and the result's files
+    # (a, and b without metrics); the running run c: its experiment
+    finished = ["GetWorkload", "ListJobs", "GetDataset", "ListDatasetFiles"]
+    assert sorted(svc.calls.elements()) == sorted(
+        ["ResolveWorkspaceName", "GetWorkspace", *finished, *finished, "GetWorkload"]
+    )
+
+    # a run restarted writes a new result; the next look fetches it, and only it
+    second = json.dumps(metrics_doc("a", {"web": 2.5})).encode()
+    svc.set_job_state(job["a"], "running")
+    svc.write_result(job["a"], {"metrics.json": second})
+    svc.set_job_state(job["a"], "succeeded")
+    svc.reset_calls()
+    found, _ = results()
+    assert found["a"]["heldout_loss"] == {"web": 2.5} and svc.calls["DownloadDatasetFile"] == 1
+    assert (group_dir / "a" / "metrics.json").read_bytes() == second
+
+    # fit's evidence fetches too: a run whose copy is gone is fetched again
+    (group_dir / "a" / "metrics.json").unlink()
+    done = _olmix(svc, "results", "--group", group, "--runs-dir", str(tmp_path / "runs"), "--mixtures")
+    assert done.returncode == 0, done.stderr
+    assert "2.5000" in done.stdout and (group_dir / "a" / "metrics.json").read_bytes() == second
+
+
+def test_fetching_without_beaker_py_says_which_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from olmix.errors import ExtraMissing
+
+    monkeypatch.setitem(sys.modules, "beaker", None)  # `import beaker` fails as where it is not installed
+    with pytest.raises(ExtraMissing, match=r"olmix\[beaker\]"):
+        _backend().fetch_results(tmp_path / "r", "01ABC")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "metrics.json").write_text("{}")  # written there some other way: nothing to ask Beaker
+    assert _backend().fetch_results(tmp_path / "r", "01ABC") is None

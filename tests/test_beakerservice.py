@@ -361,6 +361,37 @@ def test_dataset_upload_and_read_back(
 
 
 @pytest.mark.slow
+def test_a_job_result_is_a_dataset_read_back_through_the_workload(
+    service: BeakerService, client: Beaker, ws: pb2.Workspace
+) -> None:
+    import hashlib
+
+    workload = client.experiment.create(name="olmix-g1-run0", spec=_spec(), workspace=ws)
+    assert client.workload.get_results(workload) is None  # nothing written yet: no result dataset
+    service.set_job_state(workload.experiment.id, "running")
+    first = service.write_result(workload.experiment.id, {"metrics.json": b'{"loss": 1}', "logs/train.log": b"x"})
+    service.set_job_state(workload.experiment.id, "succeeded")
+
+    result = client.workload.get_results(workload)
+    assert result is not None and result.id == first and result.HasField("committed")
+    files = {f.path: f for f in client.dataset.list_files(result)}
+    assert sorted(files) == ["logs/train.log", "metrics.json"]
+    assert (files["metrics.json"].size, files["metrics.json"].digest.value) == (
+        len(b'{"loss": 1}'),
+        hashlib.sha256(b'{"loss": 1}').digest(),
+    )
+    assert b"".join(client.dataset.stream_file(result, "metrics.json")) == b'{"loss": 1}'
+    with pytest.raises(ValueError, match="committed"):  # a finished job's result changes no more
+        service.write_result(workload.experiment.id, {"metrics.json": b"{}"})
+    # run again: a new job with a result of its own; the first stays as it was
+    service.set_job_state(workload.experiment.id, "running")
+    second = service.write_result(workload.experiment.id, {"metrics.json": b'{"loss": 2}'})
+    again = client.workload.get_results(workload)
+    assert again is not None and again.id == second != first and not again.HasField("committed")
+    assert b"".join(client.dataset.stream_file(again, "metrics.json")) == b'{"loss": 2}'
+    assert service.dataset_files(first)["metrics.json"] == b'{"loss": 1}'
+
+
 def test_a_multi_megabyte_dataset_in_chunks(
     service: BeakerService, client: Beaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ws: pb2.Workspace
 ) -> None:

@@ -200,6 +200,42 @@ def test_check_notes_what_slurm_ignores_and_refuses_what_it_cannot_run(tmp_path:
     )
 
 
+def test_the_filesystem_of_a_path_is_its_longest_mount_point(tmp_path: Path) -> None:
+    from olmix.backends.slurm import filesystem_type
+
+    mounts = tmp_path / "mounts"
+    mounts.write_text(
+        "/dev/vda / ext4 rw 0 0\n"
+        "srv:/export /shared nfs4 rw 0 0\n"
+        "tmpfs /shared/scratch tmpfs rw 0 0\n"
+        "tmpfs /with\\040space tmpfs rw 0 0\n"
+        "lustre /shared/scratchier lustre rw 0 0\n"
+    )
+    assert filesystem_type(Path("/shared/runs"), mounts) == "nfs4"
+    assert filesystem_type(Path("/shared/scratch/runs"), mounts) == "tmpfs"
+    assert filesystem_type(Path("/shared/scratchier"), mounts) == "lustre"  # a mount point, not a prefix of one
+    assert filesystem_type(Path("/with space/runs"), mounts) == "tmpfs"
+    assert filesystem_type(Path("/home/me"), mounts) == "ext4"
+    assert filesystem_type(Path("/home/me"), tmp_path / "absent") is None
+
+
+def test_a_runs_folder_only_this_machine_sees_is_noted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from olmix.backends import slurm
+
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/vda / ext4 rw 0 0\ntmpfs {REPO} tmpfs rw 0 0\n")
+    monkeypatch.setattr(slurm, "MOUNTS", mounts)
+    backend = SlurmBackend()
+    (note,) = backend.check_runs_dir(REPO / "not-made-yet" / "runs")  # a folder the launch has yet to make
+    assert f"the runs folder {REPO / 'not-made-yet' / 'runs'} is on a tmpfs filesystem" in note
+    assert "a filesystem the compute nodes share" in note
+    (note,) = backend.check_runs_dir(Path("/tmp") / "runs")
+    assert "is under /tmp" in note
+    mounts.write_text("/dev/vda / ext4 rw 0 0\n")
+    assert backend.check_runs_dir(REPO / "runs") == []
+    assert LocalBackend().check_runs_dir(Path("/tmp/runs")) == []  # one machine: nothing to share
+
+
 def test_array_tokens_must_number_the_runs_in_order(tmp_path: Path) -> None:
     specs = [spec(tmp_path, f"r{i}", ["true"], f"abc.{i}") for i in (0, 2)]
     with pytest.raises(BackendError, match="tokens"):
@@ -563,6 +599,7 @@ def test_launch_run_with_the_slurm_backend_end_to_end(slurm: slurmcluster.SlurmC
     assert dry.returncode == 0, dry.stderr
     assert "slurm.sh" in dry.stdout and "--partition=other" in dry.stdout
     assert "srun --ntasks=1 --nodes=1 --kill-on-bad-exit=1 " + shlex.quote(sys.executable) in dry.stdout
+    assert f"note: the runs folder {tmp_path / 'runs'} is under /tmp" in dry.stdout  # a one-machine cluster here
     assert not (tmp_path / "runs").exists()
     two = subprocess.run(
         [*base, "--dry-run", "--set", "gpus=2"], capture_output=True, text=True, stdin=subprocess.DEVNULL

@@ -243,5 +243,5 @@ class Settings(JsonModel):
     """
     downstream_batches: Annotated[int | None, Field(ge=1, title="Downstream batches")] = None
     """
-    Batches each downstream task evaluates at most; null for the whole task.
+    Batches each downstream task evaluates at most; absent: the whole task.
     """

@@ -14,6 +14,9 @@ the launcher calls hooks and never probes for them:
   array); `find_many`, `statuses`, `cancel_many`: one query for many runs;
 - `describe`, `describe_many`: what a dry run shows of a submission;
 - `url`: a run's page, where the engine has one;
+- `check_runs_dir`: notes about the runs folder a launch writes to (Slurm: the compute nodes must share it);
+- `fetch_results`: bring a finished run's metrics.json into its folder, where the engine keeps it elsewhere
+  (Beaker: the run's result dataset); the local and Slurm backends' runs write it there themselves;
 - `secrets_from_environment`: whether secrets are read from this environment
   (Beaker's are its own, named in the spec);
 - `takes_max_parallel`: whether `--max-parallel` means anything to it;
@@ -54,6 +57,10 @@ class Backend:
     def preflight(self, secrets: list[str]) -> None:
         """Ask the engine, before anything is written, whether it will take these runs (a service's answer)."""
 
+    def check_runs_dir(self, runs_dir: Path) -> list[str]:
+        """Notes about the runs folder: where the runs read their plans and write their metrics."""
+        return []
+
     # -- submitting -------------------------------------------------------------------------------------------
 
     def submit(self, spec: RunSpec) -> str:
@@ -93,6 +100,11 @@ class Backend:
         """Cancel each (job id, run folder): at once where the engine can."""
         for job_id, run_dir in jobs:
             self.cancel(job_id, run_dir)
+
+    def fetch_results(self, run_dir: Path, job_id: str) -> str | None:
+        """Bring run `job_id`'s metrics.json into `run_dir` (or keep the copy there, when it is current); a note
+        saying why there is none, else None. Nothing to do where runs write into their folders themselves."""
+        return None
 
     # -- what a dry run shows ---------------------------------------------------------------------------------
 

@@ -26,6 +26,15 @@ under the same name (`reuses_tokens`); Beaker keeps names unique, so of two
 creations one is refused as a name in use. A dataset left uncommitted by an
 interrupted upload is mounted by nothing and is made again.
 
+A run's metrics come home through its result dataset: the task writes to
+the result path (`--out`), Beaker keeps what is there as the job's result
+dataset, and `fetch_results` downloads its metrics.json into the run's
+folder, where `olmix results` and `olmix fit` read every backend's runs. The
+copy is kept with the dataset's id and the file's size and digest as Beaker
+lists them (metrics.fetched.json); a later look lists the file again and
+downloads it only when that changed (a task restarted, a new job, a new
+result).
+
 Status reads the group's experiments in one listing (filtered by the group's
 id, which every experiment's description carries), and asks for the latest
 job only of the runs whose exit code or reason it needs (failed, cancelled
@@ -44,6 +53,7 @@ from olmix.backends import beakerspec as bs
 from olmix.backends.base import Backend
 from olmix.backends.types import BackendError, RunSpec, RunState, Status
 from olmix.errors import ExtraMissing
+from olmix.training.metrics import METRICS_FILE
 
 IGNORED = ("slurm", "preemptible", "shared_filesystem")
 
@@ -63,6 +73,8 @@ STATES: dict[str, RunState] = {
 # The runs whose latest job is read for a status: its exit code, why it was cancelled (by a user, or preempted),
 # or why the scheduler has not started it.
 NEEDS_JOB = {"failed", "canceled", "queued", "submitted", "ready_to_start"}
+# Beside a metrics.json fetched from a result dataset: where it came from, so it is fetched again only when changed.
+FETCHED_FILE = "metrics.fetched.json"
 
 
 def _sha256(path: Path) -> str:
@@ -200,11 +212,11 @@ class BeakerBackend(Backend):
 
     def client(self, doing: str = "nothing was submitted") -> Any:
         if self._client is None:
+            try:
+                from beaker import Beaker
+            except ImportError:
+                raise ExtraMissing("the beaker backend needs beaker-py", "beaker") from None
             with self._errors(doing):
-                try:
-                    from beaker import Beaker
-                except ImportError:
-                    raise ExtraMissing("the beaker backend needs beaker-py", "beaker") from None
                 self._client = Beaker.from_env(check_for_upgrades=False)
         return self._client
 
@@ -397,3 +409,89 @@ class BeakerBackend(Backend):
             client = self.client("nothing was cancelled")
             with self._errors("nothing was cancelled"):
                 client.workload.cancel(*job_ids)
+
+    # -- results ----------------------------------------------------------------------------------------------
+
+    def _result_file(self, workload: Any) -> tuple[Any, Any] | None:
+        """(result dataset, metrics.json's file entry) of the experiment's latest job that has one: with replicas,
+        one job each, and rank 0's result holds the metrics."""
+        from beaker import BeakerSortOrder
+
+        client = self.client()
+        tasks = workload.experiment.tasks
+        if not tasks:
+            return None
+        jobs = client.job.list(
+            task=tasks[0], org=self._org(), sort_order=BeakerSortOrder.descending, limit=max(1, self.settings.nodes)
+        )
+        for job in jobs:
+            if not job.assignment_details.HasField("result_dataset_id"):
+                continue
+            dataset = client.job.get_results(job)
+            for info in client.dataset.list_files(dataset, prefix=""):
+                if info.path == METRICS_FILE:
+                    return dataset, info
+        return None
+
+    def fetch_results(self, run_dir: Path, job_id: str) -> str | None:
+        """Download the run's metrics.json from its result dataset into `run_dir`, unless the copy there is of
+        the same file (dataset id, size and digest as Beaker lists them); a note when the run has none."""
+        from olmix import records
+        from olmix.fileio import write_atomic, write_json_atomic
+
+        metrics, fetched = run_dir / METRICS_FILE, run_dir / FETCHED_FILE
+        if metrics.is_file() and not fetched.is_file():
+            return None  # written into the folder some other way: not Beaker's copy to replace
+        doing = "no result was fetched"
+        client = self.client(doing)  # beaker-py, or ExtraMissing
+        self.workspace(doing)
+        from beaker import BeakerWorkloadStatus
+        from beaker import exceptions as bx
+
+        with self._errors(doing):
+            try:
+                workload = client.workload.get(job_id)
+            except bx.BeakerNotFoundError:
+                return f"Beaker does not know experiment {job_id}; no metrics fetched"
+            try:
+                word = BeakerWorkloadStatus(workload.status).name
+            except ValueError:
+                word = f"status {workload.status}"
+            state = STATES.get(word)
+            if state is None or not state.finished:
+                return None if metrics.is_file() else f"beaker {word}: no metrics yet"
+            found = self._result_file(workload)
+            if found is None:
+                if metrics.is_file():
+                    return f"beaker {word}: its result has no {METRICS_FILE} now; showing the copy fetched before"
+                return f"beaker {word}, but its result dataset has no {METRICS_FILE}"
+            dataset, info = found
+            source = {
+                "experiment": job_id,
+                "dataset": str(dataset.id),
+                "path": str(info.path),
+                "size": int(info.size),
+                "digest": info.digest.value.hex() if info.HasField("digest") else None,
+            }
+            if metrics.is_file() and _fetched(fetched) == source:
+                return None
+            limit = records.max_record_bytes("metrics file")
+            if info.size > limit:
+                return (
+                    f"its result's {METRICS_FILE} is {info.size:,} bytes, more than the {limit:,} olmix reads "
+                    f"(set {records.MAX_RECORD_ENV}=N); not fetched"
+                )
+            data = b"".join(client.dataset.stream_file(dataset, info.path))  # beaker-py checks the digest
+        write_atomic(metrics, data)
+        write_json_atomic(fetched, source)  # after the file: a copy cut short is fetched again
+        return None
+
+
+def _fetched(path: Path) -> Any:
+    """What metrics.fetched.json says; None when it cannot be read (the file is then fetched again)."""
+    import json
+
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None

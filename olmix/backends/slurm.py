@@ -27,6 +27,13 @@ no accounting database, `sacct -c` (the job-completion log) is used instead.
 The script also records started.json and exit.json in the run folder, which
 answer for runs the scheduler has forgotten.
 
+The runs folder must be on a filesystem the compute nodes share: a job reads
+its plan and writes train.log, checkpoints and metrics.json in its run folder,
+and `olmix results` reads them on the machine that launched. Where the launch
+can tell that the folder is this machine's own (a tmpfs or ramfs, or under
+/tmp, /var/tmp or /dev/shm), it says so in a note: a one-machine cluster
+shares it.
+
 Secrets travel by name only: `sbatch --export=ALL` hands the submitting
 environment to the job, the script checks each named variable is there and
 masks their values in train.log; no value is written anywhere.
@@ -58,6 +65,10 @@ TIMEOUT_S = 120
 CHECKPOINT_INTERVAL = 100  # steps; what a requeue may lose at most
 RDZV_PORT_BASE = 29500  # torchrun's rendezvous port: this plus the job id modulo RDZV_PORT_SPAN
 RDZV_PORT_SPAN = 10000
+# Filesystems and folders that are each machine's own (compute nodes see their own, not the login node's).
+LOCAL_FILESYSTEMS = frozenset({"tmpfs", "ramfs", "devtmpfs"})
+LOCAL_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+MOUNTS = Path("/proc/mounts")
 
 # Every state squeue or sacct can print (slurm.h's job_states and their flags), as olmix sees it.
 STATES: dict[str, RunState] = {
@@ -239,6 +250,20 @@ class SlurmBackend(Backend):
                 f"{config.gpus} trainer process(es) per node train on whatever device the node has"
             )
         return notes
+
+    def check_runs_dir(self, runs_dir: Path) -> list[str]:
+        """A note when the runs folder is this machine's own, so that compute nodes would not see it."""
+        where = _existing(runs_dir)
+        kind = filesystem_type(where)
+        folder = next((f for f in LOCAL_FOLDERS if where == Path(f) or Path(f) in where.parents), None)
+        if kind not in LOCAL_FILESYSTEMS and folder is None:
+            return []
+        place = f"on a {kind} filesystem" if kind in LOCAL_FILESYSTEMS else f"under {folder}"
+        return [
+            f"the runs folder {runs_dir} is {place}, which is this machine's own: Slurm jobs read their plans and "
+            "write their metrics in it, so on a cluster of other machines put --runs-dir on a filesystem the "
+            "compute nodes share"
+        ]
 
     # -- the batch script -------------------------------------------------------------------------------------
 
@@ -643,3 +668,34 @@ def options_from_config(config: Any, max_parallel: int | None = None) -> dict[st
         if slurm.sbatch_args:
             options["sbatch_args"] = list(slurm.sbatch_args)
     return options
+
+
+def _existing(path: Path) -> Path:
+    """`path` resolved, or its nearest folder that exists (a runs folder a launch has yet to make)."""
+    path = path.resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _unescape(field: str) -> str:
+    """A /proc/mounts field: space, tab, newline and backslash are written as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def filesystem_type(path: Path, mounts: Path | None = None) -> str | None:
+    """The type of the filesystem `path` (resolved, existing) is on: the longest mount point above it in
+    /proc/mounts (or `mounts`). None where that cannot be read."""
+    try:
+        lines = (mounts or MOUNTS).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    best: tuple[int, str | None] = (-1, None)
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = Path(_unescape(fields[1]))
+        if (point == path or point in path.parents) and len(point.parts) >= best[0]:
+            best = (len(point.parts), fields[2])
+    return best[1]

@@ -71,6 +71,7 @@ def prepare(
     notes = sorted({note for config in settings.configs for note in engine.check(config)})
     if max_parallel is not None and not engine.takes_max_parallel:
         notes.append(f"--max-parallel is for the local and slurm backends; {backend} schedules the runs itself")
+    notes += engine.check_runs_dir(runs_dir)
     request = launcher.prepare(
         plan_data(plan),
         settings.config_path,

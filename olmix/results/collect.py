@@ -131,13 +131,17 @@ def latest_group(runs_dir: str | Path) -> str:
 def collect(runs_dir: str | Path, group: str, skipped: list[str] | None = None) -> list[RunResult]:
     """Every finished run of the group (those with a metrics.json), widest threshold last.
 
-    A run whose metrics.json or plan.json is not valid (or too big to read) is left out, and a line naming the
-    file and its first problem is appended to `skipped`; when every run is left out, that is an error listing
-    them.
+    Runs whose metrics their backend keeps elsewhere are fetched first (olmix.results.fetch); a run without
+    metrics there is named in a line appended to `skipped`. A run whose metrics.json or plan.json is not valid
+    (or too big to read) is left out, and a line naming the file and its first problem is appended to
+    `skipped`; when every run is left out, that is an error listing them.
     """
+    from olmix.results.fetch import fetch_group
+
     folder = Path(runs_dir) / group
     if not folder.is_dir():
         raise ResultsError(f"no group {group!r} under {runs_dir}")
+    notes = fetch_group(folder)  # metrics a backend keeps elsewhere (Beaker's result datasets), brought home
     results, bad = [], []
     for run in sorted(folder.iterdir()):
         if (run / METRICS_FILE).is_file():
@@ -147,10 +151,12 @@ def collect(runs_dir: str | Path, group: str, skipped: list[str] | None = None) 
                 bad.append(records.skipped_line(exc))
     if not results:
         if bad:
-            raise ResultsError(f"no run of group {group!r} has valid metrics:\n  " + "\n  ".join(bad))
-        raise ResultsError(f"no run of group {group!r} has a {METRICS_FILE} yet (looked in {folder})")
+            raise ResultsError(f"no run of group {group!r} has valid metrics:\n  " + "\n  ".join([*bad, *notes]))
+        raise ResultsError(
+            "\n  ".join([f"no run of group {group!r} has a {METRICS_FILE} yet (looked in {folder})", *notes])
+        )
     if skipped is not None:
-        skipped.extend(bad)
+        skipped.extend([*notes, *bad])
     return with_changes(results)
 
 

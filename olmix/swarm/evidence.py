@@ -118,18 +118,22 @@ def pooled(runs: Sequence[Run]) -> Evidence:
 def collect(runs_dir: str | Path, groups: Sequence[str], skipped: list[str] | None = None) -> Evidence:
     """Every finished run (with a metrics.json) of the groups, pooled.
 
-    A run whose metrics.json or plan.json is not valid (or too big to read) is left out, and a line naming the
-    file and its first problem is appended to `skipped`; when every run is left out, that is an error listing
-    them.
+    Runs whose metrics their backend keeps elsewhere are fetched first (olmix.results.fetch); a run without
+    metrics there is named in a line appended to `skipped`. A run whose metrics.json or plan.json is not valid
+    (or too big to read) is left out, and a line naming the file and its first problem is appended to
+    `skipped`; when every run is left out, that is an error listing them.
     """
     from olmix.errors import ConfigError
+    from olmix.results.fetch import fetch_group
     from olmix.training.metrics import METRICS_FILE
 
     runs, bad = [], []
+    notes: list[str] = []
     for group in groups:
         folder = Path(runs_dir) / group
         if not folder.is_dir():
             raise EvidenceError(f"no group {group!r} under {runs_dir}")
+        notes += fetch_group(folder)  # metrics a backend keeps elsewhere (Beaker's result datasets), brought home
         for run in sorted(folder.iterdir()):
             if (run / METRICS_FILE).is_file():
                 try:
@@ -138,10 +142,12 @@ def collect(runs_dir: str | Path, groups: Sequence[str], skipped: list[str] | No
                     bad.append(records.skipped_line(exc))
     if not runs:
         if bad:
-            raise EvidenceError(f"no run of {', '.join(groups)} has valid evidence:\n" + "\n".join(bad))
-        raise EvidenceError(f"no finished run (with {METRICS_FILE}) in {', '.join(groups)} under {runs_dir}")
+            raise EvidenceError(f"no run of {', '.join(groups)} has valid evidence:\n" + "\n".join([*bad, *notes]))
+        raise EvidenceError(
+            "\n".join([f"no finished run (with {METRICS_FILE}) in {', '.join(groups)} under {runs_dir}", *notes])
+        )
     if skipped is not None:
-        skipped.extend(bad)
+        skipped.extend([*notes, *bad])
     return pooled(runs)
 
 

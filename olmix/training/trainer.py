@@ -617,7 +617,8 @@ def metrics_document(
         "run": run.name,
         "model": run.model,
         "device": settings.device,
-        "settings": asdict(settings),
+        # absent, not null, where a setting is unset: the schema tells the two apart
+        "settings": {key: value for key, value in asdict(settings).items() if value is not None or key == "max_steps"},
         "requested_tokens": run.requested_tokens,
         "steps": trained.steps,
         "tokens_trained": trained.tokens,

@@ -37,6 +37,11 @@ Public API (import from `tests.beakerservice`; the `beaker_service` fixture is i
                                 ("queued", "running", "succeeded", "failed", "canceled", ...); reason becomes the
                                 job's status message (and canceled_for); exit_code defaults 0/1 for succeeded/failed;
                                 canceled_code: a BeakerCancelationCode name, e.g. "system_preemption"
+        .write_result(experiment, {path: bytes}, *, task=None) -> dataset id
+                                files the latest job (of each task, or of `task`) wrote under its result path, into
+                                its result dataset (made on the first write, committed when the job finishes; the
+                                job's assignment_details.result_dataset_id names it, so beaker-py's
+                                job.get_results / workload.get_results, dataset.list_files and stream_file read it)
         .experiments() / .experiment(name_or_id)   copies of what was created: .id .name .workspace .author
                                 .spec (the JSON body as posted, camelCase) .tasks[].jobs[] .state .canceled
         .datasets() / .dataset_files(name_or_id) -> {path: bytes}
@@ -87,7 +92,7 @@ dataset is refused with 404 at creation; error bodies are `{"message", "status"}
 Not modelled: groups (spec `groups` kept as posted; group RPCs are UNIMPLEMENTED), scheduling (jobs stay
 where set_job_state puts them; one job per task is made at creation, queued), replicas (one task per spec task,
 whatever `replicas` says; replica_group_details only echo the spec), automatic retries and preemption (a test
-sets a cancelation code; a new state after a finished one starts a new job), logs, results datasets, images (an
+sets a cancelation code; a new state after a finished one starts a new job), logs, images (an
 image name is echoed, not resolved), budgets (echoed), queues, sessions/environments, nodes, organization
 membership and permissions (one user, one org, one token; no 403s), secret values (names only), spec validation
 beyond the checks above (unknown fields are kept as posted), rate limits, HTTPS on the REST port (plain HTTP, so

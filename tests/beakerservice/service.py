@@ -276,6 +276,14 @@ class BeakerService:
                 experiment, state, exit_code=exit_code, reason=reason, task=task, canceled_code=canceled_code
             )
 
+    def write_result(self, experiment: str, files: dict[str, bytes], *, task: str | None = None) -> str:
+        """What the latest job of each task (or of `task`) wrote under its result path: files (path → bytes) added to
+        the job's result dataset, made on its first write, as the job's task uploads them. A finished job's result
+        is committed and changes no more: move the experiment to a new state first (a new job, a new result).
+        Returns the (last) result dataset's id."""
+        with self.state.lock:
+            return self.state.write_result(experiment, files, task=task)
+
     # -- test controls: reading what the client did --------------------------------------------------------
 
     def experiments(self) -> list[st.Experiment]:

@@ -328,6 +328,31 @@ class State:
             if canceled_code is not None:
                 job.canceled_code = canceled_code
             _move(job, state, now, exit_code=exit_code, reason=reason)
+            self._commit_result(job)
+
+    def write_result(self, experiment: str, files: dict[str, bytes], *, task: str | None = None) -> str:
+        exp = self.experiment(experiment)
+        tasks = [t for t in exp.tasks if task is None or task in (t.id, t.name)]
+        if not tasks:
+            raise ValueError(f"experiment {exp.name!r} has no task {task!r}")
+        now = time.time()
+        dataset_id = ""
+        for t in tasks:
+            job = t.jobs[-1]
+            if not job.result_dataset_id:
+                # Beaker names a result dataset after nothing a user chose; this one after its job
+                ds = self.create_dataset(f"result-{job.id}", exp.workspace_id, f"results of job {job.id}")
+                job.result_dataset_id = ds.id
+            ds = self.datasets[job.result_dataset_id]
+            if ds.committed is not None:
+                raise ValueError(f"job {job.id} has finished: its result dataset is committed")
+            for path, data in files.items():
+                ds.files[path] = bytes(data)
+                ds.file_times[path] = now
+            if job.finalized is not None:  # written after the job ended: uploaded with its end
+                ds.committed = now
+            dataset_id = ds.id
+        return dataset_id
 
     def cancel(self, workload_id: str) -> Experiment:
         exp = self.experiment(workload_id)
@@ -337,9 +362,16 @@ class State:
             if job.finalized is None:
                 _move(job, "canceled", now, exit_code=None, reason="canceled by user")
                 job.canceled_code = "manual"
+                self._commit_result(job)
         if exp.canceled is None:
             exp.canceled = now
         return exp
+
+    def _commit_result(self, job: Job) -> None:
+        """A finished job's result dataset is committed: what its task wrote is final."""
+        ds = self.datasets.get(job.result_dataset_id)
+        if job.finalized is not None and ds is not None and ds.committed is None:
+            ds.committed = job.finalized
 
     def create_dataset(self, name: str, workspace_id: str, description: str) -> Dataset:
         ws = self.workspace(workspace_id)
