@@ -225,24 +225,24 @@ def build(
     for path in files:
         try:
             from olmix.loading.config import load_document
-            from olmix.swarm.expand import variants  # variants: N is N runs of one group
+            from olmix.swarm.expand import replicates, variants  # N variants × M replicates: N × M runs, one group
 
             for loaded in variants(
                 *load_document(path, "mixture", overrides), path_map, use_cache=use_cache, listed=listed, now=now
             ):
-                runs.append(
-                    plan_run(
-                        path,
-                        path_map=path_map,
-                        use_cache=use_cache,
-                        cache_directory=cache_directory,
-                        progress=progress,
-                        listed=listed,
-                        now=now,
-                        loaded=loaded,
-                    )[1]
-                )
-                configs.append(loaded[1])
+                planned = plan_run(
+                    path,
+                    path_map=path_map,
+                    use_cache=use_cache,
+                    cache_directory=cache_directory,
+                    progress=progress,
+                    listed=listed,
+                    now=now,
+                    loaded=loaded,
+                )[1]
+                for run, config in replicates(*loaded, planned):
+                    runs.append(run)
+                    configs.append(config)
         except ConfigError as exc:
             problems += exc.problems
     seen: dict[str, str] = {}
