@@ -135,6 +135,8 @@ def test_the_latest_group_is_the_last_launched_not_the_last_record_touched(tmp_p
     bad = tmp_path / "runs" / "g-bad" / "launch.json"
     bad.parent.mkdir()
     bad.write_text("[]")
+    for group in ("g-old", "g-new"):  # both have results: the latest launched of them is taken
+        (tmp_path / "runs" / group / "r" / "metrics.json").write_text("{}")
     later = time.time() + 3600
     os.utime(old, (later, later))  # a status or cancel of the older group rewrites its record
     os.utime(bad, (later + 1, later + 1))
