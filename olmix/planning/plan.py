@@ -158,6 +158,11 @@ def group_name(paths: Sequence[str | Path], run_names: Sequence[str]) -> str:
     return shared or "group"
 
 
+def mixture_name(run: dict[str, Any]) -> str:
+    """The run's name without its replicate suffix."""
+    return str(run["replicate"]["mixture"]) if "replicate" in run else str(run["name"])
+
+
 @dataclass(frozen=True)
 class Built:
     """A plan and the validated config of each of its runs, in order: loaded once, passed on."""
@@ -271,7 +276,8 @@ def build(
     data = {
         "plan_version": PLAN_VERSION,
         "olmix_version": __version__,
-        "group": f"{group_name(given, [r['name'] for r in runs])}-{identity[:8]}",
+        # named after the mixtures: the replicates of one config's mixture make a group named after the config
+        "group": f"{group_name(given, list(dict.fromkeys(mixture_name(r) for r in runs)))}-{identity[:8]}",
         "config": {"path": where, "sha256": digest, "overrides": list(overrides)},
         "path_map": [[prefix, replacement] for prefix, replacement in path_map],
         "runs": runs,
