@@ -39,6 +39,7 @@ SAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "slurm": ({"partition": "gpu"}, {}),
     "beaker": ({"image": "beaker://me/img"}, {}),
     "variants": (2, {}),
+    "replicates": (2, {}),
     "seed": (7, {}),
     "global_batch_size": (64, {}),
     "device_batch_size": (2, {}),

@@ -135,7 +135,35 @@ def test_the_latest_group_is_the_last_launched_not_the_last_record_touched(tmp_p
     bad = tmp_path / "runs" / "g-bad" / "launch.json"
     bad.parent.mkdir()
     bad.write_text("[]")
+    for group in ("g-old", "g-new"):  # both have results: the latest launched of them is taken
+        (tmp_path / "runs" / group / "r" / "metrics.json").write_text("{}")
     later = time.time() + 3600
     os.utime(old, (later, later))  # a status or cancel of the older group rewrites its record
     os.utime(bad, (later + 1, later + 1))
     assert latest_group(tmp_path / "runs") == "g-new"
+
+
+def test_launch_list_shows_how_many_runs_are_in_each_state_from_the_record(tmp_path: Path) -> None:
+    plan = {**make_plan(["a", "b", "c", "d", "e", "f"]), "group": "g-states"}
+    launcher.launch(plan, CONFIG, LocalBackend(), tmp_path / "runs", command=["true"])
+    wait_finished(tmp_path / "runs" / "g-states", LocalBackend())
+    path = tmp_path / "runs" / "g-states" / "launch.json"
+    record = json.loads(path.read_text())
+    seen = [("succeeded", 0), ("succeeded", 0), ("failed", 1), ("running", None), ("succeeded", 0)]
+    for run, (state, code) in zip(record["runs"], seen, strict=False):
+        finished = None if code is None else record["created_at"] + 2
+        run["status"] = {
+            "state": state,
+            "exit_code": code,
+            "started_at": record["created_at"] + 1,
+            "finished_at": finished,
+        }
+    record["runs"][5]["status"] = None  # submitted, never looked at since
+    path.write_text(json.dumps(record))
+    runs = str(tmp_path / "runs")
+    code, out, err = invoke("launch", "list", "--runs-dir", runs)
+    assert code == 0, err
+    assert "3 succeeded, 1 failed, 1 running, 1 submitted" in out.splitlines()[1]
+    code, out, _ = invoke("launch", "list", "--runs-dir", runs, "--format", "json")
+    (group,) = json.loads(out)["groups"]
+    assert group["states"] == {"succeeded": 3, "failed": 1, "running": 1, "submitted": 1}

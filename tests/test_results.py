@@ -261,3 +261,127 @@ def test_a_group_whose_every_metrics_file_is_malformed_is_an_error_listing_them(
         f"  skipped {tmp_path}/study/a/metrics.json",
         f"  skipped {tmp_path}/study/b/metrics.json",
     ]
+
+
+# -- replicates ---------------------------------------------------------------------------------------------
+
+# mixture -> its threshold and, per replicate, the held-out loss per source
+REPLICATES: dict[str, tuple[float, list[dict[str, float]]]] = {
+    "top10": (0.1, [{"web": 5.00, "wiki": 4.00}, {"web": 5.20, "wiki": 4.02}, {"web": 5.10, "wiki": 4.01}]),
+    "top100": (1.0, [{"web": 5.15, "wiki": 4.50}, {"web": 5.25, "wiki": 4.52}, {"web": 5.05, "wiki": 4.51}]),
+}
+
+
+def write_replicates(root: Path, group: str = "study", shift: float = 0.0) -> Path:
+    for mixture, (threshold, losses) in REPLICATES.items():
+        for i, loss in enumerate(losses):
+            name = f"{mixture}-r{i}"
+            folder = root / group / name
+            folder.mkdir(parents=True)
+            shifted = {s: v + shift for s, v in loss.items()}
+            (folder / "metrics.json").write_text(json.dumps(metrics_doc(name, shifted, i)))
+            plan = run_plan(folder / "data", [("arxiv", 1.0, [10])], requested_tokens=5, name=name)
+            plan["runs"][0]["varied"] = {"quality_threshold": threshold}
+            plan["runs"][0]["replicate"] = {"mixture": mixture, "index": i, "of": len(losses)}
+            (folder / "plan.json").write_text(json.dumps(plan))
+    return root
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    import statistics
+
+    return statistics.fmean(values), statistics.stdev(values) / len(values) ** 0.5
+
+
+def test_replicates_show_mean_and_standard_error_and_mark_changes_within_noise(tmp_path: Path) -> None:
+    out = invoke_results(write_replicates(tmp_path))
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0].split()[:2] == ["mixture", "n"]
+    rows = {line.split()[0]: line for line in lines[2:4]}
+    assert set(rows) == {"top10", "top100"}
+    for source in ("web", "wiki"):
+        mean, se = mean_se([r[source] for r in REPLICATES["top10"][1]])
+        assert f"{mean:.3f} ± {se:.3f}" in rows["top10"]
+    # web: top10 − top100 = -0.05 with each SE about 0.058: within noise; wiki: -0.50 with SE 0.006: a real change
+    assert "(-0.050 ~)" in rows["top10"]
+    assert "(-0.500)" in rows["top10"]
+    assert "~ marks a change within noise" in out.output
+
+
+def test_replicates_in_json_and_csv_carry_mean_se_and_n(tmp_path: Path) -> None:
+    write_replicates(tmp_path)
+    data = json.loads(invoke_results(tmp_path, "--json").stdout)
+    top10 = next(m for m in data["mixtures"] if m["mixture"] == "top10")
+    mean, se = mean_se([r["web"] for r in REPLICATES["top10"][1]])
+    assert top10["n"] == 3 and top10["runs"] == ["top10-r0", "top10-r1", "top10-r2"]
+    assert top10["heldout_loss"]["web"] == pytest.approx({"mean": mean, "se": se, "n": 3})
+    assert top10["change_vs_widest"]["web"]["within_noise"] is True
+    assert top10["change_vs_widest"]["wiki"]["within_noise"] is False
+    assert {r["mixture"] for r in data["runs"]} == {"top10", "top100"}
+    rows = list(csv.DictReader(io.StringIO(invoke_results(tmp_path, "--csv").stdout)))
+    assert [(r["run"], r["n"]) for r in rows] == [("top10", "3"), ("top100", "3")]
+    assert float(rows[0]["heldout_web"]) == pytest.approx(mean)
+    assert float(rows[0]["heldout_web_se"]) == pytest.approx(se)
+    assert rows[0]["change_web_within_noise"] == "True" and rows[0]["change_wiki_within_noise"] == "False"
+
+
+def test_a_group_without_replicates_shows_no_noise_columns(tmp_path: Path) -> None:
+    out = invoke_results(write_group(tmp_path))
+    assert "±" not in out.output and "~" not in out.output and out.output.split()[0] == "run"
+
+
+def test_two_groups_side_by_side_with_their_differences_and_noise(tmp_path: Path) -> None:
+    write_replicates(tmp_path, "base")
+    write_replicates(tmp_path, "shifted", shift=1.0)
+    args = ["results", "--runs-dir", str(tmp_path), "--group", "base", "--group", "shifted"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0].split() == ["mixture", "metric", "base", "shifted", "shifted", "−", "base"]
+    web = next(line for line in lines if line.startswith("top10") and "held-out web" in line)
+    mean, se = mean_se([r["web"] for r in REPLICATES["top10"][1]])
+    assert f"{mean:.3f} ± {se:.3f}" in web and f"{mean + 1:.3f} ± {se:.3f}" in web
+    assert f"+1.000 ± {(2 * se * se) ** 0.5:.3f}" in web and "~" not in web
+    data = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
+    assert data["groups"] == ["base", "shifted"]
+    row = next(r for r in data["comparison"] if r["mixture"] == "top10" and r["metric"] == "held-out web")
+    assert row["differences"]["shifted"]["diff"] == pytest.approx(1.0)
+    assert row["values"]["base"]["n"] == 3
+
+
+def test_without_group_the_latest_group_with_results_is_taken_and_named(tmp_path: Path) -> None:
+    from .test_launch_record import launched
+
+    launched(tmp_path, "g-old")
+    launched(tmp_path, "g-new")  # launched later, but no run has finished with metrics
+    runs = tmp_path / "runs"
+    (runs / "g-old" / "r" / "metrics.json").write_text(json.dumps(metrics_doc("r", {"arxiv": 5.0})))
+    write_plan(runs / "g-old" / "r", "r")  # a trained run's plan, in place of the stand-in launch's
+    out = CliRunner().invoke(main, ["results", "--runs-dir", str(runs)])
+    assert out.exit_code == 0, out.output
+    assert "group g-old (the latest with results" in out.stderr
+    assert out.stdout.splitlines()[2].split()[0] == "r"
+
+
+@pytest.mark.slow  # imports matplotlib
+def test_the_plot_draws_error_bars_of_one_standard_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib", reason="needs the olmix[plot] extra (matplotlib)")
+    from matplotlib.axes import Axes
+
+    drawn: list[tuple[str, list[float]]] = []
+    real = Axes.errorbar
+
+    def errorbar(self: Axes, x: Any, y: Any, *args: Any, **kwargs: Any) -> Any:
+        drawn.append((kwargs["label"], list(kwargs["yerr"])))
+        return real(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "errorbar", errorbar)
+    png = tmp_path / "loss.png"
+    out = invoke_results(write_replicates(tmp_path), "--plot", str(png))
+    assert out.exit_code == 0, out.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    expected = {s: [mean_se([r[s] for r in REPLICATES[m][1]])[1] for m in ("top10", "top100")] for s in ("web", "wiki")}
+    assert [label for label, _ in sorted(drawn)] == sorted(expected)
+    for label, errors in drawn:
+        assert errors == pytest.approx(expected[label])

@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -230,3 +231,60 @@ def test_fit_json_is_read_back_through_its_model_and_a_broken_one_is_located(tmp
     with pytest.raises(FitRecordError) as caught:
         read_fit(path)
     assert any(p.line == 2 and p.path == ("regression",) for p in caught.value.problems), caught.value.problems
+
+
+def replicate_csvs(tmp_path: Path, mixtures: int = 8, replicates: int = 3, noise: float = 0.05) -> list[list[float]]:
+    """ratios.csv and metrics.csv of a swarm whose every mixture ran `replicates` times; the losses by mixture."""
+    rng = np.random.default_rng(3)
+    ratios, metrics, losses = ["run,a,b,c\n"], ["run,loss\n"], []
+    for m, w in enumerate(rng.dirichlet(np.ones(3), size=mixtures).tolist()):
+        law = 2.0 + float(np.exp(0.8 * w[0] - 0.6 * w[1] + 0.3 * w[2]))
+        losses.append([law + noise * float(rng.normal()) for _ in range(replicates)])
+        for r, loss in enumerate(losses[-1]):
+            ratios.append(f"m{m}-r{r},{w[0]!r},{w[1]!r},{w[2]!r}\n")
+            metrics.append(f"m{m}-r{r},{loss!r}\n")
+    (tmp_path / "ratios.csv").write_text("".join(ratios))
+    (tmp_path / "metrics.csv").write_text("".join(metrics))
+    return losses
+
+
+def fit_csvs(tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    args = ["fit", "--ratios", str(tmp_path / "ratios.csv"), "--metrics", str(tmp_path / "metrics.csv")]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    return result.output, json.loads((tmp_path / "out" / "fit.json").read_text())
+
+
+def test_fit_reports_the_noise_floor_its_replicates_measure(tmp_path: Path) -> None:
+    import statistics
+
+    losses = replicate_csvs(tmp_path)
+    output, fit = fit_csvs(tmp_path)
+    within = sum(statistics.variance(runs) * (len(runs) - 1) for runs in losses) / sum(len(r) - 1 for r in losses)
+    ceiling = 1 - within / statistics.variance([v for runs in losses for v in runs])
+    noise = fit["metrics"]["loss"]["noise"]
+    assert noise == {"variance": pytest.approx(within), "replicated_mixtures": 8, "r2_ceiling": pytest.approx(ceiling)}
+    assert f"loss: noise floor from 8 replicated mixture(s): SD {within**0.5:.4g}" in output
+    assert f"R² ceiling {ceiling:.3f}" in output
+
+
+def test_cross_validation_keeps_a_mixtures_replicates_in_one_fold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from olmix.swarm import fit as fitting
+
+    replicate_csvs(tmp_path, mixtures=6, replicates=2)
+    made: list[list[Any]] = []
+    real = fitting.folds
+
+    def folds(*args: Any, **kwargs: Any) -> list[Any]:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(fitting, "folds", folds)
+    fit_csvs(tmp_path)
+    assert made
+    for split in made:
+        # rows 2m and 2m + 1 are the two replicates of mixture m
+        where = {int(row): i for i, rows in enumerate(split) for row in rows}
+        assert sorted(where) == list(range(12))
+        assert all(where[2 * m] == where[2 * m + 1] for m in range(6))

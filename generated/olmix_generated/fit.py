@@ -29,7 +29,7 @@ CapsAdditionalProperty = TypeAliasType("CapsAdditionalProperty", Annotated[float
 
 class Cv(JsonModel):
     """
-    5-fold out-of-fold quality beside predicting the training folds' mean.
+    5-fold out-of-fold quality beside predicting the training folds' mean; the folds split mixtures, so the replicates of one mixture are never on both sides.
     """
 
     model_config = ConfigDict(
@@ -57,9 +57,13 @@ class MetricFit(JsonModel):
     """
     The log-linear law's c and t per leaf; empty for trees.
     """
+    noise: Annotated[Noise | None, Field(title="Noise floor")] = None
+    """
+    What replicates (runs of the same mixture) measure: absent when no mixture was run twice.
+    """
     cv: Annotated[Cv, Field(title="Cross-validation")]
     """
-    5-fold out-of-fold quality beside predicting the training folds' mean.
+    5-fold out-of-fold quality beside predicting the training folds' mean; the folds split mixtures, so the replicates of one mixture are never on both sides.
     """
 
 
@@ -134,6 +138,28 @@ class MixtureFit(JsonModel):
     plots: Annotated[str | None, Field(title="Plots")] = None
     """
     Why the plots were left out, when they were.
+    """
+
+
+class Noise(JsonModel):
+    """
+    What replicates (runs of the same mixture) measure: absent when no mixture was run twice.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    variance: Annotated[float, Field(ge=0.0, title="Replicate variance")]
+    """
+    The pooled variance of the metric between replicates of one mixture: what no fit of the mixture can explain.
+    """
+    replicated_mixtures: Annotated[int, Field(ge=1, title="Replicated mixtures")]
+    """
+    How many mixtures were run more than once.
+    """
+    r2_ceiling: Annotated[float | None, Field(title="R² ceiling")]
+    """
+    1 − replicate variance / the metric's variance over all runs: the best R² a fit can reach on these runs; null when the metric does not vary.
     """
 
 

@@ -172,6 +172,28 @@ class PlanLeaf(JsonModel):
     """
 
 
+class Replicate(JsonModel):
+    """
+    Which replicate of which mixture this run is, when the config sets replicates: N > 1 (absent otherwise). Replicates of one mixture differ only in their seed; results and fit pool them by `mixture`.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    mixture: Annotated[str, Field(min_length=1, title="Mixture")]
+    """
+    The run name without its replicate suffix: the same for every replicate of the mixture.
+    """
+    index: Annotated[int, Field(ge=0, title="Index")]
+    """
+    This replicate's number, from 0.
+    """
+    of: Annotated[int, Field(ge=2, title="Of")]
+    """
+    How many replicates the mixture has.
+    """
+
+
 class Run(JsonModel):
     """
     One training run: a model, a token budget and the leaves it trains on.
@@ -240,6 +262,7 @@ class Run(JsonModel):
     When the store was listed for the files of this run's leaves (UTC). A launch lists every folder again before it submits; a dry run may use an earlier listing from the cache, whose time this is. Absent in plans written by hand.
     """
     varied: Varied | None = None
+    replicate: Replicate | None = None
     leaves: Annotated[list[PlanLeaf], Field(min_length=1, title="Leaves")]
     """
     The leaves with a positive ratio, in config order; their ratios sum to 1.

@@ -115,6 +115,12 @@ def fit(
             f"{metric}: cross-validated R² {cv['r2']:.3f}, Spearman {cv['spearman']:.3f}, MAE {cv['mae']:.4g} "
             f"(predicting the mean: {cv['mae_of_mean']:.4g})"
         )
+        if noise := entry.get("noise"):
+            ceiling = "unknown" if noise["r2_ceiling"] is None else f"{noise['r2_ceiling']:.3f}"
+            echo(
+                f"{metric}: noise floor from {noise['replicated_mixtures']} replicated mixture(s): "
+                f"SD {noise['variance'] ** 0.5:.4g} between replicates, R² ceiling {ceiling}"
+            )
     out = Path(out_dir)
     written = fileio.write_all([(out / name, blob) for name, blob in files.items()], force=force)
     for path, what in written:

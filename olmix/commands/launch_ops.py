@@ -148,8 +148,11 @@ def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
 @format_option("text", "json")
 @reports_errors
 def list_groups(output: Path, limit: int, fmt: str) -> None:
-    """Recently launched groups, newest first."""
+    """Recently launched groups, newest first, each with how many of its runs are in each state.
+
+    The states are those the record last saw (`olmix launch status` refreshes them from the backend)."""
     from olmix.launch import launcher
+    from olmix.launch.record import run_states, states_line
 
     records, bad = launcher.list_records(output)
     for error in bad:
@@ -161,6 +164,7 @@ def list_groups(output: Path, limit: int, fmt: str) -> None:
                 "created_at": r.created_at,
                 "backend": r.backend,
                 "runs": len(r.runs),
+                "states": run_states(r),
                 "config": r.config.path,
             }
             for r in records[:limit]
@@ -176,8 +180,9 @@ def list_groups(output: Path, limit: int, fmt: str) -> None:
             time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
             r.backend,
             str(len(r.runs)),
+            states_line(run_states(r)),
             r.config.path,
         ]
         for r in records[:limit]
     ]
-    click.echo(table(["group", "launched", "backend", "runs", "config"], rows))
+    click.echo(table(["group", "launched", "backend", "runs", "states", "config"], rows))

@@ -126,3 +126,24 @@ def updating(group_dir: Path) -> Iterator[LaunchRecord]:
         if record.model_dump() != before:  # a status that saw nothing new leaves the file (and its mtime) alone
             record.updated_at = time.time()
             write_record(group_dir, record)
+
+
+# the order states are told in: finished first, then what is still under way
+STATE_ORDER = ("succeeded", "failed", "cancelled", "orphaned", "running", "pending", "submitted", "not submitted")
+
+
+def run_states(record: LaunchRecord) -> dict[str, int]:
+    """How many runs are in each state, as the record last saw them (no backend is asked): a run's last known
+    status, else `submitted` or `not submitted`; in STATE_ORDER, states no run is in left out."""
+    counts = dict.fromkeys(STATE_ORDER, 0)
+    for run in record.runs:
+        if run.status is not None:
+            counts[run.status.state] += 1
+        else:
+            counts["submitted" if run.state == "submitted" else "not submitted"] += 1
+    return {state: n for state, n in counts.items() if n}
+
+
+def states_line(counts: dict[str, int]) -> str:
+    """`3 succeeded, 1 failed, 1 running`."""
+    return ", ".join(f"{n} {state}" for state, n in counts.items())

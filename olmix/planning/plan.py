@@ -170,6 +170,11 @@ def group_name(paths: Sequence[str | Path], run_names: Sequence[str]) -> str:
     return shared or "group"
 
 
+def mixture_name(run: dict[str, Any]) -> str:
+    """The run's name without its replicate suffix."""
+    return str(run["replicate"]["mixture"]) if "replicate" in run else str(run["name"])
+
+
 @dataclass(frozen=True)
 class Built:
     """A plan and the validated config of each of its runs, in order: loaded once, passed on."""
@@ -237,24 +242,24 @@ def build(
     for path in files:
         try:
             from olmix.loading.config import load_document
-            from olmix.swarm.expand import variants  # variants: N is N runs of one group
+            from olmix.swarm.expand import replicates, variants  # N variants × M replicates: N × M runs, one group
 
             for loaded in variants(
                 *load_document(path, "mixture", overrides), path_map, use_cache=use_cache, listed=listed, now=now
             ):
-                runs.append(
-                    plan_run(
-                        path,
-                        path_map=path_map,
-                        use_cache=use_cache,
-                        cache_directory=cache_directory,
-                        progress=progress,
-                        listed=listed,
-                        now=now,
-                        loaded=loaded,
-                    )[1]
-                )
-                configs.append(loaded[1])
+                planned = plan_run(
+                    path,
+                    path_map=path_map,
+                    use_cache=use_cache,
+                    cache_directory=cache_directory,
+                    progress=progress,
+                    listed=listed,
+                    now=now,
+                    loaded=loaded,
+                )[1]
+                for run, config in replicates(*loaded, planned):
+                    runs.append(run)
+                    configs.append(config)
         except ConfigError as exc:
             problems += exc.problems
     seen: dict[str, str] = {}
@@ -283,7 +288,8 @@ def build(
     data = {
         "plan_version": PLAN_VERSION,
         "olmix_version": __version__,
-        "group": f"{group_name(given, [r['name'] for r in runs])}-{identity[:8]}",
+        # named after the mixtures: the replicates of one config's mixture make a group named after the config
+        "group": f"{group_name(given, list(dict.fromkeys(mixture_name(r) for r in runs)))}-{identity[:8]}",
         "config": {"path": where, "sha256": digest, "overrides": list(overrides)},
         "path_map": [[prefix, replacement] for prefix, replacement in path_map],
         "runs": runs,

@@ -5,10 +5,17 @@ beside it as `plan.json`. A run's threshold is the fraction of data kept, as
 its plan records what the study varied (`varied.quality_threshold`); a plan
 from a config written by hand records none, and then the share of the 20
 vigintiles its leaves keep stands in.
+
+Replicates of one mixture (runs whose plan records the same `replicate.mixture`)
+are summarised as the mean and standard error of each metric; a difference
+between two mixtures is within noise when it is under twice the standard error
+of the difference (the two standard errors combined in quadrature).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +31,7 @@ if TYPE_CHECKING:
 
 PLAN_FILE = "plan.json"
 VIGINTILES = 20
+NOISE_SE = 2.0  # a difference under this many standard errors is within noise
 _VIGINTILE = re.compile(r"(?:^|:)vigintile_(\d{4})$")
 
 
@@ -40,10 +48,16 @@ class RunResult:
     final_train_loss: float | None
     heldout: dict[str, float | None]
     change_vs_widest: dict[str, float | None] = field(default_factory=dict)
+    mixture: str = ""  # the mixture this run replicates; "" when the run is its own mixture
+
+    @property
+    def mixture_name(self) -> str:
+        return self.mixture or self.run
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "run": self.run,
+            "mixture": self.mixture_name,
             "threshold": self.threshold,
             "tokens_trained": self.tokens_trained,
             "steps": self.steps,
@@ -68,15 +82,24 @@ def threshold_from_plan(plan: LaunchPlan, run: str) -> float | None:
     return threshold_from_leaves(leaf.name for entry in chosen for leaf in entry.leaves)
 
 
+def replicated_mixture(plan: LaunchPlan, run: str) -> str:
+    """The mixture the plan's run replicates, "" when it is no replicate."""
+    for entry in plan.runs:
+        if entry.name == run and entry.replicate is not None:
+            return entry.replicate.mixture
+    return ""
+
+
 def read_run(folder: Path) -> RunResult:
     """One run's result from its folder; MetricsError (PlanError) when its metrics.json (plan.json) is not valid."""
     metrics = read_metrics(folder / METRICS_FILE)
     name = metrics.run
-    threshold = None
+    threshold, mixture = None, ""
     if (folder / PLAN_FILE).is_file():
         from olmix.planning.planfile import read_plan
 
-        threshold = threshold_from_plan(read_plan(folder / PLAN_FILE), name)
+        plan = read_plan(folder / PLAN_FILE)
+        threshold, mixture = threshold_from_plan(plan, name), replicated_mixture(plan, name)
     # fixed evaluation sets (the same for every run) when the runs had them, else each run's own held-out data
     sources = metrics.eval or metrics.heldout.sources
     return RunResult(
@@ -86,6 +109,7 @@ def read_run(folder: Path) -> RunResult:
         steps=metrics.steps,
         final_train_loss=metrics.final_train_loss,
         heldout={source: value.loss for source, value in sources.items()},
+        mixture=mixture,
     )
 
 
@@ -108,6 +132,7 @@ def with_changes(results: Sequence[RunResult]) -> list[RunResult]:
                 result.final_train_loss,
                 result.heldout,
                 change,
+                result.mixture,
             )
         )
     return out
@@ -117,15 +142,28 @@ def _difference(value: float | None, base: float | None) -> float | None:
     return None if value is None or base is None else value - base
 
 
+def has_results(runs_dir: str | Path, group: str) -> bool:
+    """Whether any run of the group has written its metrics."""
+    folder = Path(runs_dir) / group
+    return folder.is_dir() and any((run / METRICS_FILE).is_file() for run in folder.iterdir())
+
+
 def latest_group(runs_dir: str | Path) -> str:
-    """The most recently launched group under runs_dir: by its record's creation time, which no status or cancel
-    changes (they rewrite the record); a record that is not valid is passed over."""
+    """The most recently launched group under runs_dir that has results (a run with metrics): by its record's
+    creation time, which no status or cancel changes (they rewrite the record); a record that is not valid is
+    passed over."""
     from olmix.launch.launcher import list_records
 
     records, _ = list_records(Path(runs_dir))
     if not records:
         raise ResultsError(f"no launched groups under {runs_dir}; name one with --group")
-    return records[0].group
+    for record in records:
+        if has_results(runs_dir, record.group):
+            return record.group
+    raise ResultsError(
+        f"no launched group under {runs_dir} has results yet (no run has a {METRICS_FILE}; "
+        f"the latest launched is {records[0].group}); see `olmix launch status`"
+    )
 
 
 def collect(runs_dir: str | Path, group: str, skipped: list[str] | None = None) -> list[RunResult]:
@@ -168,32 +206,214 @@ def sources(results: Sequence[RunResult]) -> list[str]:
     return list(seen)
 
 
-def rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
-    """Flat rows for CSV: one column per source's held-out loss and its change."""
+# -- replicates: mean ± standard error per mixture ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A metric over a mixture's replicates: mean, standard error of the mean (None under 2 values), count."""
+
+    mean: float
+    se: float | None
+    n: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "se": self.se, "n": self.n}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """a − b with the standard error of the difference (None when either side has none) and the verdict."""
+
+    diff: float
+    se: float | None
+
+    @property
+    def within_noise(self) -> bool:
+        return self.se is not None and abs(self.diff) < NOISE_SE * self.se
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"diff": self.diff, "se": self.se, "within_noise": self.within_noise}
+
+
+def stat(values: Sequence[float | None]) -> Stat | None:
+    """Mean and standard error of the values that are known; None when none is."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    n = len(known)
+    mean = math.fsum(known) / n
+    if n < 2:
+        return Stat(mean, None, n)
+    variance = math.fsum((v - mean) ** 2 for v in known) / (n - 1)
+    return Stat(mean, math.sqrt(variance / n), n)
+
+
+def difference(a: Stat | None, b: Stat | None) -> Difference | None:
+    if a is None or b is None:
+        return None
+    se = None if a.se is None or b.se is None else math.hypot(a.se, b.se)
+    return Difference(a.mean - b.mean, se)
+
+
+@dataclass(frozen=True)
+class MixtureResult:
+    """A mixture's replicates summarised; a run that replicates nothing is a mixture of one."""
+
+    mixture: str
+    runs: list[str]
+    threshold: float | None
+    tokens_trained: int
+    steps: int
+    final_train_loss: Stat | None
+    heldout: dict[str, Stat | None]
+    change_vs_widest: dict[str, Difference | None] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    def as_dict(self) -> dict[str, Any]:
+        def out(value: Stat | Difference | None) -> dict[str, Any] | None:
+            return None if value is None else value.as_dict()
+
+        return {
+            "mixture": self.mixture,
+            "runs": self.runs,
+            "n": self.n,
+            "threshold": self.threshold,
+            "tokens_trained": self.tokens_trained,
+            "steps": self.steps,
+            "final_train_loss": out(self.final_train_loss),
+            "heldout_loss": {source: out(v) for source, v in self.heldout.items()},
+            "change_vs_widest": {source: out(v) for source, v in self.change_vs_widest.items()},
+        }
+
+
+def mixtures(results: Sequence[RunResult]) -> list[MixtureResult]:
+    """The runs pooled by mixture, widest threshold last, each with its change against the widest's mixture."""
+    pooled: dict[str, list[RunResult]] = {}
+    for result in results:
+        pooled.setdefault(result.mixture_name, []).append(result)
     names = sources(results)
+    summaries = []
+    for name, runs in pooled.items():
+        summaries.append(
+            MixtureResult(
+                mixture=name,
+                runs=[r.run for r in runs],
+                threshold=runs[0].threshold,
+                tokens_trained=max(r.tokens_trained for r in runs),
+                steps=max(r.steps for r in runs),
+                final_train_loss=stat([r.final_train_loss for r in runs]),
+                heldout={s: stat([r.heldout.get(s) for r in runs]) for s in names},
+            )
+        )
+    ordered = sorted(summaries, key=lambda m: (m.threshold is None, m.threshold or 0.0, m.mixture))
+    known = [m for m in ordered if m.threshold is not None]
+    if not known:
+        return ordered
+    widest = max(known, key=lambda m: m.threshold or 0.0)
     out = []
-    for r in results:
+    for m in ordered:
+        if m is widest:
+            change = {s: None if v is None else Difference(0.0, None) for s, v in m.heldout.items()}
+        else:
+            change = {s: difference(v, widest.heldout.get(s)) for s, v in m.heldout.items()}
+        out.append(dataclasses.replace(m, change_vs_widest=change))
+    return out
+
+
+def replicated(found: Sequence[MixtureResult]) -> bool:
+    """Whether any mixture has more than one run."""
+    return any(m.n > 1 for m in found)
+
+
+def mixture_rows(found: Sequence[MixtureResult]) -> list[dict[str, Any]]:
+    """Flat rows for CSV, one per mixture: each metric's mean, its standard error and n; each change, its standard
+    error and whether it is within noise."""
+    names = list(dict.fromkeys(s for m in found for s in m.heldout))
+    out = []
+    for m in found:
+        final = m.final_train_loss
         row: dict[str, Any] = {
-            "run": r.run,
-            "threshold": r.threshold,
-            "tokens_trained": r.tokens_trained,
-            "steps": r.steps,
-            "final_train_loss": r.final_train_loss,
+            "run": m.mixture,
+            "n": m.n,
+            "threshold": m.threshold,
+            "tokens_trained": m.tokens_trained,
+            "steps": m.steps,
+            "final_train_loss": None if final is None else final.mean,
+            "final_train_loss_se": None if final is None else final.se,
         }
         for source in names:
-            row[f"heldout_{source}"] = r.heldout.get(source)
-            row[f"change_{source}"] = r.change_vs_widest.get(source)
+            value, change = m.heldout.get(source), m.change_vs_widest.get(source)
+            row[f"heldout_{source}"] = None if value is None else value.mean
+            row[f"heldout_{source}_se"] = None if value is None else value.se
+            row[f"change_{source}"] = None if change is None else change.diff
+            row[f"change_{source}_se"] = None if change is None else change.se
+            row[f"change_{source}_within_noise"] = None if change is None else change.within_noise
         out.append(row)
     return out
 
 
-def series(results: Sequence[RunResult]) -> Mapping[str, list[tuple[float, float]]]:
-    """Per source, (threshold, held-out loss) points for a plot."""
-    out: dict[str, list[tuple[float, float]]] = {}
-    for r in results:
-        if r.threshold is None:
+def mixture_series(found: Sequence[MixtureResult]) -> Mapping[str, list[tuple[float, float, float | None]]]:
+    """Per source, (threshold, mean held-out loss, its standard error) points for a plot."""
+    out: dict[str, list[tuple[float, float, float | None]]] = {}
+    for m in found:
+        if m.threshold is None:
             continue
-        for source, loss in r.heldout.items():
-            if loss is not None:
-                out.setdefault(source, []).append((r.threshold, loss))
-    return {source: sorted(points) for source, points in out.items()}
+        for source, value in m.heldout.items():
+            if value is not None:
+                out.setdefault(source, []).append((m.threshold, value.mean, value.se))
+    return {source: sorted(points, key=lambda p: p[0]) for source, points in out.items()}
+
+
+# -- groups side by side -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric of one mixture in every group, and each group's difference from the first."""
+
+    mixture: str
+    metric: str
+    values: dict[str, Stat | None]  # group -> its value
+    differences: dict[str, Difference | None]  # group (but the first) -> its value − the first group's
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mixture": self.mixture,
+            "metric": self.metric,
+            "values": {g: None if v is None else v.as_dict() for g, v in self.values.items()},
+            "differences": {g: None if d is None else d.as_dict() for g, d in self.differences.items()},
+        }
+
+
+def compare(groups: Sequence[tuple[str, Sequence[MixtureResult]]]) -> list[Comparison]:
+    """Each metric of each mixture across the groups, matched by mixture name (when every group holds one mixture,
+    those are compared whatever their names), in the first group's order."""
+    if all(len(found) == 1 for _, found in groups):
+        label = " vs ".join(dict.fromkeys(found[0].mixture for _, found in groups))
+        keyed = [(group, {label: found[0]}) for group, found in groups]
+    else:
+        keyed = [(group, {m.mixture: m for m in found}) for group, found in groups]
+    names = list(dict.fromkeys(name for _, by_name in keyed for name in by_name))
+    metrics = list(dict.fromkeys(s for _, found in groups for m in found for s in m.heldout))
+    first = keyed[0][0]
+    out = []
+    for name in names:
+        for metric in ["final loss", *(f"held-out {s}" for s in metrics)]:
+            values: dict[str, Stat | None] = {}
+            for group, by_name in keyed:
+                m = by_name.get(name)
+                if m is None:
+                    values[group] = None
+                elif metric == "final loss":
+                    values[group] = m.final_train_loss
+                else:
+                    values[group] = m.heldout.get(metric.removeprefix("held-out "))
+            if all(v is None for v in values.values()):
+                continue
+            diffs = {group: difference(values[group], values[first]) for group, _ in keyed[1:]}
+            out.append(Comparison(name, metric, values, diffs))
+    return out

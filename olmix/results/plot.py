@@ -9,8 +9,11 @@ from olmix.errors import ExtraMissing, OlmixError
 from olmix.fileio import OutputError, make_dir
 
 
-def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: str) -> None:
-    """Held-out loss (y) against the share of data kept (x), one line per source; written atomically."""
+def draw(series: Mapping[str, list[tuple[float, float, float | None]]], path: Path, *, title: str) -> None:
+    """Held-out loss (y) against the share of data kept (x), one line per source; written atomically.
+
+    A point is (threshold, loss, standard error or None): with replicates, the loss is their mean and the
+    error bar spans one standard error either side."""
     try:
         import matplotlib
 
@@ -25,9 +28,13 @@ def draw(series: Mapping[str, list[tuple[float, float]]], path: Path, *, title: 
         raise OlmixError("nothing to plot: no run has both a threshold and a held-out loss")
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for source, points in sorted(series.items()):
-        xs = [100 * x for x, _ in points]
-        ys = [y for _, y in points]
-        ax.plot(xs, ys, marker="o", label=source)
+        xs = [100 * x for x, _, _ in points]
+        ys = [y for _, y, _ in points]
+        errors = [0.0 if se is None else se for _, _, se in points]
+        if any(errors):
+            ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=source)
+        else:
+            ax.plot(xs, ys, marker="o", label=source)
     ax.set_xlabel("quality threshold: % of data kept (top buckets)")
     ax.set_ylabel("held-out loss (nats/token)")
     ax.set_title(title, fontsize=10)

@@ -1,10 +1,13 @@
-"""`variants: N` at launch: one config becomes N runs of one group, each a sampled mixture.
+"""`variants: N` and `replicates: N` at launch: one config becomes several runs of one group.
+
+`variants: N` makes N runs, each a sampled mixture.
 
 Each variant is the loaded config with its own name, `variants: 1` and a
 weight on every node, validated again as data (the file is not read again),
 so the planner plans it like any other run and the plan's leaves carry the
 sampled ratios. The sampling is the one `olmix generate swarm` writes to
-files: the same config and seed give the same runs either way.
+files: the same config and seed give the same runs either way. `replicates: N`
+then makes N runs of each mixture, its plan copied with a name and seed each.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import dataclasses
 from typing import Any
 
 from olmix.loading.yamlsource import Document
+
+RUN_NAME_LIMIT = 128  # the schema's RunName maxLength
 
 
 def variants(
@@ -58,4 +63,33 @@ def variants(
         if problems:
             raise ConfigError(problems)
         out.append((one, instance))
+    return out
+
+
+def replicates(doc: Document, config: Any, run: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
+    """`replicates: N`: one planned run (and its config) as N runs that differ only in name and seed.
+
+    Replicate i is `<name>-r<i>` with seed `seed + i` (replicate 0 keeps the config's seed), and records which
+    mixture it replicates, so results and fit pool them; with N = 1 the run is returned as it is."""
+    from olmix.errors import ConfigError
+
+    count = config.replicates
+    if count <= 1:
+        return [(run, config)]
+    width = len(str(count - 1))
+    longest = f"{run['name']}-r{count - 1:0{width}d}"
+    if len(longest) > RUN_NAME_LIMIT:
+        raise ConfigError(
+            [doc.problem(("replicates",), f"run name '{longest}' would be longer than {RUN_NAME_LIMIT} characters")]
+        )
+    out = []
+    for i in range(count):
+        name, seed = f"{run['name']}-r{i:0{width}d}", config.seed + i
+        replicate = {"mixture": run["name"], "index": i, "of": count}
+        out.append(
+            (
+                {**run, "name": name, "seed": seed, "replicate": replicate},
+                config.model_copy(update={"name": name, "seed": seed, "replicates": 1}),
+            )
+        )
     return out

@@ -8,6 +8,8 @@ observation, log(y - exp(c)) is linear in w, so a least-squares solve gives t,
 and L-BFGS polishes each start with the exact gradient. Quality is k-fold
 cross-validated (out-of-fold R², Spearman, MAE) against predicting the
 training folds' mean; a fit that does not beat the mean is not proposed from.
+Replicates (runs of the same mixture) fall in one fold together, and their
+spread is the noise floor: the variance no fit of the mixture can explain.
 
 numpy and scipy come with the `fit` extra and are imported by the caller
 (olmix.commands.fit turns their absence into a message naming the extra).
@@ -116,19 +118,65 @@ class Quality:
         }
 
 
-def folds(n: int, k: int = FOLDS, seed: int = 0) -> list[NDArray[np.int64]]:
-    """k index sets covering 0..n-1, shuffled by a fixed seed."""
-    order = np.random.default_rng(seed).permutation(n)
-    return [order[i::k] for i in range(min(k, n))]
+def folds(n: int, k: int = FOLDS, seed: int = 0, groups: NDArray[np.int64] | None = None) -> list[NDArray[np.int64]]:
+    """k index sets covering 0..n-1, shuffled by a fixed seed; with `groups` (a label per row), rows of one label
+    share a fold, so replicates of one mixture are never on both sides of a split."""
+    if groups is None:
+        order = np.random.default_rng(seed).permutation(n)
+        return [order[i::k] for i in range(min(k, n))]
+    labels = np.unique(groups)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    parts = [labels[order[i :: min(k, len(labels))]] for i in range(min(k, len(labels)))]
+    return [np.flatnonzero(np.isin(groups, part)) for part in parts]
 
 
-def cross_validate(x: Array, y: Array, regression: str = "log-linear", k: int = FOLDS) -> Quality:
-    """Out-of-fold quality of the regression, beside predicting the training folds' mean."""
+def mixture_groups(x: Array) -> NDArray[np.int64]:
+    """A label per row of x: rows with the same mixture (replicates) share one."""
+    _, labels = np.unique(np.round(x, 9), axis=0, return_inverse=True)
+    return np.asarray(labels, dtype=np.int64).reshape(-1)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The replicate variance of a metric and the R² it leaves a fit at most."""
+
+    variance: float
+    replicated_mixtures: int
+    r2_ceiling: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "variance": self.variance,
+            "replicated_mixtures": self.replicated_mixtures,
+            "r2_ceiling": self.r2_ceiling,
+        }
+
+
+def noise_floor(y: Array, groups: NDArray[np.int64]) -> Noise | None:
+    """The pooled within-mixture variance of y (None when no mixture has two runs), and 1 − it / y's variance."""
+    labels, counts = np.unique(groups, return_counts=True)
+    replicated = labels[counts > 1]
+    if len(replicated) == 0:
+        return None
+    squares, freedom = 0.0, 0
+    for label in replicated:
+        values = y[groups == label]
+        squares += float(((values - values.mean()) ** 2).sum())
+        freedom += len(values) - 1
+    variance = squares / freedom
+    total = float(y.var(ddof=1)) if len(y) > 1 else 0.0
+    return Noise(variance, len(replicated), 1 - variance / total if total > 0 else None)
+
+
+def cross_validate(
+    x: Array, y: Array, regression: str = "log-linear", k: int = FOLDS, groups: NDArray[np.int64] | None = None
+) -> Quality:
+    """Out-of-fold quality of the regression, beside predicting the training folds' mean; `groups` as in folds."""
     from scipy.stats import spearmanr
 
     fit = REGRESSIONS[regression]
     predicted, mean = np.empty_like(y), np.empty_like(y)
-    for test in folds(len(y), k):
+    for test in folds(len(y), k, groups=groups):
         train = np.setdiff1d(np.arange(len(y)), test)
         predicted[test] = fit(x[train], y[train]).predict(x[test])
         mean[test] = y[train].mean()

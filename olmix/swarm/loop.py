@@ -154,15 +154,20 @@ def run(
         caps = np.ones(len(names))
 
     fit_one = fitting.REGRESSIONS[regression]
+    groups = fitting.mixture_groups(x)  # replicates of a mixture: one fold, and the noise floor
+    if len(np.unique(groups)) < MIN_RUNS:
+        raise FitError(f"{len(np.unique(groups))} distinct mixture(s) of evidence; a fit needs at least {MIN_RUNS}")
     models, report = [], {}
     for j, metric in enumerate(evidence.metrics):
         if metric not in objective:
             continue
         model = fit_one(x, y[:, j])
-        quality = fitting.cross_validate(x, y[:, j], regression)
+        quality = fitting.cross_validate(x, y[:, j], regression, groups=groups)
         models.append(model)
         params = model.as_dict(names) if isinstance(model, fitting.LogLinear) else {}
         report[metric] = {"parameters": params, "cv": quality.as_dict()}
+        if (noise := fitting.noise_floor(y[:, j], groups)) is not None:
+            report[metric]["noise"] = noise.as_dict()
     weak = [m for m, r in report.items() if not r["cv"]["beats_mean"] and objective[m] > 0]
     fit_data: dict[str, Any] = {
         "fit_version": 1,
