@@ -56,6 +56,18 @@ def law_swarm(runs_dir: Path, n: int = 16, noise: float = 0.0) -> None:
         make_run(runs_dir / "g", f"r{i:02d}", ratios, {"web": loss + noise * float(rng.normal())}, None)
 
 
+def assert_plans_at_target_scale(proposal: Path, tokens: dict[str, int], target: int, factor: float) -> None:
+    """The real planner, at the target's budget (olmo3_1m: 20 × 1M tokens per Chinchilla multiple)."""
+    from olmix.plan import build_plan
+
+    plan = build_plan(proposal, use_cache=False, overrides=[f"chinchilla_multiple={target / 20_000_000!r}"])
+    (run,) = plan.runs
+    assert run.requested_tokens == target
+    for leaf in run.leaves:
+        assert leaf.tokens_needed <= tokens[leaf.name] * factor
+    assert sum(leaf.ratio for leaf in run.leaves) == pytest.approx(1.0, abs=1e-9)
+
+
 @pytest.mark.slow
 def test_fit_proposes_a_launchable_mixture_at_the_cap(tmp_path: Path) -> None:
     law_swarm(tmp_path / "runs")
@@ -75,6 +87,7 @@ def test_fit_proposes_a_launchable_mixture_at_the_cap(tmp_path: Path) -> None:
     assert (out / "proposal_vs_prior.png").read_bytes()[:4] == b"\x89PNG"
     checked = CliRunner().invoke(main, ["validate", str(out / "proposal.yaml")])
     assert checked.exit_code == 0, checked.output
+    assert_plans_at_target_scale(out / "proposal.yaml", {"a": 4000, "b:x": 4000, "b:y": 4000}, 10_000, 1.5)
     again = CliRunner().invoke(main, [*args, "--kl-reg", "0.5"])
     assert again.exit_code == 1 and "--force" in again.output  # a different fit never overwrites silently
 

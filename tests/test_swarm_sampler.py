@@ -288,7 +288,9 @@ def trees(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, int]]:
         if shape == "paths":
             sources.append(leaf(name, name))
         elif shape == "quality":
-            sources.append({"name": name, "quality": [leaf(f"q{q}", f"{name}:q{q}") for q in range(draw(st.integers(1, 3)))]})
+            sources.append(
+                {"name": name, "quality": [leaf(f"q{q}", f"{name}:q{q}") for q in range(draw(st.integers(1, 3)))]}
+            )
         else:
             topics = []
             for t in range(draw(st.integers(1, 3))):
@@ -363,7 +365,9 @@ def upstream_like(leaves_per_source: int = 8, sources: int = 5) -> tuple[Experim
             for s in range(sources)
         ],
     }
-    tokens = {f"s{s}:t{t}": 1_000 * (1 + (s * 7 + t * 3) % 11) for s in range(sources) for t in range(leaves_per_source)}
+    tokens = {
+        f"s{s}:t{t}": 1_000 * (1 + (s * 7 + t * 3) % 11) for s in range(sources) for t in range(leaves_per_source)
+    }
     return ExperimentConfig.model_validate(data), tokens
 
 
@@ -405,7 +409,9 @@ def test_generate_swarm_with_a_huge_temperature_or_too_many_variants(tmp_path: P
     cfg = corpus_config(tmp_path, mix_temperature=1e308)
     result = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output  # equal priors: any temperature leaves them equal
-    many = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "p"), "--variants", "1000000"])
+    many = CliRunner().invoke(
+        main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "p"), "--variants", "1000000"]
+    )
     assert many.exit_code == 2 and "1000000 is not in the range 2<=x<=10000" in many.output
 
 

@@ -10,6 +10,7 @@ reads its evidence afresh.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,40 +83,95 @@ def parse_objective(entries: Sequence[str], metrics: Sequence[str]) -> dict[str,
     return out
 
 
-def node_shares(data: dict[str, Any], ratios: Mapping[str, float]) -> dict[str, float]:
-    """Each node's share within its parent, from leaf ratios (a node with nothing under it splits evenly)."""
-    shares: dict[str, float] = {}
+def node_shares(
+    data: dict[str, Any], ratios: Mapping[str, float], caps: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """Each node's share within its parent, from leaf ratios (a node with nothing under it splits evenly),
+    rounded as the config is written; with `caps` (leaf -> largest ratio), rounded so no leaf's ratio, as the
+    planner multiplies it out, goes over its cap."""
+    from olmix.swarm.sampler import ROUNDING, bounded_rounding
 
-    def walk(items: list[dict[str, Any]], prefix: str) -> float:
+    totals: dict[str, float] = {}
+    room: dict[str, float] = {}  # node -> the caps under it, less a unit per group below for their rounding
+    groups: list[tuple[str, list[str]]] = []
+
+    def collect(items: list[dict[str, Any]], prefix: str) -> None:
         names = [f"{prefix}{item['name']}" for item in items]
-        totals = []
+        groups.append((prefix.rstrip(SEPARATOR), names))
         for item, name in zip(items, names, strict=True):
             below = [item[k] for k in ("topics", "quality") if k in item]
-            totals.append(walk(below[0], f"{name}{SEPARATOR}") if below else float(ratios.get(name, 0.0)))
-        total = sum(totals)
-        parts = [t / total for t in totals] if total > 0 else [1.0 / len(items)] * len(items)
-        shares.update(zip(names, rounded(parts), strict=True))
-        return total
+            if below:
+                collect(below[0], f"{name}{SEPARATOR}")
+                children = [f"{name}{SEPARATOR}{child['name']}" for child in below[0]]
+                totals[name] = sum(totals[c] for c in children)
+                room[name] = sum(room[c] for c in children) - 3 * len(children) / ROUNDING
+            else:
+                totals[name] = float(ratios.get(name, 0.0))
+                room[name] = math.inf if caps is None else float(caps.get(name, math.inf))
 
-    walk(data["sources"], "")
+    collect(data["sources"], "")
+    shares: dict[str, float] = {}
+    placed: dict[str, float] = {"": 1.0}
+    for parent, names in groups:
+        whole = sum(totals[n] for n in names)
+        parts = [totals[n] / whole for n in names] if whole > 0 else [1.0 / len(names)] * len(names)
+        above = placed[parent]
+        high = [min(1.0, max(room[n], 0.0) / above) if above > 0 else 1.0 for n in names]
+        picked = bounded_rounding(parts, [0.0] * len(names), high) if caps is not None else None
+        for name, share in zip(names, picked or rounded(parts), strict=True):
+            shares[name] = share
+            placed[name] = above * share
     return shares
 
 
-def proposal_config(target: Target, ratios: Mapping[str, float]) -> bytes:
-    """The target config with the proposal's weights on every node, validated."""
+def proposal_config(target: Target, ratios: Mapping[str, float], caps: Mapping[str, float] | None = None) -> bytes:
+    """The target config with the proposal's weights on every node, validated. A leaf the proposal repeats more
+    than its own max_repetition_factor allows gets the fit's repetition factor, so the proposal plans at the
+    target scale as it was proposed."""
     from olmix import yamlwrite
     from olmix.loading import config as configs
     from olmix.loading import yamlsource
     from olmix.swarm.configs import with_weights
 
-    data = with_weights(target.data, node_shares(target.data, ratios))
+    data = with_weights(target.data, node_shares(target.data, ratios, caps))
+    raised = []
+    if target.target_tokens:
+        allowed = {leaf.name: leaf.max_repetition_factor for leaf in leaves(target.config)}
+        if not target.config.allow_repetition:
+            allowed = dict.fromkeys(allowed, 1.0)
+        for name, ratio in ratios.items():
+            have = target.tokens.get(name, 0)
+            if have > 0 and ratio * target.target_tokens > have * allowed.get(name, 1.0):
+                raised.append(name)
+        _raise_caps(data, set(raised), target.repetition_factor)
+        if raised and not target.config.allow_repetition:
+            data["allow_repetition"] = True
     data["name"] = f"{target.config.name}-proposal"
     data["variants"] = 1
-    text = (f"# Proposed by olmix fit from {target.path.name}.\n" + yamlwrite.dump(data)).encode("utf-8")
+    header = f"# Proposed by olmix fit from {target.path.name}.\n"
+    if raised:
+        header += (
+            f"# max_repetition_factor {target.repetition_factor:g} (the fit's repetition factor) set on: "
+            f"{', '.join(raised)}.\n"
+        )
+    text = (header + yamlwrite.dump(data)).encode("utf-8")
     _, problems = configs.check(yamlsource.parse(text, "proposal.yaml"), "mixture")
     if problems:
         raise ConfigError(problems)
     return text
+
+
+def _raise_caps(data: dict[str, Any], names: set[str], factor: float) -> None:
+    def walk(items: list[dict[str, Any]], prefix: str) -> None:
+        for item in items:
+            name = f"{prefix}{item['name']}"
+            if name in names:
+                item["max_repetition_factor"] = factor
+            for key in ("topics", "quality"):
+                if key in item:
+                    walk(item[key], f"{name}{SEPARATOR}")
+
+    walk(data["sources"], "")
 
 
 def run(
@@ -148,7 +204,9 @@ def run(
         tokens = np.array([max(r.tokens.get(n, 0) for r in evidence.runs) for n in names], dtype=np.float64)
     prior = tokens / tokens.sum() if tokens.sum() > 0 else np.full(len(names), 1 / len(names))
     if target is not None and target.target_tokens:
-        caps = np.minimum(tokens * target.repetition_factor / target.target_tokens, 1.0)
+        # whole tokens, as the planner counts them: ceil(target × ratio) ≤ tokens × factor
+        usable = np.floor(tokens * target.repetition_factor + 1e-9)
+        caps = np.minimum(usable / target.target_tokens * (1 - 1e-9), 1.0)
     else:
         caps = np.ones(len(names))
 
@@ -218,7 +276,7 @@ def run(
         fit_data["plots"] = "left out: matplotlib is missing (pip install 'olmix[plot]')"
     files["fit.json"] = _json(fit_data)
     if target is not None:
-        files["proposal.yaml"] = proposal_config(target, proposal)
+        files["proposal.yaml"] = proposal_config(target, proposal, dict(zip(names, caps.tolist(), strict=True)))
     return fit_data, files
 
 

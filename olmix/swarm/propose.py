@@ -46,6 +46,23 @@ def lmo(gradient: Array, caps: Array) -> Array:
     return out
 
 
+def onto_caps(w: Array, caps: Array) -> Array:
+    """w moved onto {0 ≤ x ≤ caps, Σx = 1}: clip, then scale the leaves under their caps (never above them) until
+    the sum is 1. Dividing by the sum instead pushes a leaf at its cap one float step over it."""
+    x = np.clip(np.asarray(w, dtype=np.float64), 0.0, caps)
+    for _ in range(len(x) + 1):
+        room = x < caps
+        rest = 1.0 - float(x.sum())
+        if abs(rest) <= 1e-15 or not room.any():
+            break
+        free = float(x[room].sum())
+        if free > 0:
+            x = np.where(room, np.minimum(x * (1 + rest / free), caps), x)
+        else:
+            x = np.where(room, np.minimum(rest / int(room.sum()), caps), x)
+    return x
+
+
 def feasible_caps(caps: Array) -> None:
     if float(caps.sum()) < 1 - 1e-12:
         raise ProposalError(
@@ -97,8 +114,7 @@ def propose_log_linear(
             constraints=[{"type": "eq", "fun": lambda w: float(w.sum()) - 1, "jac": lambda w: np.ones_like(w)}],
             options={"maxiter": 1000, "ftol": 1e-16},
         )
-        w = np.clip(result.x, 0.0, caps)
-        w = w / w.sum()
+        w = onto_caps(result.x, caps)
         f, g = value(w)
         if best is None or f < best[0]:
             best = (f, w, float(g @ (w - lmo(g, caps))))

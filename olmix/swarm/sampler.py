@@ -293,7 +293,7 @@ def _group_shares(
     None when no support meets both the minimums and the caps."""
     n = len(drawn)
     possible = [low[i].value <= high[i].value and high[i].value > 0 for i in range(n)]
-    support = [possible[i] and (drawn[i] >= low[i].value and drawn[i] > 0 or required[i]) for i in range(n)]
+    support = [possible[i] and ((drawn[i] >= low[i].value and drawn[i] > 0) or required[i]) for i in range(n)]
     for i in range(n):
         if possible[i] and drawn[i] > 0 and not support[i] and low[i].why:
             moved.add(low[i].why)
@@ -418,20 +418,20 @@ def _draw(
             drawn: list[float] | None = list(group.frozen)
             fixed = True
         elif group.level == "source" and settings.fixed_sources:
-            held = settings.fixed_sources
-            free = [c for c in group.children if c not in held]
+            pinned = settings.fixed_sources
+            free = [c for c in group.children if c not in pinned]
             alphas = [p * strength[0] for c, p in zip(group.children, priors[group.parent], strict=True) if c in free]
             sampled = _dirichlet(rng, alphas) if free else []
             if sampled is None:
                 return None
-            rest = 1.0 - sum(held.values())
+            rest = 1.0 - sum(pinned.values())
             it = iter(sampled)
-            drawn = [held[c] if c in held else rest * next(it) for c in group.children]
+            drawn = [pinned[c] if c in pinned else rest * next(it) for c in group.children]
             fixed = not free
-            if free:  # the held shares are bounds of their own: exactly their value
-                low = [_Bound(held[c], "") if c in held else b for c, b in zip(group.children, low, strict=True)]
-                high = [_Bound(held[c], "") if c in held else b for c, b in zip(group.children, high, strict=True)]
-                required = [r or c in held and held[c] > 0 for c, r in zip(group.children, required, strict=True)]
+            if free:  # the pinned shares are bounds of their own: exactly their value
+                low = [_Bound(pinned[c], "") if c in pinned else b for c, b in zip(group.children, low, strict=True)]
+                high = [_Bound(pinned[c], "") if c in pinned else b for c, b in zip(group.children, high, strict=True)]
+                required = [r or (c in pinned and pinned[c] > 0) for c, r in zip(group.children, required, strict=True)]
         else:
             level_strength = strength[0] if group.level == "source" else strength[1]
             drawn = _dirichlet(rng, [p * level_strength for p in priors[group.parent]])
