@@ -193,3 +193,74 @@ def test_trees_fit_and_search_a_proposal_near_the_laws_constrained_optimum(tmp_p
     assert fit["proposal"]["predicted_objective"] < fit["prior_predicted_objective"]
     checked = CliRunner().invoke(main, ["validate", str(out / "proposal.yaml")])
     assert checked.exit_code == 0, checked.output
+
+
+def csv_swarm(tmp_path: Path, scale: float = 1.0, runs: int = 16, header_only: bool = False) -> list[str]:
+    """ratios.csv and metrics.csv of a swarm that follows a known law, the metric multiplied by `scale`."""
+    rng = np.random.default_rng(3)
+    rows = rng.dirichlet(np.ones(3), size=0 if header_only else runs).tolist()
+    slopes = np.array([0.8, -0.6, 0.3])
+    ratios = "run,a,b,c\n" + "".join(f"r{i},{r[0]!r},{r[1]!r},{r[2]!r}\n" for i, r in enumerate(rows))
+    losses = [scale * (2.0 + float(np.exp(np.array(r) @ slopes))) for r in rows]
+    metrics = "run,m1,m2\n" + "".join(f"r{i},{v!r},{v / 2!r}\n" for i, v in enumerate(losses))
+    (tmp_path / "ratios.csv").write_text(ratios)
+    (tmp_path / "metrics.csv").write_text(metrics)
+    return ["fit", "--ratios", str(tmp_path / "ratios.csv"), "--metrics", str(tmp_path / "metrics.csv")]
+
+
+@pytest.mark.parametrize("scale", [1e307, 1e-300])
+def test_metrics_of_any_finite_size_fit_like_ordinary_ones(tmp_path: Path, scale: float) -> None:
+    args = csv_swarm(tmp_path, scale)
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    fit = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert fit["metrics"]["m1"]["cv"]["r2"] > 0.99
+    # the law's minimum on the simplex is the vertex of the steepest negative slope, b
+    assert fit["proposal"]["weights"]["b"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_huge_objective_weight_means_what_a_small_one_does(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path)
+    huge = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "h"), "--objective", "m1=1e308"])
+    assert huge.exit_code == 0, huge.output
+    fit = json.loads((tmp_path / "h" / "fit.json").read_text())
+    assert fit["objective"] == {"m1": 1.0}
+    both = CliRunner().invoke(
+        main, [*args, "--out", str(tmp_path / "b"), "--objective", "m1=1e308", "--objective", "m2=1e308"]
+    )
+    assert both.exit_code == 0, both.output
+    assert json.loads((tmp_path / "b" / "fit.json").read_text())["objective"] == {"m1": 0.5, "m2": 0.5}
+
+
+def test_fit_error_messages_say_what_is_wrong(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path)
+    bare = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o"), "--objective", "m1"])
+    assert bare.exit_code == 1 and "--objective 'm1': write METRIC=WEIGHT, e.g. m1=1" in bare.output
+    zero = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "z"), "--objective", "m1=0"])
+    assert zero.exit_code == 1 and "every weight is 0" in zero.output
+    assert not (tmp_path / "z").exists()
+    text = (tmp_path / "ratios.csv").read_text()
+    (tmp_path / "ratios.csv").write_text("\ufeff" + text)  # as spreadsheet programs save "UTF-8 CSV"
+    bom = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "bom")])
+    assert bom.exit_code == 0, bom.output
+    empty = csv_swarm(tmp_path / "e" if (tmp_path / "e").mkdir() is None else tmp_path, header_only=True)
+    result = CliRunner().invoke(main, [*empty, "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and f"{tmp_path / 'e' / 'ratios.csv'}: no runs, only a header" in result.output
+
+
+def test_the_fit_plot_of_many_metrics_stays_one_screen(tmp_path: Path) -> None:
+    import struct
+
+    pytest.importorskip("matplotlib")
+    args = csv_swarm(tmp_path)
+    metrics = (tmp_path / "metrics.csv").read_text().splitlines()
+    wide = [",".join([row.split(",")[0], *[row.split(",")[1]] * 30]) for row in metrics[1:]]
+    header = ",".join(["run", *(f"m{i}" for i in range(30))])
+    (tmp_path / "metrics.csv").write_text("\n".join([header, *wide]) + "\n")
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    png = (tmp_path / "out" / "predicted_vs_observed.png").read_bytes()
+    width, height = struct.unpack(">II", png[16:24])
+    assert width <= 4 * 4 * 100 and height <= 3 * 4 * 100  # 4 panels of 4 in a row, 3 rows, at 100 dpi
+    note = json.loads((tmp_path / "out" / "fit.json").read_text())["plots"]
+    assert "shows 12 of 30 metrics" in note

@@ -133,7 +133,7 @@ class MixtureFit(JsonModel):
     """
     plots: Annotated[str | None, Field(title="Plots")] = None
     """
-    Why the plots were left out, when they were.
+    What the plots leave out, when they do: all of them (matplotlib is missing), or the metrics and leaves beyond what one picture shows.
     """
 
 

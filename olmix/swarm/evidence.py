@@ -156,7 +156,7 @@ def to_csv(evidence: Evidence) -> dict[str, bytes]:
 
 def _read_csv(path: Path) -> tuple[list[str], dict[str, tuple[int, list[str]]]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheets save "UTF-8 CSV" with a byte-order mark
     except (OSError, UnicodeDecodeError) as exc:
         raise EvidenceError(f"{path}: cannot read: {exc}") from None
     rows = list(csv.reader(io.StringIO(text)))
@@ -192,6 +192,9 @@ def from_csv(ratios_path: str | Path, metrics_path: str | Path) -> Evidence:
     rpath, mpath = Path(ratios_path), Path(metrics_path)
     leaves, ratio_rows = _read_csv(rpath)
     metrics, metric_rows = _read_csv(mpath)
+    for path, rows in ((rpath, ratio_rows), (mpath, metric_rows)):
+        if not rows:
+            raise EvidenceError(f"{path}: no runs, only a header")
     missing = [run for run in ratio_rows if run not in metric_rows]
     if missing:
         raise EvidenceError(f"{mpath}: no row for run(s) {', '.join(map(repr, missing[:5]))} of {rpath}")

@@ -61,7 +61,8 @@ def load_target(path: str | Path, repetition_factor: float | None, path_map: Any
 
 
 def parse_objective(entries: Sequence[str], metrics: Sequence[str]) -> dict[str, float]:
-    """METRIC=WEIGHT entries; without any, every metric weighs the same."""
+    """METRIC=WEIGHT entries as weights summing to 1 (the objective is a weighted mean of the metrics, so any
+    finite scale means the same); without any, every metric weighs the same."""
     from olmix.errors import suggest
 
     if not entries:
@@ -69,10 +70,12 @@ def parse_objective(entries: Sequence[str], metrics: Sequence[str]) -> dict[str,
     out = {}
     for entry in entries:
         name, sep, weight = entry.rpartition("=")
-        if not sep or name not in metrics:
-            near = suggest(name or entry, metrics)
+        if not sep:
+            raise FitError(f"--objective {entry!r}: write METRIC=WEIGHT, e.g. {entry}=1")
+        if name not in metrics:
+            near = suggest(name, metrics)
             hint = f" (did you mean '{near}'?)" if near else f" (metrics: {', '.join(metrics)})"
-            raise FitError(f"--objective {entry!r}: no metric named {name or entry!r}{hint}")
+            raise FitError(f"--objective {entry!r}: no metric named {name!r}{hint}")
         try:
             value = float(weight)
         except ValueError:
@@ -80,7 +83,12 @@ def parse_objective(entries: Sequence[str], metrics: Sequence[str]) -> dict[str,
         if not np.isfinite(value) or value < 0:
             raise FitError(f"--objective {entry!r}: the weight must be a finite number ≥ 0")
         out[name] = value
-    return out
+    top = max(out.values())
+    if top <= 0:
+        raise FitError("--objective: every weight is 0; the objective would be the same for every mixture")
+    scaled = {m: v / top for m, v in out.items()}  # by the largest first: 1e308 + 1e308 would overflow
+    total = sum(scaled.values())
+    return {m: v / total for m, v in scaled.items()}
 
 
 def node_shares(
@@ -267,7 +275,13 @@ def run(
 
     if plots.available():
         series = {}
-        for m, model in zip(report, models, strict=True):
+        ranked = sorted(zip(report, models, strict=True), key=lambda mm: -objective[mm[0]])[: plots.MAX_PANELS]
+        if len(report) > plots.MAX_PANELS or len(names) > plots.MAX_BARS:
+            fit_data["plots"] = (
+                f"predicted_vs_observed.png shows {len(ranked)} of {len(report)} metrics (the largest objective "
+                f"weights); proposal_vs_prior.png at most {plots.MAX_BARS} of {len(names)} leaves (the largest)"
+            )
+        for m, model in ranked:
             observed = y[:, evidence.metrics.index(m)]
             series[m] = (observed.tolist(), model.predict(x).tolist())
         files["predicted_vs_observed.png"] = plots.predicted_vs_observed(series)

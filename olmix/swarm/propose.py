@@ -88,11 +88,16 @@ def propose_log_linear(
         caps = np.where(prior > 0, caps, 0.0)  # KL(w ‖ prior) is infinite where the prior is 0
     feasible_caps(caps)
     slopes = np.array([law.t for law in laws])
+    # divided by e^top, the largest any term can reach on the simplex: laws of metrics near 1e307 neither
+    # overflow nor lose their gradient, and the minimiser is the same (the KL weight is divided alike)
+    top = float(np.max(slopes)) if slopes.size else 0.0
+    top = top if top > 100 else 0.0  # laws of ordinary metrics are solved as they are
     scale = np.asarray(objective_weights, dtype=np.float64)
+    kl_reg = kl_reg * float(np.exp(-top)) if kl_reg > 0 else 0.0
     safe_prior = np.where(prior > 0, prior, 1.0)
 
     def value(w: Array) -> tuple[float, Array]:
-        part = scale * np.exp(slopes @ w)
+        part = scale * np.exp(slopes @ w - top)
         f, g = float(part.sum()), slopes.T @ part
         if kl_reg > 0:
             live = np.maximum(w, FLOOR)
@@ -120,7 +125,7 @@ def propose_log_linear(
             best = (f, w, float(g @ (w - lmo(g, caps))))
     assert best is not None
     _, w, gap = best
-    return Proposal(w, objective(laws, objective_weights, w), max(gap, 0.0))
+    return Proposal(w, objective(laws, objective_weights, w), max(gap, 0.0) * float(np.exp(top)))
 
 
 def propose_search(
