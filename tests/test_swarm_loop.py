@@ -243,7 +243,8 @@ def test_fit_error_messages_say_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "ratios.csv").write_text("\ufeff" + text)  # as spreadsheet programs save "UTF-8 CSV"
     bom = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "bom")])
     assert bom.exit_code == 0, bom.output
-    empty = csv_swarm(tmp_path / "e" if (tmp_path / "e").mkdir() is None else tmp_path, header_only=True)
+    (tmp_path / "e").mkdir()
+    empty = csv_swarm(tmp_path / "e", header_only=True)
     result = CliRunner().invoke(main, [*empty, "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and f"{tmp_path / 'e' / 'ratios.csv'}: no runs, only a header" in result.output
 
