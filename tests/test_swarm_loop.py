@@ -265,3 +265,72 @@ def test_the_fit_plot_of_many_metrics_stays_one_screen(tmp_path: Path) -> None:
     assert width <= 4 * 4 * 100 and height <= 3 * 4 * 100  # 4 panels of 4 in a row, 3 rows, at 100 dpi
     note = json.loads((tmp_path / "out" / "fit.json").read_text())["plots"]
     assert "shows 12 of 30 metrics" in note
+
+
+# -- fit inputs that cannot lie ------------------------------------------------------------------------------
+
+
+def test_upstream_csvs_are_read_with_their_identity_columns_skipped_and_named(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path)
+    for name in ("ratios.csv", "metrics.csv"):
+        lines = (tmp_path / name).read_text().splitlines()
+        head, *rows = lines
+        upstream = ["run,name,index," + head.split(",", 1)[1]]
+        upstream += [f"{r.split(',', 1)[0]},swarm-{i},{i},{r.split(',', 1)[1]}" for i, r in enumerate(rows)]
+        (tmp_path / name).write_text("\n".join(upstream) + "\n")
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "identity column(s) 'name', 'index' skipped" in result.output
+    assert json.loads((tmp_path / "out" / "fit.json").read_text())["leaves"] == ["a", "b", "c"]
+
+
+def test_a_csv_fit_without_tokens_says_uncapped_and_refuses_flags_that_cannot_apply(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path)
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "uncapped" in result.output
+    assert "no token counts" in json.loads((tmp_path / "out" / "fit.json").read_text())["uncapped"]
+    refused = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o2"), "--repetition-factor", "2"])
+    assert refused.exit_code == 2 and "--repetition-factor needs the leaves' tokens" in refused.output
+
+
+def test_a_csv_fit_takes_its_caps_from_a_tokens_file(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path)
+    (tmp_path / "tokens.csv").write_text("leaf,tokens\na,1000\nb,300\nc,1000\n")
+    extra = ["--tokens", str(tmp_path / "tokens.csv"), "--target-tokens", "1000", "--repetition-factor", "2"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out"), *extra])
+    assert result.exit_code == 0, result.output
+    fit = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert "uncapped" not in fit
+    # the law wants all of b; b holds 300 tokens × 2 of a 1,000-token run
+    assert fit["proposal"]["weights"]["b"] == pytest.approx(0.6, abs=1e-6)
+    assert fit["proposal"]["weights"]["b"] * 1000 <= 600
+
+
+def test_a_copied_run_folder_is_pooled_once(tmp_path: Path) -> None:
+    import shutil
+
+    from olmix.swarm.evidence import collect
+
+    law_swarm(tmp_path / "runs", n=6)
+    shutil.copytree(tmp_path / "runs" / "g" / "r03", tmp_path / "runs" / "g" / "r03-copy")
+    found = collect(tmp_path / "runs", ["g"])
+    assert sorted(r.name for r in found.runs) == [f"r{i:02d}" for i in range(6)]
+    assert any("r03-copy: the same run ('r03')" in note for note in found.notes)
+
+
+def test_thin_evidence_is_warned_about_and_not_proposed_from_without_force(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path, runs=4)  # 4 runs for a law of 3 slopes and a floor: 4 parameters, no spare
+    (tmp_path / "ratios.csv").write_text(
+        (tmp_path / "ratios.csv")
+        .read_text()
+        .replace("run,a,b,c", "run,a,b,c,d")
+        .replace("\n", ",0.0\n")
+        .replace("run,a,b,c,d,0.0", "run,a,b,c,d")
+    )
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "WARNING: thin evidence: 4 runs for a law of 5 parameters" in result.output
+    assert "the weight of d varies by less than 0.01" in result.output
+    assert not (tmp_path / "out" / "proposal.yaml").exists()
+    assert json.loads((tmp_path / "out" / "fit.json").read_text())["proposal"] is None

@@ -57,6 +57,7 @@ class Evidence:
     runs: list[Run]
     leaves: list[str]  # every leaf of any run, in first-seen order
     metrics: list[str]  # metrics every run has, in first-seen order
+    notes: list[str] = field(default_factory=list)  # what was read differently from how it was given, and why
 
     def matrix(self) -> tuple[list[list[float]], list[list[float]]]:
         """(ratios, metrics) as rows per run, columns per leaf / metric."""
@@ -119,17 +120,33 @@ def pooled(runs: Sequence[Run]) -> Evidence:
 
 def collect(runs_dir: str | Path, groups: Sequence[str]) -> Evidence:
     """Every finished run (with a metrics.json) of the groups, pooled."""
+    from olmix.launchrecord import RECORD, read_record
     from olmix.training.metrics import METRICS_FILE
 
-    runs = []
+    runs, notes = [], []
+    seen: dict[str, Path] = {}
     for group in groups:
         folder = Path(runs_dir) / group
         if not folder.is_dir():
             raise EvidenceError(f"no group {group!r} under {runs_dir}")
-        runs += [read_run(run) for run in sorted(folder.iterdir()) if (run / METRICS_FILE).is_file()]
+        # a run is who launched it (its submission token), not the folder it sits in: a copied folder is one run
+        tokens = {}
+        if (folder / RECORD).is_file():
+            tokens = {r.name: r.token for r in read_record(folder).runs if r.token}
+        for path in sorted(folder.iterdir()):
+            if not (path / METRICS_FILE).is_file():
+                continue
+            run = read_run(path)
+            key = tokens.get(run.name) or f"{group}/{run.name}"
+            if key in seen:
+                notes.append(f"{path}: the same run ({run.name!r}) as {seen[key]}; pooled once")
+                continue
+            seen[key] = path
+            runs.append(run)
     if not runs:
         raise EvidenceError(f"no finished run (with {METRICS_FILE}) in {', '.join(groups)} under {runs_dir}")
-    return pooled(runs)
+    evidence = pooled(runs)
+    return Evidence(evidence.runs, evidence.leaves, evidence.metrics, notes)
 
 
 # -- CSV, the upstream layout ------------------------------------------------------------------------------
@@ -154,14 +171,26 @@ def to_csv(evidence: Evidence) -> dict[str, bytes]:
     }
 
 
-def _read_csv(path: Path) -> tuple[list[str], dict[str, tuple[int, list[str]]]]:
+IDENTITY_COLUMNS = ("run", "run_id", "name", "index", "run_name")  # upstream's: they say which run, not what
+
+
+def _read_csv(path: Path, notes: list[str] | None = None) -> tuple[list[str], dict[str, tuple[int, list[str]]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")  # spreadsheets save "UTF-8 CSV" with a byte-order mark
     except (OSError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"{path}: cannot read: {exc}") from None
+        raise EvidenceError(f"{path}:1: cannot read: {exc}") from None
     rows = list(csv.reader(io.StringIO(text)))
-    if not rows or not rows[0] or rows[0][0] != "run":
-        raise EvidenceError(f"{path}:1: the first column must be 'run'")
+    if not rows or not rows[0] or rows[0][0] not in ("run", "run_id"):
+        raise EvidenceError(f"{path}:1: the first column must be 'run' (or upstream's 'run_id')")
+    # upstream writes `run,name,index,<leaves…>` or `run_id,…`: the other identity columns are skipped, as
+    # upstream's reader skips them
+    skipped = [i for i, name in enumerate(rows[0]) if i > 0 and name in IDENTITY_COLUMNS]
+    if skipped:
+        if notes is not None:
+            named = ", ".join(repr(rows[0][i]) for i in skipped)
+            notes.append(f"{path}: identity column(s) {named} skipped; runs are keyed by {rows[0][0]!r}")
+        keep = [i for i in range(len(rows[0])) if i not in skipped]
+        rows = [[row[i] for i in keep if i < len(row)] if len(row) == len(rows[0]) else row for row in rows]
     header = rows[0][1:]
     if len(set(header)) != len(header):
         raise EvidenceError(f"{path}:1: a column name appears twice")
@@ -190,8 +219,9 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
 def from_csv(ratios_path: str | Path, metrics_path: str | Path) -> Evidence:
     """Evidence from ratios.csv and metrics.csv, joined on run; fingerprints.csv beside ratios.csv is checked."""
     rpath, mpath = Path(ratios_path), Path(metrics_path)
-    leaves, ratio_rows = _read_csv(rpath)
-    metrics, metric_rows = _read_csv(mpath)
+    notes: list[str] = []
+    leaves, ratio_rows = _read_csv(rpath, notes)
+    metrics, metric_rows = _read_csv(mpath, notes)
     for path, rows in ((rpath, ratio_rows), (mpath, metric_rows)):
         if not rows:
             raise EvidenceError(f"{path}: no runs, only a header")
@@ -216,4 +246,4 @@ def from_csv(ratios_path: str | Path, metrics_path: str | Path) -> Evidence:
         fingerprints = {leaf: d for leaf, d in zip(leaves, prints.get(run, []), strict=False) if d}
         runs.append(Run(run, {k: v for k, v in ratios.items() if v > 0}, values, fingerprints))
     evidence = pooled(runs)
-    return Evidence(evidence.runs, leaves, evidence.metrics)
+    return Evidence(evidence.runs, leaves, evidence.metrics, notes)

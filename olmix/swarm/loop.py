@@ -27,6 +27,9 @@ from olmix.swarm.propose import propose_log_linear, propose_search
 from olmix.swarm.sampler import rounded
 
 MIN_RUNS = 4
+MIN_R2 = 0.5  # cross-validated R² under which a fit is not proposed from without --force
+MIN_SPREAD = 0.01  # a leaf whose weight varies less than this across the runs has no measurable effect
+DEFAULT_REPETITION_FACTOR = 5.0  # the schema's default for repetition_factor
 
 
 class FitError(OlmixError):
@@ -189,8 +192,17 @@ def run(
     regression: str = "log-linear",
     objective_entries: Sequence[str] = (),
     kl_reg: float = 0.0,
+    tokens_of: Mapping[str, int] | None = None,
+    target_tokens: int | None = None,
+    repetition_factor: float | None = None,
+    force: bool = False,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Fit every metric, check its quality, propose: fit.json's data and the files to write."""
+    """Fit every metric, check its quality, propose: fit.json's data and the files to write.
+
+    Without a target config, the leaves' tokens come from `tokens_of` (a tokens.csv) or the runs' plans, and
+    the caps need `target_tokens` as well; without them the proposal is uncapped, and fit.json says so.
+    Below the evidence floor (fewer runs than the law has parameters, a cross-validated R² under
+    MIN_R2, a leaf whose weight hardly varies) nothing is proposed unless `force`."""
     if len(evidence.runs) < MIN_RUNS:
         raise FitError(f"{len(evidence.runs)} run(s) of evidence; a fit needs at least {MIN_RUNS}")
     if not evidence.metrics:
@@ -208,13 +220,27 @@ def run(
                 f"{', '.join(extra) or 'none'}; only in the config: {', '.join(unseen) or 'none'})"
             )
         tokens = np.array([target.tokens[n] for n in names], dtype=np.float64)
+        target_tokens, factor = target.target_tokens, target.repetition_factor
     else:
-        tokens = np.array([max(r.tokens.get(n, 0) for r in evidence.runs) for n in names], dtype=np.float64)
+        if tokens_of is not None:
+            missing = [n for n in names if n not in tokens_of]
+            if missing:
+                raise FitError(f"the tokens file has no row for leaf(s) {', '.join(missing[:5])}")
+            tokens = np.array([tokens_of[n] for n in names], dtype=np.float64)
+        else:
+            tokens = np.array([max(r.tokens.get(n, 0) for r in evidence.runs) for n in names], dtype=np.float64)
+        factor = DEFAULT_REPETITION_FACTOR if repetition_factor is None else repetition_factor
     prior = tokens / tokens.sum() if tokens.sum() > 0 else np.full(len(names), 1 / len(names))
-    if target is not None and target.target_tokens:
+    uncapped = None
+    if tokens.sum() <= 0:
+        uncapped = "no token counts (give --target-config, or --tokens with --target-tokens): the prior is uniform"
+    elif not target_tokens:
+        uncapped = "no target tokens (the target config's target_tokens or target_model_id, or --target-tokens)"
+    if uncapped is None:
+        assert target_tokens
         # whole tokens, as the planner counts them: ceil(target × ratio) ≤ tokens × factor
-        usable = np.floor(tokens * target.repetition_factor + 1e-9)
-        caps = np.minimum(usable / target.target_tokens * (1 - 1e-9), 1.0)
+        usable = np.floor(tokens * factor + 1e-9)
+        caps = np.minimum(usable / target_tokens * (1 - 1e-9), 1.0)
     else:
         caps = np.ones(len(names))
 
@@ -236,15 +262,23 @@ def run(
         "leaves": names,
         "objective": objective,
         "kl_reg": kl_reg,
-        "repetition_factor": target.repetition_factor if target else None,
-        "target_tokens": target.target_tokens if target else None,
+        "repetition_factor": None if uncapped else factor,
+        "target_tokens": None if uncapped else target_tokens,
         "metrics": report,
         "prior": dict(zip(names, prior.tolist(), strict=True)),
         "caps": dict(zip(names, caps.tolist(), strict=True)),
         "proposal": None,
     }
+    if uncapped:
+        fit_data["uncapped"] = uncapped
+    thin = _thin(x, report, objective, names, regression)
+    if thin:
+        fit_data["warnings"] = thin
     if weak:
         fit_data["refused"] = f"the fit does not beat predicting the mean for: {', '.join(weak)}"
+        return fit_data, {"fit.json": _json(fit_data)}
+    if thin and not force:
+        fit_data["refused"] = "the evidence is below the floor (see warnings); --force proposes anyway"
         return fit_data, {"fit.json": _json(fit_data)}
 
     weights = [objective[m] for m in report]
@@ -292,6 +326,51 @@ def run(
     if target is not None:
         files["proposal.yaml"] = proposal_config(target, proposal, dict(zip(names, caps.tolist(), strict=True)))
     return fit_data, files
+
+
+def _thin(
+    x: Any, report: Mapping[str, Any], objective: Mapping[str, float], names: list[str], regression: str
+) -> list[str]:
+    """Why the evidence is too thin to propose from, one line each; empty when it is not."""
+    out = []
+    parameters = len(names) + 1  # the law's exp(c) and one slope per leaf
+    if regression == "log-linear" and len(x) < parameters:
+        out.append(f"{len(x)} runs for a law of {parameters} parameters per metric: it can fit any answer")
+    low = [f"{m} ({r['cv']['r2']:.2f})" for m, r in report.items() if objective[m] > 0 and r["cv"]["r2"] < MIN_R2]
+    if low:
+        out.append(f"cross-validated R² under {MIN_R2} for: {', '.join(low)}")
+    flat = [n for n, spread in zip(names, np.ptp(x, axis=0).tolist(), strict=True) if spread < MIN_SPREAD]
+    if flat:
+        out.append(
+            f"the weight of {', '.join(flat[:8])}{' …' if len(flat) > 8 else ''} varies by less than {MIN_SPREAD} "
+            "across the runs: the fit cannot tell what it does"
+        )
+    return out
+
+
+def load_tokens(path: str | Path) -> dict[str, int]:
+    """tokens.csv: a `leaf,tokens` header, then one row per leaf (its full name, its token count)."""
+    import csv
+
+    file = Path(path)
+    try:
+        rows = list(csv.reader(file.read_text(encoding="utf-8-sig").splitlines()))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FitError(f"{file}: cannot read: {exc}") from None
+    if not rows or [c.strip() for c in rows[0]] != ["leaf", "tokens"]:
+        raise FitError(f"{file}:1: the header must be 'leaf,tokens'")
+    out: dict[str, int] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != 2 or not row[1].strip().isdigit():
+            raise FitError(f"{file}:{line}: expected a leaf name and a whole number of tokens")
+        if row[0] in out:
+            raise FitError(f"{file}:{line}: leaf {row[0]!r} appears twice")
+        out[row[0]] = int(row[1])
+    if not out:
+        raise FitError(f"{file}: no leaves, only a header")
+    return out
 
 
 def _json(data: Any) -> bytes:
