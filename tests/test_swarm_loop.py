@@ -334,3 +334,86 @@ def test_thin_evidence_is_warned_about_and_not_proposed_from_without_force(tmp_p
     assert "the weight of d varies by less than 0.01" in result.output
     assert not (tmp_path / "out" / "proposal.yaml").exists()
     assert json.loads((tmp_path / "out" / "fit.json").read_text())["proposal"] is None
+
+
+# -- the loop, closed --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_swarm_to_proposal_plans_at_the_target_scale_with_caps_binding(tmp_path: Path) -> None:
+    """swarm → runs (the real planner's plans, metrics through the real writer) → export → fit --ratios →
+    proposal.yaml → launch preview at the target scale → validate; caps bind in the swarm and in the proposal."""
+    from olmix.plan import build_plan
+    from olmix.planfile import write_plan
+    from olmix.training.metrics import write_metrics
+    from tests.records import metrics_doc
+
+    for leaf in ("a", "bx", "by", "c"):
+        write_tokens(tmp_path / "data" / leaf / "part.npy", 4000, seed=len(leaf))
+    data = {
+        "name": "loop",
+        "proxy_model_id": "olmo3_1m",
+        "chinchilla_multiple": 0.0005,  # 10,000 tokens a proxy run: no leaf (4,000 tokens) may pass 0.4
+        "dtype": "uint32",
+        "variants": 16,
+        "minimum_source_weight": 0.05,
+        "target_tokens": 20_000,
+        "repetition_factor": 2.0,  # no leaf may pass 4,000 × 2 / 20,000 = 0.4 of the target run either
+        "sources": [
+            {"name": "a", "paths": [str(tmp_path / "data" / "a" / "*.npy")]},
+            {
+                "name": "b",
+                "topics": [
+                    {"name": "x", "paths": [str(tmp_path / "data" / "bx" / "*.npy")]},
+                    {"name": "y", "paths": [str(tmp_path / "data" / "by" / "*.npy")]},
+                ],
+            },
+            {"name": "c", "paths": [str(tmp_path / "data" / "c" / "*.npy")]},
+        ],
+    }
+    cfg = tmp_path / "loop.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    swarm = tmp_path / "swarm"
+    made = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(swarm)])
+    assert made.exit_code == 0, made.output
+    assert "note: repetition cap moved" in made.output  # the caps bind in the swarm
+
+    plan = build_plan(swarm, use_cache=False)
+    slopes = {"a": 0.9, "b:x": -1.2, "b:y": -0.8, "c": 0.4}  # the law wants b:x, then b:y: past their caps
+    for run in plan.runs:
+        folder = tmp_path / "runs" / "g" / run.name
+        write_plan(plan, folder / "plan.json")
+        ratios = {leaf.name: leaf.ratio for leaf in run.leaves}
+        loss = 2.0 + float(np.exp(sum(slopes[k] * v for k, v in ratios.items())))
+        write_metrics(metrics_doc(run.name, {"web": loss}), folder / "metrics.json")
+
+    evidence = tmp_path / "evidence"
+    exported = CliRunner().invoke(
+        main, ["results", "--group", "g", "--runs-dir", str(tmp_path / "runs"), "--export", str(evidence)]
+    )
+    assert exported.exit_code == 0, exported.output
+    out = tmp_path / "fit"
+    fitted = CliRunner().invoke(
+        main,
+        [
+            "fit",
+            "--ratios",
+            str(evidence / "ratios.csv"),
+            "--metrics",
+            str(evidence / "metrics.csv"),
+            "--target-config",
+            str(cfg),
+            "--out",
+            str(out),
+        ],
+    )
+    assert fitted.exit_code == 0, fitted.output
+    weights = json.loads((out / "fit.json").read_text())["proposal"]["weights"]
+    assert weights["b:x"] == pytest.approx(0.4, abs=1e-6) and weights["b:y"] == pytest.approx(0.4, abs=1e-6)
+
+    target_scale = ["--set", f"chinchilla_multiple={20_000 / 20_000_000!r}"]  # olmo3_1m: 20 × 1M tokens each
+    preview = CliRunner().invoke(main, ["launch", "preview", "--config", str(out / "proposal.yaml"), *target_scale])
+    assert preview.exit_code == 0, preview.output
+    assert_plans_at_target_scale(out / "proposal.yaml", {k: 4000 for k in slopes}, 20_000, 2.0)
+    checked = CliRunner().invoke(main, ["validate", str(out / "proposal.yaml")])
+    assert checked.exit_code == 0, checked.output
