@@ -115,7 +115,7 @@ def node_shares(
                 collect(below[0], f"{name}{SEPARATOR}")
                 children = [f"{name}{SEPARATOR}{child['name']}" for child in below[0]]
                 totals[name] = sum(totals[c] for c in children)
-                room[name] = sum(room[c] for c in children) - 3 * len(children) / ROUNDING
+                room[name] = sum(room[c] for c in children) - 3 * len(children) / ROUNDING  # their slack, and 3 units
             else:
                 totals[name] = float(ratios.get(name, 0.0))
                 room[name] = math.inf if caps is None else float(caps.get(name, math.inf))

@@ -39,7 +39,7 @@ STRENGTH_STEPS = 15  # strengths cycled per draw, log-spaced between min and max
 DEFAULT_SAMPLE_MULTIPLIER = 10
 DUPLICATE_DISTANCE = 1e-3  # L2 distance between leaf-ratio vectors under which two variants are the same
 ROUNDING = 10**6  # shares are written as multiples of 1e-6
-CAP_MARGIN = 1 - 1e-9  # a cap is met with this much room, so the planner's float products never cross it
+CAP_MARGIN = 1e-14  # a cap is met with this much room, so the planner's float products never cross it
 UNDERFLOW = 700.0  # e^-700: the smallest prior term a Dirichlet draw still moves
 MAX_VARIANTS = 10_000  # a swarm larger than this is a mistake (RegMix used 512), and would sample for minutes
 
@@ -141,6 +141,7 @@ class _Tree:
     capacity: dict[str, float] = field(default_factory=dict)  # node -> largest ratio its leaves' caps allow
     required: set[str] = field(default_factory=set)  # nodes that must be nonzero (nonzero_weight and ancestors)
     under: dict[str, list[str]] = field(default_factory=dict)  # node -> the leaves under it (a leaf: itself)
+    below: dict[str, int] = field(default_factory=dict)  # node -> how many nodes lie under it
 
 
 def strengths(low: float, high: float) -> list[float]:
@@ -255,29 +256,32 @@ class _Bound:
 
 
 def _project(drawn: Sequence[float], low: Sequence[float], high: Sequence[float]) -> list[float]:
-    """The KL projection of a draw onto {low ≤ x ≤ high, Σx = 1} over its support: x = clip(λ·drawn, low, high),
-    λ found by bisection (Σ is monotone in λ). The caller guarantees Σlow ≤ 1 ≤ Σhigh and drawn > 0."""
-
-    def total(log_lambda: float) -> float:
-        scale = math.exp(log_lambda)
-        return sum(min(max(d * scale, a), b) for d, a, b in zip(drawn, low, high, strict=True))
-
-    lo_, hi_ = -60.0, 60.0  # drawn is in [1e-12, 1]: e^±60 reaches every clip
-    for _ in range(200):
-        mid = (lo_ + hi_) / 2
-        if total(mid) < 1:
-            lo_ = mid
-        else:
-            hi_ = mid
-        if hi_ - lo_ < 1e-13:
+    """The KL projection of a draw onto {low ≤ x ≤ high, Σx = 1} over its support: x = clip(λ·drawn, low, high).
+    Σ is piecewise linear in λ: walk its breakpoints in order and solve the segment that reaches 1. The caller
+    guarantees Σlow ≤ 1 ≤ Σhigh and drawn > 0."""
+    events = sorted(
+        [(a / d, 0, i) for i, (d, a) in enumerate(zip(drawn, low, strict=True))]
+        + [(b / d, 1, i) for i, (d, b) in enumerate(zip(drawn, high, strict=True))]
+    )
+    fixed, slope = float(sum(low)), 0.0  # Σ of the members held at a bound, Σ drawn of the free ones
+    scale = events[-1][0] if events else 1.0
+    for at, kind, i in events:
+        if slope > 0 and fixed + at * slope >= 1:
+            scale = (1 - fixed) / slope
             break
-    scale = math.exp(hi_)
+        if kind == 0:  # from its floor into the free part
+            fixed -= low[i]
+            slope += drawn[i]
+        else:  # from the free part onto its ceiling
+            slope -= drawn[i]
+            fixed += high[i]
     x = [min(max(d * scale, a), b) for d, a, b in zip(drawn, low, high, strict=True)]
     # the last bit: spread the float remainder over the members strictly inside their bounds
     rest = 1.0 - sum(x)
     free = [i for i, (v, a, b) in enumerate(zip(x, low, high, strict=True)) if a < v < b]
+    inside = max(sum(x[j] for j in free), 1e-300)
     for i in free:
-        x[i] = min(max(x[i] + rest * x[i] / max(sum(x[j] for j in free), 1e-300), low[i]), high[i])
+        x[i] = min(max(x[i] + rest * x[i] / inside, low[i]), high[i])
     return x
 
 
@@ -358,8 +362,7 @@ def _usable(tree: _Tree, settings: Settings, node: str, source_total: float) -> 
 
 def _slack(tree: _Tree, node: str, held: float) -> float:
     """A node's room less what the rounding of every group below it may lose (a unit each), at most 1."""
-    if tree.under[node] != [node]:
-        held -= 3 * len(tree.under[node]) / ROUNDING
+    held -= 3 * tree.below.get(node, 0) / ROUNDING  # a parent's slack exceeds its children's by 3 units each
     return min(held, 1.0)
 
 
@@ -522,12 +525,14 @@ def _check_feasible(tree: _Tree, settings: Settings, budget: int) -> None:
             f"(largest: {terms}); lower the budget, add data or raise max_repetition_factor"
         )
     sources = tree.groups[0].children
-    held = sum(tree.capacity[source] for source in sources)
+    floor = max(settings.minimum_source_weight, settings.minimum_weight)
+    held = sum(tree.capacity[source] for source in sources if tree.capacity[source] >= floor)
     if held < 1:
         terms = ", ".join(f"'{source}' {tree.capacity[source]:.4g}" for source in sources[:8])
         raise SwarmError(
             f"infeasible: the sources can hold at most {held:.6g} < 1 of a run of {budget:,} tokens ({terms}): "
-            "their leaves' repetition caps, less the leaves that minimum_topic_weight or minimum_weight leave out"
+            "their leaves' repetition caps, less the leaves that minimum_topic_weight or minimum_weight leave out, "
+            f"and less the sources that cannot reach minimum_source_weight {settings.minimum_source_weight:g}"
         )
     needed = [leaf for leaf in tree.leaves if leaf in tree.required]
     if needed and settings.minimum_weight * len(needed) > 1:
@@ -549,7 +554,13 @@ def _check_feasible(tree: _Tree, settings: Settings, budget: int) -> None:
 
 
 def sample(
-    lvs: Sequence[Leaf], tokens: Mapping[str, int], budget: int, settings: Settings, *, allow_repetition: bool = True
+    lvs: Sequence[Leaf],
+    tokens: Mapping[str, int],
+    budget: int,
+    settings: Settings,
+    *,
+    allow_repetition: bool = True,
+    counts: Counter[str] | None = None,
 ) -> list[Variant]:
     """`settings.variants` mixtures over `lvs` (tokens per leaf, `budget` tokens per run); SwarmError if impossible.
 
@@ -561,7 +572,7 @@ def sample(
         # unclamped (a leaf may hold several runs' worth): the room left after rounding depends on it
         # whole tokens, as the planner counts them: a run needs ceil(budget × ratio) ≤ tokens × cap
         usable = math.floor(tree.tokens[leaf] * tree.caps[leaf] + 1e-9)
-        tree.capacity[leaf] = usable / budget * CAP_MARGIN if budget > 0 else 2.0
+        tree.capacity[leaf] = max(usable / budget - CAP_MARGIN, 0.0) if budget > 0 else 2.0
     for leaf in reversed(tree.leaves):
         name = leaf
         while SEPARATOR in name:
@@ -577,6 +588,12 @@ def sample(
         while name:
             tree.under.setdefault(name, []).append(leaf)
             name = name.rpartition(SEPARATOR)[0]
+    for group in tree.groups:
+        for child in group.children:
+            name = child
+            while SEPARATOR in name:
+                name = name.rpartition(SEPARATOR)[0]
+                tree.below[name] = tree.below.get(name, 0) + 1
     for source in tree.groups[0].children:
         tree.capacity[source] = _source_capacity(tree, settings, source)
     for name in settings.nonzero:
@@ -616,6 +633,9 @@ def sample(
                 kept.append(Variant(shares, ratios, strength[0], frozenset(moved)))
                 continue
         rejected[why] += 1
+    if counts is not None:  # for measurement: the draws made, and why any was drawn again
+        counts["draws"] += draw
+        counts.update(rejected)
     if len(kept) < settings.variants:
         reasons = "; ".join(f"{why}: {n}" for why, n in rejected.most_common(5))
         binding = rejected.most_common(1)[0][0] if rejected else "none"
