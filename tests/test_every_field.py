@@ -71,16 +71,9 @@ SAMPLES: dict[str, tuple[Any, dict[str, Any]]] = {
     "fixed_source_weights": ({"a": 0.9}, SWARM),
     "manual_prior": ({"a": 100, "b": 1}, SWARM),
     "manual_topic_prior": ({"x": 100, "y": 1}, SWARM),
-    "sample_multiplier": (
-        1,
-        {
-            **SWARM,
-            "nonzero_weight": ["a", "b"],
-            "minimum_source_weight": 0.45,
-            "min_strength": 0.05,
-            "max_strength": 0.05,
-        },
-    ),
+    # draws are projected onto the constraints, so only near-duplicates are drawn again: a strength this high
+    # draws every variant at the prior, and the multiplier bounds how many draws are made before giving up
+    "sample_multiplier": (1, {**SWARM, "min_strength": 1e9, "max_strength": 1e9}),
     "target_tokens": (10_000, {}),
     "target_chinchilla_multiple": (3, {"target_model_id": "olmo3_14m"}),
     "target_model_id": ("olmo3_14m", {}),

@@ -84,3 +84,29 @@ def test_caps_that_cannot_reach_one_are_refused() -> None:
 
 def test_lmo_fills_cheapest_first() -> None:
     assert lmo(np.array([3.0, 1.0, 2.0]), np.array([1.0, 0.4, 0.5])).tolist() == pytest.approx([0.1, 0.4, 0.5])
+
+
+def test_onto_caps_keeps_a_leaf_at_its_cap_exactly_at_it() -> None:
+    from olmix.swarm.propose import onto_caps
+
+    caps = np.array([0.1, 0.3, 1.0])
+    w = onto_caps(np.array([0.1 + 1e-12, 0.3, 0.3 - 1e-9]), caps)  # a solver's answer: a hair over, a hair short
+    assert (w <= caps).all()
+    assert float(w.sum()) == pytest.approx(1.0, abs=1e-15)
+
+
+def test_proposal_weights_round_within_every_cap() -> None:
+    from olmix.swarm.loop import node_shares
+
+    data = {
+        "sources": [
+            {"name": "a", "topics": [{"name": "x", "paths": ["p"]}, {"name": "y", "paths": ["q"]}]},
+            {"name": "b", "paths": ["r"]},
+        ]
+    }
+    # a:x at its cap; rounded to 1e-6 per node as written, plain rounding lifts it over (0.1234565 -> 0.123457)
+    ratios = {"a:x": 0.1234565, "a:y": 0.4, "b": 1 - 0.1234565 - 0.4}
+    caps = {"a:x": 0.1234565, "a:y": 1.0, "b": 1.0}
+    shares = node_shares(data, ratios, caps)
+    assert shares["a"] * shares["a:x"] <= caps["a:x"]
+    assert shares["a"] + shares["b"] == 1.0 and shares["a:x"] + shares["a:y"] == 1.0

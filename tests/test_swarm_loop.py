@@ -59,6 +59,18 @@ def law_swarm(runs_dir: Path, n: int = 16, noise: float = 0.0) -> None:
         make_run(runs_dir / "g", f"r{i:02d}", ratios, {"web": loss + noise * float(rng.normal())}, None)
 
 
+def assert_plans_at_target_scale(proposal: Path, tokens: dict[str, int], target: int, factor: float) -> None:
+    """The real planner, at the target's budget (olmo3_1m: 20 × 1M tokens per Chinchilla multiple)."""
+    from olmix.planning.plan import build_plan
+
+    plan = build_plan(proposal, use_cache=False, overrides=[f"chinchilla_multiple={target / 20_000_000!r}"])
+    (run,) = plan.runs
+    assert run.requested_tokens == target
+    for leaf in run.leaves:
+        assert leaf.tokens_needed <= tokens[leaf.name] * factor
+    assert sum(leaf.ratio for leaf in run.leaves) == pytest.approx(1.0, abs=1e-9)
+
+
 @pytest.mark.slow
 def test_fit_proposes_a_launchable_mixture_at_the_cap(tmp_path: Path) -> None:
     law_swarm(tmp_path / "runs")
@@ -78,6 +90,7 @@ def test_fit_proposes_a_launchable_mixture_at_the_cap(tmp_path: Path) -> None:
     assert (out / "proposal_vs_prior.png").read_bytes()[:4] == b"\x89PNG"
     checked = CliRunner().invoke(main, ["validate", str(out / "proposal.yaml")])
     assert checked.exit_code == 0, checked.output
+    assert_plans_at_target_scale(out / "proposal.yaml", {"a": 4000, "b:x": 4000, "b:y": 4000}, 10_000, 1.5)
     again = CliRunner().invoke(main, [*args, "--kl-reg", "0.5"])
     assert again.exit_code == 1 and "--force" in again.output  # a different fit never overwrites silently
 
@@ -288,3 +301,227 @@ def test_cross_validation_keeps_a_mixtures_replicates_in_one_fold(
         where = {int(row): i for i, rows in enumerate(split) for row in rows}
         assert sorted(where) == list(range(12))
         assert all(where[2 * m] == where[2 * m + 1] for m in range(6))
+
+
+def csv_swarm(tmp_path: Path, scale: float = 1.0, runs: int = 16, header_only: bool = False) -> list[str]:
+    """ratios.csv and metrics.csv of a swarm that follows a known law, the metric multiplied by `scale`."""
+    rng = np.random.default_rng(3)
+    rows = rng.dirichlet(np.ones(3), size=0 if header_only else runs).tolist()
+    slopes = np.array([0.8, -0.6, 0.3])
+    ratios = "run,a,b,c\n" + "".join(f"r{i},{r[0]!r},{r[1]!r},{r[2]!r}\n" for i, r in enumerate(rows))
+    losses = [scale * (2.0 + float(np.exp(np.array(r) @ slopes))) for r in rows]
+    metrics = "run,m1,m2\n" + "".join(f"r{i},{v!r},{v / 2!r}\n" for i, v in enumerate(losses))
+    (tmp_path / "ratios.csv").write_text(ratios)
+    (tmp_path / "metrics.csv").write_text(metrics)
+    return ["fit", "--ratios", str(tmp_path / "ratios.csv"), "--metrics", str(tmp_path / "metrics.csv")]
+
+
+@pytest.mark.parametrize("scale", [1e307, 1e-300])
+def test_metrics_of_any_finite_size_fit_like_ordinary_ones(tmp_path: Path, scale: float) -> None:
+    args = csv_swarm(tmp_path, scale)
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    fit = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert fit["metrics"]["m1"]["cv"]["r2"] > 0.99
+    # the law's minimum on the simplex is the vertex of the steepest negative slope, b
+    assert fit["proposal"]["weights"]["b"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_huge_objective_weight_means_what_a_small_one_does(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path)
+    huge = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "h"), "--objective", "m1=1e308"])
+    assert huge.exit_code == 0, huge.output
+    fit = json.loads((tmp_path / "h" / "fit.json").read_text())
+    assert fit["objective"] == {"m1": 1.0}
+    both = CliRunner().invoke(
+        main, [*args, "--out", str(tmp_path / "b"), "--objective", "m1=1e308", "--objective", "m2=1e308"]
+    )
+    assert both.exit_code == 0, both.output
+    assert json.loads((tmp_path / "b" / "fit.json").read_text())["objective"] == {"m1": 0.5, "m2": 0.5}
+
+
+def test_fit_error_messages_say_what_is_wrong(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path)
+    bare = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o"), "--objective", "m1"])
+    assert bare.exit_code == 1 and "--objective 'm1': write METRIC=WEIGHT, e.g. m1=1" in bare.output
+    zero = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "z"), "--objective", "m1=0"])
+    assert zero.exit_code == 1 and "every weight is 0" in zero.output
+    assert not (tmp_path / "z").exists()
+    text = (tmp_path / "ratios.csv").read_text()
+    (tmp_path / "ratios.csv").write_text("\ufeff" + text)  # as spreadsheet programs save "UTF-8 CSV"
+    bom = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "bom")])
+    assert bom.exit_code == 0, bom.output
+    (tmp_path / "e").mkdir()
+    empty = csv_swarm(tmp_path / "e", header_only=True)
+    result = CliRunner().invoke(main, [*empty, "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and f"{tmp_path / 'e' / 'ratios.csv'}: no runs, only a header" in result.output
+
+
+def test_the_fit_plot_of_many_metrics_stays_one_screen(tmp_path: Path) -> None:
+    import struct
+
+    pytest.importorskip("matplotlib")
+    args = csv_swarm(tmp_path)
+    metrics = (tmp_path / "metrics.csv").read_text().splitlines()
+    wide = [",".join([row.split(",")[0], *[row.split(",")[1]] * 30]) for row in metrics[1:]]
+    header = ",".join(["run", *(f"m{i}" for i in range(30))])
+    (tmp_path / "metrics.csv").write_text("\n".join([header, *wide]) + "\n")
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    png = (tmp_path / "out" / "predicted_vs_observed.png").read_bytes()
+    width, height = struct.unpack(">II", png[16:24])
+    assert width <= 4 * 4 * 100 and height <= 3 * 4 * 100  # 4 panels of 4 in a row, 3 rows, at 100 dpi
+    note = json.loads((tmp_path / "out" / "fit.json").read_text())["plots"]
+    assert "shows 12 of 30 metrics" in note
+
+
+# -- fit inputs that cannot lie ------------------------------------------------------------------------------
+
+
+def test_upstream_csvs_are_read_with_their_identity_columns_skipped_and_named(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path)
+    for name in ("ratios.csv", "metrics.csv"):
+        lines = (tmp_path / name).read_text().splitlines()
+        head, *rows = lines
+        upstream = ["run,name,index," + head.split(",", 1)[1]]
+        upstream += [f"{r.split(',', 1)[0]},swarm-{i},{i},{r.split(',', 1)[1]}" for i, r in enumerate(rows)]
+        (tmp_path / name).write_text("\n".join(upstream) + "\n")
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "identity column(s) 'name', 'index' skipped" in result.output
+    assert json.loads((tmp_path / "out" / "fit.json").read_text())["leaves"] == ["a", "b", "c"]
+
+
+def test_a_csv_fit_without_tokens_says_uncapped_and_refuses_flags_that_cannot_apply(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path)
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "uncapped" in result.output
+    assert "no token counts" in json.loads((tmp_path / "out" / "fit.json").read_text())["uncapped"]
+    refused = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o2"), "--repetition-factor", "2"])
+    assert refused.exit_code == 2 and "--repetition-factor needs the leaves' tokens" in refused.output
+
+
+def test_a_csv_fit_takes_its_caps_from_a_tokens_file(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path)
+    (tmp_path / "tokens.csv").write_text("leaf,tokens\na,1000\nb,300\nc,1000\n")
+    extra = ["--tokens", str(tmp_path / "tokens.csv"), "--target-tokens", "1000", "--repetition-factor", "2"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out"), *extra])
+    assert result.exit_code == 0, result.output
+    fit = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert "uncapped" not in fit
+    # the law wants all of b; b holds 300 tokens × 2 of a 1,000-token run
+    assert fit["proposal"]["weights"]["b"] == pytest.approx(0.6, abs=1e-6)
+    assert fit["proposal"]["weights"]["b"] * 1000 <= 600
+
+
+def test_a_copied_run_folder_is_pooled_once(tmp_path: Path) -> None:
+    import shutil
+
+    from olmix.swarm.evidence import collect
+
+    law_swarm(tmp_path / "runs", n=6)
+    shutil.copytree(tmp_path / "runs" / "g" / "r03", tmp_path / "runs" / "g" / "r03-copy")
+    found = collect(tmp_path / "runs", ["g"])
+    assert sorted(r.name for r in found.runs) == [f"r{i:02d}" for i in range(6)]
+    assert any("r03-copy: the same run ('r03')" in note for note in found.notes)
+
+
+def test_thin_evidence_is_warned_about_and_not_proposed_from_without_force(tmp_path: Path) -> None:
+    args = csv_swarm(tmp_path, runs=4)  # 4 runs for a law of 3 slopes and a floor: 4 parameters, no spare
+    (tmp_path / "ratios.csv").write_text(
+        (tmp_path / "ratios.csv")
+        .read_text()
+        .replace("run,a,b,c", "run,a,b,c,d")
+        .replace("\n", ",0.0\n")
+        .replace("run,a,b,c,d,0.0", "run,a,b,c,d")
+    )
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "WARNING: thin evidence: 4 runs for a law of 5 parameters" in result.output
+    assert "the weight of d varies by less than 0.01" in result.output
+    assert not (tmp_path / "out" / "proposal.yaml").exists()
+    assert json.loads((tmp_path / "out" / "fit.json").read_text())["proposal"] is None
+
+
+# -- the loop, closed --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_swarm_to_proposal_plans_at_the_target_scale_with_caps_binding(tmp_path: Path) -> None:
+    """swarm → runs (the real planner's plans, metrics through the real writer) → export → fit --ratios →
+    proposal.yaml → launch preview at the target scale → validate; caps bind in the swarm and in the proposal."""
+    from olmix.planning.plan import build_plan
+    from olmix.planning.planfile import write_plan
+    from olmix.training.metrics import write_metrics
+    from tests.records import metrics_doc
+
+    for leaf in ("a", "bx", "by", "c"):
+        write_tokens(tmp_path / "data" / leaf / "part.npy", 4000, seed=len(leaf))
+    data = {
+        "name": "loop",
+        "proxy_model_id": "olmo3_1m",
+        "chinchilla_multiple": 0.0005,  # 10,000 tokens a proxy run: no leaf (4,000 tokens) may pass 0.4
+        "dtype": "uint32",
+        "variants": 16,
+        "minimum_source_weight": 0.05,
+        "target_tokens": 20_000,
+        "repetition_factor": 2.0,  # no leaf may pass 4,000 × 2 / 20,000 = 0.4 of the target run either
+        "sources": [
+            {"name": "a", "paths": [str(tmp_path / "data" / "a" / "*.npy")]},
+            {
+                "name": "b",
+                "topics": [
+                    {"name": "x", "paths": [str(tmp_path / "data" / "bx" / "*.npy")]},
+                    {"name": "y", "paths": [str(tmp_path / "data" / "by" / "*.npy")]},
+                ],
+            },
+            {"name": "c", "paths": [str(tmp_path / "data" / "c" / "*.npy")]},
+        ],
+    }
+    cfg = tmp_path / "loop.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    swarm = tmp_path / "swarm"
+    made = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(swarm)])
+    assert made.exit_code == 0, made.output
+    assert "note: repetition cap moved" in made.output  # the caps bind in the swarm
+
+    plan = build_plan(swarm, use_cache=False)
+    slopes = {"a": 0.9, "b:x": -1.2, "b:y": -0.8, "c": 0.4}  # the law wants b:x, then b:y: past their caps
+    for run in plan.runs:
+        folder = tmp_path / "runs" / "g" / run.name
+        write_plan(plan, folder / "plan.json")
+        ratios = {leaf.name: leaf.ratio for leaf in run.leaves}
+        loss = 2.0 + float(np.exp(sum(slopes[k] * v for k, v in ratios.items())))
+        write_metrics(metrics_doc(run.name, {"web": loss}), folder / "metrics.json")
+
+    evidence = tmp_path / "evidence"
+    exported = CliRunner().invoke(
+        main, ["results", "--group", "g", "--runs-dir", str(tmp_path / "runs"), "--export", str(evidence)]
+    )
+    assert exported.exit_code == 0, exported.output
+    out = tmp_path / "fit"
+    fitted = CliRunner().invoke(
+        main,
+        [
+            "fit",
+            "--ratios",
+            str(evidence / "ratios.csv"),
+            "--metrics",
+            str(evidence / "metrics.csv"),
+            "--target-config",
+            str(cfg),
+            "--out",
+            str(out),
+        ],
+    )
+    assert fitted.exit_code == 0, fitted.output
+    weights = json.loads((out / "fit.json").read_text())["proposal"]["weights"]
+    assert weights["b:x"] == pytest.approx(0.4, abs=1e-6) and weights["b:y"] == pytest.approx(0.4, abs=1e-6)
+
+    target_scale = ["--set", f"chinchilla_multiple={20_000 / 20_000_000!r}"]  # olmo3_1m: 20 × 1M tokens each
+    preview = CliRunner().invoke(main, ["launch", "preview", "--config", str(out / "proposal.yaml"), *target_scale])
+    assert preview.exit_code == 0, preview.output
+    assert_plans_at_target_scale(out / "proposal.yaml", {k: 4000 for k in slopes}, 20_000, 2.0)
+    checked = CliRunner().invoke(main, ["validate", str(out / "proposal.yaml")])
+    assert checked.exit_code == 0, checked.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from olmix_generated.mixture import ExperimentConfig
 from olmix.cli import main
 from olmix.leaves import Leaf, leaves
 from olmix.loading import yamlsource
-from olmix.swarm.sampler import Settings, SwarmError, sample, strengths
+from olmix.swarm.sampler import Settings, SwarmError, moved_counts, sample, strengths
 from tests.tokenfiles import write_tokens
 
 BUDGET = 1000
@@ -115,8 +116,9 @@ def test_nonzero_weight_survives() -> None:
 
 def test_impossible_request_names_the_binding_constraint() -> None:
     tiny = {**TOKENS, "web:t": 1, "web:t-2": 1, "code:high": 1, "code:low": 1}
-    with pytest.raises(SwarmError, match=r"binding constraint is repetition cap 1.0 of leaf 'books'"):
-        run(config(), tiny, budget=50_000)  # books alone holds 10,000 < 50,000 and the rest hold nothing
+    # books holds 10,000 of the 50,000 tokens a run needs, the other four leaves 1 each: (10,000 + 4) / 50,000
+    with pytest.raises(SwarmError, match=r"infeasible: the leaves' repetition caps sum to 0\.2001 < 1"):
+        run(config(), tiny, budget=50_000)
 
 
 def test_near_duplicates_are_rejected() -> None:
@@ -217,7 +219,7 @@ def test_generate_swarm_refuses_an_impossible_swarm_with_one_message(tmp_path: P
     cfg = corpus_config(tmp_path, chinchilla_multiple=0.001)  # 20,000 tokens per run, 12,000 on disk
     result = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
-    assert "binding constraint is repetition cap" in result.output
+    assert "repetition caps sum to 0.6 < 1" in result.output  # 3 × 4,000 tokens of a 20,000-token run
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
 
@@ -249,7 +251,7 @@ def test_an_impossible_swarm_at_launch_is_a_config_problem_at_variants(tmp_path:
     from olmix.planning.plan import build_plan
 
     cfg = corpus_config(tmp_path, chinchilla_multiple=0.001)
-    with pytest.raises(ConfigError, match=r"\$\.variants: kept 0 of 4 variants"):
+    with pytest.raises(ConfigError, match=r"\$\.variants: infeasible: the leaves' repetition caps sum to 0\.6 < 1"):
         build_plan(cfg, use_cache=False)
 
 
@@ -262,3 +264,161 @@ def test_existing_mix_file_is_refused_not_ignored(tmp_path: Path) -> None:
         build_plan(cfg, use_cache=False)
     result = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "existing_mix_file is not supported" in result.output
+
+
+# -- constraints by construction ----------------------------------------------------------------------------
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, int]]:
+    """A random mixture (sources of paths, topics, quality buckets, topics of buckets), tokens and caps per leaf."""
+    tokens: dict[str, int] = {}
+
+    def leaf(name: str, full: str) -> dict[str, Any]:
+        tokens[full] = draw(st.integers(0, 1_000_000))
+        item: dict[str, Any] = {"name": name, "paths": [full]}
+        if draw(st.booleans()):
+            item["max_repetition_factor"] = draw(st.sampled_from([1.0, 1.5, 4.0]))
+        return item
+
+    sources = []
+    for s in range(draw(st.integers(1, 4))):
+        shape = draw(st.sampled_from(["paths", "topics", "quality"]))
+        name = f"s{s}"
+        if shape == "paths":
+            sources.append(leaf(name, name))
+        elif shape == "quality":
+            sources.append(
+                {"name": name, "quality": [leaf(f"q{q}", f"{name}:q{q}") for q in range(draw(st.integers(1, 3)))]}
+            )
+        else:
+            topics = []
+            for t in range(draw(st.integers(1, 3))):
+                if draw(st.booleans()):
+                    topics.append(leaf(f"t{t}", f"{name}:t{t}"))
+                else:
+                    buckets = [leaf(f"q{q}", f"{name}:t{t}:q{q}") for q in range(draw(st.integers(1, 3)))]
+                    topics.append({"name": f"t{t}", "quality": buckets})
+            sources.append({"name": name, "topics": topics})
+    return {"name": "prop", "proxy_model_id": "olmo3_1m", "sources": sources}, tokens
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    tree=trees(),
+    room=st.floats(1.02, 4.0),
+    min_source=st.sampled_from([0.0, 0.01, 0.05]),
+    min_topic=st.sampled_from([0.0, 0.02, 0.1]),
+    min_leaf=st.sampled_from([0.0, 0.001, 0.005]),
+    seed=st.integers(0, 2**16),
+)
+def test_every_feasible_request_keeps_its_variants_within_every_constraint(
+    tree: tuple[dict[str, Any], dict[str, int]],
+    room: float,
+    min_source: float,
+    min_topic: float,
+    min_leaf: float,
+    seed: int,
+) -> None:
+    from olmix.planning.budget import tokens_needed
+
+    data, tokens = tree
+    cfg = ExperimentConfig.model_validate(
+        {**data, "minimum_source_weight": min_source, "minimum_topic_weight": min_topic, "minimum_weight": min_leaf}
+    )
+    lvs = leaves(cfg)
+    # the budget makes the caps bind: the leaves together hold only `room` runs' worth at their caps
+    capacity = sum(tokens[leaf.name] * leaf.max_repetition_factor for leaf in lvs)
+    if capacity < 100:
+        return
+    budget = max(1, int(capacity / room))
+    try:
+        swarm = sample(lvs, tokens, budget, Settings.of(cfg, 12, seed))
+    except SwarmError as exc:  # a feasible set too small for 12 distinct mixtures, or none at all, proved
+        assert "the binding constraint is near-duplicate" in str(exc) or "infeasible: the sources can hold" in str(exc)
+        return
+    assert len(swarm) == 12
+    for v in swarm:
+        assert sum(v.ratios.values()) == pytest.approx(1.0, abs=1e-9)
+        for leaf in lvs:
+            ratio = v.ratios[leaf.name]
+            assert tokens_needed(budget, ratio) <= tokens[leaf.name] * leaf.max_repetition_factor
+            assert ratio == 0 or ratio >= min_leaf - 1e-12
+        for name, share in v.shares.items():
+            assert round(share * 1_000_000) == pytest.approx(share * 1_000_000, abs=1e-6)  # as written
+            if ":" not in name:
+                assert share == 0 or share >= min_source
+            elif v.shares[name.split(":")[0]] > 0:
+                within = math.prod(v.shares[":".join(name.split(":")[:k])] for k in range(2, name.count(":") + 2))
+                assert within == 0 or within >= min_topic - 1e-9
+
+
+def upstream_like(leaves_per_source: int = 8, sources: int = 5) -> tuple[ExperimentConfig, dict[str, int]]:
+    """Upstream's default shape: 40 topics in 5 sources, caps that bind, a minimum weight of 0.002."""
+    data = {
+        "name": "up",
+        "proxy_model_id": "olmo3_1m",
+        "minimum_source_weight": 0.002,
+        "minimum_topic_weight": 0.002,
+        "sources": [
+            {"name": f"s{s}", "topics": [{"name": f"t{t}", "paths": ["x"]} for t in range(leaves_per_source)]}
+            for s in range(sources)
+        ],
+    }
+    tokens = {
+        f"s{s}:t{t}": 1_000 * (1 + (s * 7 + t * 3) % 11) for s in range(sources) for t in range(leaves_per_source)
+    }
+    return ExperimentConfig.model_validate(data), tokens
+
+
+def test_binding_caps_keep_every_variant_and_the_strengths_asked() -> None:
+    cfg, tokens = upstream_like()
+    budget = sum(tokens.values()) // 3  # most leaves would break their cap at a spread-out draw
+    swarm = sample(leaves(cfg), tokens, budget, Settings.of(cfg, 45, 42))
+    assert len(swarm) == 45
+    grid = strengths(cfg.min_strength, cfg.max_strength)
+    assert [v.strength for v in swarm] == [grid[i % len(grid)] for i in range(45)]  # 3 full cycles, in order
+    assert all(v.ratios[k] * budget <= tokens[k] for v in swarm for k in tokens)
+    assert moved_counts(swarm)["repetition cap"] > 0
+
+
+def test_the_configs_repetition_factor_reaches_the_sampler() -> None:
+    data = config().model_dump(mode="json", exclude_unset=True)
+    for source in data["sources"]:
+        source["max_repetition_factor"] = 4.0
+    capped = ExperimentConfig.model_validate({**data, "repetition_factor": 1.0})
+    free = ExperimentConfig.model_validate(data)
+    budget = 30_000  # each leaf holds 10,000: a third of a run at repetition 1, all of it at 4
+    assert max(v.ratios["books"] for v in run(free, budget=budget, variants=30)) > 1 / 3
+    assert max(v.ratios["books"] for v in run(capped, budget=budget, variants=30)) <= 1 / 3
+
+
+def test_a_huge_temperature_is_refused_with_the_largest_that_works() -> None:
+    tokens = {**TOKENS, "books": 30_000}  # the sources hold 20,000, 20,000 and 30,000: ln(2/3) = -0.405
+    with pytest.raises(SwarmError, match=r"mix temperature 1e\+308 .* at most 1726 keeps every child drawn"):
+        run(config(mix_temperature=1e308), tokens, budget=10_000)
+    assert len(run(config(mix_temperature=10.0), tokens, budget=10_000)) == 8
+
+
+def test_variants_are_bounded() -> None:
+    with pytest.raises(SwarmError, match=r"variants must be between 1 and 10,000, not 1,000,000"):
+        run(config(), variants=1_000_000)
+
+
+def test_generate_swarm_with_a_huge_temperature_or_too_many_variants(tmp_path: Path) -> None:
+    cfg = corpus_config(tmp_path, mix_temperature=1e308)
+    result = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output  # equal priors: any temperature leaves them equal
+    many = CliRunner().invoke(
+        main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "p"), "--variants", "1000000"]
+    )
+    assert many.exit_code == 2 and "1000000 is not in the range 2<=x<=10000" in many.output
+
+
+def test_generate_swarm_says_which_constraints_moved_its_draws(tmp_path: Path) -> None:
+    cfg = corpus_config(tmp_path, chinchilla_multiple=0.0004, variants=6)  # 8,000 tokens a run, 4,000 a leaf
+    result = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"note: repetition cap moved [1-6] of 6 draws", result.output)
+    headers = [f.read_text().splitlines()[1] for f in sorted((tmp_path / "o").iterdir())]
+    assert "# Moved onto its constraints by: repetition cap." in headers

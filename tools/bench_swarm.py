@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from olmix.leaves import Leaf, Node
-from olmix.swarm.sampler import Settings, sample
+from olmix.swarm.sampler import Settings, moved_counts, sample, strengths
 
 T = TypeVar("T")
 
@@ -40,18 +40,18 @@ def measured(step: Callable[[], T]) -> tuple[T, float, float]:
         tracemalloc.stop()
 
 
-def tree(sources: int, topics: int) -> tuple[list[Leaf], dict[str, int]]:
+def tree(sources: int, topics: int, cap: float = 4.0) -> tuple[list[Leaf], dict[str, int]]:
     lvs, tokens = [], {}
     for s in range(sources):
         for t in range(topics):
             ancestry = (Node("source", f"s{s}", None, None), Node("topic", f"t{t}", None, None))
-            leaf = Leaf(f"s{s}:t{t}", (f"/data/s{s}/t{t}/*.npy",), 4.0, ancestry)
+            leaf = Leaf(f"s{s}:t{t}", (f"/data/s{s}/t{t}/*.npy",), cap, ancestry)
             lvs.append(leaf)
             tokens[leaf.name] = 10_000_000 * (1 + (s * 7 + t * 3) % 11)
     return lvs, tokens
 
 
-def settings(variants: int) -> Settings:
+def settings(variants: int, minimum_weight: float = 0.0) -> Settings:
     return Settings(
         variants=variants,
         seed=42,
@@ -60,7 +60,7 @@ def settings(variants: int) -> Settings:
         topic_strengths=(0.1, 5.0),
         source_temperature=1.0,
         topic_temperature=1.0,
-        minimum_weight=0.0,
+        minimum_weight=minimum_weight,
         minimum_source_weight=0.002,
         minimum_topic_weight=0.002,
         nonzero=(),
@@ -75,6 +75,29 @@ def bench_sampling(variants: int, sources: int, topics: int) -> None:
     budget = 1_000_000_000
     swarm, wall, peak = measured(lambda: sample(lvs, tokens, budget, settings(variants)))
     print(f"sample {len(swarm):,} variants over {len(lvs)} leaves: {wall:.2f} s, peak {peak:.1f} MB")
+
+
+def bench_binding(variants: int, sources: int, topics: int) -> None:
+    """Caps that bind (the leaves hold 1.5 runs' worth at repetition 1) and minimums on every level."""
+    from collections import Counter
+
+    lvs, tokens = tree(sources, topics, cap=1.0)
+    budget = int(sum(tokens.values()) / 1.5)
+    counts: Counter[str] = Counter()
+    swarm, wall, peak = measured(lambda: sample(lvs, tokens, budget, settings(variants, 0.001), counts=counts))
+    draws = counts["draws"] // 2  # measured() runs the step twice
+    grid = strengths(0.1, 5.0)
+    asked = Counter(grid[i % len(grid)] for i in range(variants))
+    kept = Counter(v.strength for v in swarm)
+    off = max(abs(kept[g] - asked[g]) for g in grid)
+    moved = moved_counts(swarm)
+    print(
+        f"sample {len(swarm):,} of {variants:,} variants over {len(lvs)} leaves, caps and minimums binding: "
+        f"{wall:.2f} s, peak {peak:.1f} MB; {draws / len(swarm):.3f} draws per kept variant; strengths kept vs "
+        f"asked: {len(kept)} of {len(grid)} values, largest difference {off} variant(s) "
+        f"(lowest three strengths: {sum(kept[g] for g in grid[:3])} kept, {sum(asked[g] for g in grid[:3])} asked); "
+        f"moved by: {', '.join(f'{why} {n}' for why, n in sorted(moved.items()))}"
+    )
 
 
 def bench_fit(runs: int, leaves: int, metrics: int, *, cv: bool) -> None:
@@ -123,6 +146,8 @@ def main() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as olmix fit runs (see olmix.commands.fit)
     bench_sampling(128, 8, 5)
     bench_sampling(1000, 12, 10)
+    bench_binding(128, 5, 8)
+    bench_binding(1000, 12, 10)
     print(f"  process peak RSS so far: {peak_rss_mb():.0f} MB")
     bench_fit(64, 8, 3, cv=True)
     bench_fit(512, 120, 3, cv=True)

@@ -119,6 +119,14 @@ class MixtureFit(JsonModel):
     """
     Leaf → largest weight its tokens allow at the target scale (1 when uncapped).
     """
+    uncapped: Annotated[str | None, Field(title="Uncapped")] = None
+    """
+    Why the proposal is not held to any repetition cap (every cap is then 1): no token counts or no target tokens were given.
+    """
+    warnings: Annotated[list[str] | None, Field(title="Warnings")] = None
+    """
+    Why the evidence is below the floor a proposal needs (fewer runs than the law's parameters, a low cross-validated R², a leaf whose weight hardly varies); with any, no proposal is written unless `olmix fit --force`.
+    """
     proposal: Annotated[Proposal | None, Field(title="Proposal")]
     """
     The proposed mixture; null when the fit was refused.
@@ -137,7 +145,7 @@ class MixtureFit(JsonModel):
     """
     plots: Annotated[str | None, Field(title="Plots")] = None
     """
-    Why the plots were left out, when they were.
+    What the plots leave out, when they do: all of them (matplotlib is missing), or the metrics and leaves beyond what one picture shows.
     """
 
 

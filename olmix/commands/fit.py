@@ -63,9 +63,18 @@ def _needs(regression: str) -> None:
     type=click.Path(dir_okay=False),
     help="Mixture config the proposal is written into (its leaves, token counts and caps).",
 )
+@click.option(
+    "--tokens",
+    "tokens_csv",
+    type=click.Path(dir_okay=False),
+    help="tokens.csv (a 'leaf,tokens' header, a row per leaf): the prior and caps of a fit from --ratios.",
+)
+@click.option(
+    "--target-tokens", type=click.IntRange(min=1), help="Tokens of the target run, when no --config sets them."
+)
 @path_map_option
 @click.option("--objective", "objective", multiple=True, metavar="METRIC=WEIGHT", help="Objective term (repeatable).")
-@click.option("--force", is_flag=True, help="Overwrite files that differ.")
+@click.option("--force", is_flag=True, help="Overwrite files that differ; propose from evidence below the floor.")
 @reports_errors
 def fit(
     groups: tuple[str, ...],
@@ -78,6 +87,8 @@ def fit(
     repetition_factor: float | None,
     target_config: str | None,
     path_map: list[tuple[str, str]],
+    tokens_csv: str | None,
+    target_tokens: int | None,
     objective: tuple[str, ...],
     force: bool,
 ) -> None:
@@ -102,13 +113,40 @@ def fit(
     from olmix.swarm import evidence as evidence_
     from olmix.swarm import loop
 
+    # a flag that cannot apply is refused, never ignored
+    if tokens_csv and (groups or target_config):
+        raise click.UsageError("--tokens gives the leaves' tokens to a fit from --ratios without --config")
+    if target_tokens and target_config:
+        raise click.UsageError("--target-tokens: the target config sets the target (target_tokens, target_model_id)")
+    if ratios and not target_config and not (tokens_csv and target_tokens):
+        for flag, value in (("--repetition-factor", repetition_factor), ("--target-tokens", target_tokens)):
+            if value is not None:
+                raise click.UsageError(
+                    f"{flag} needs the leaves' tokens and the target's: --config, or --tokens with --target-tokens"
+                )
     skipped: list[str] = []
     found = evidence_.collect(runs_dir, groups, skipped) if groups else evidence_.from_csv(str(ratios), str(metrics))
     for line in skipped:
         echo(line, err=True)
+    for note in found.notes:
+        echo(f"note: {note}", err=True)
     config = target_config or next((r.config for r in found.runs if r.config and Path(r.config).is_file()), None)
     target = loop.load_target(config, repetition_factor, path_map) if config else None
-    data, files = loop.run(found, target, regression=regression, objective_entries=objective, kl_reg=kl_reg)
+    data, files = loop.run(
+        found,
+        target,
+        regression=regression,
+        objective_entries=objective,
+        kl_reg=kl_reg,
+        tokens_of=loop.load_tokens(tokens_csv) if tokens_csv else None,
+        target_tokens=target_tokens,
+        repetition_factor=repetition_factor,
+        force=force,
+    )
+    for warning in data.get("warnings", []):
+        echo(f"WARNING: thin evidence: {warning}", err=True)
+    if "uncapped" in data:
+        echo(f"note: uncapped: {data['uncapped']}; the proposal may repeat any leaf without limit", err=True)
     for metric, entry in data["metrics"].items():
         cv = entry["cv"]
         echo(

@@ -77,7 +77,9 @@ def quality_thresholds(study: str, out_dir: str, force: bool, check: bool, fmt: 
 )
 @click.argument("config", type=click.Path(dir_okay=False), metavar="CONFIG")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
-@click.option("--variants", type=click.IntRange(min=2), help="Number of mixtures (default: the config's variants).")
+@click.option(
+    "--variants", type=click.IntRange(min=2, max=10_000), help="Number of mixtures (default: the config's variants)."
+)
 @click.option("--seed", type=int, help="Random seed of the sampler (default: the config's seed).")
 @click.option("--force", is_flag=True, help="Overwrite files that differ from what the sampler produces.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file is missing or differs.")
@@ -104,7 +106,10 @@ def swarm(
     from olmix.swarm.configs import swarm as sample_swarm
 
     out = Path(out_dir)
-    files = [(out / name, data) for name, data in sample_swarm(config, variants=variants, seed=seed, path_map=path_map)]
+    drawn, notes = sample_swarm(config, variants=variants, seed=seed, path_map=path_map)
+    files = [(out / name, data) for name, data in drawn]
+    for note in notes:
+        echo(f"note: {note}", err=True)
     _check_or_write(
         files,
         [],

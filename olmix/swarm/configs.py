@@ -14,7 +14,7 @@ from typing import Any
 
 from olmix.errors import ConfigError, OlmixError
 from olmix.leaves import SEPARATOR, leaves
-from olmix.swarm.sampler import Settings, Variant, sample
+from olmix.swarm.sampler import Settings, Variant, moved_counts, sample
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -80,6 +80,8 @@ def variant_files(
             f"# Variant {i} of {len(variants)} sampled from {config_path.name} (seed {seed}, "
             f"strength {variant.strength:.4g}) by olmix generate swarm.\n"
         )
+        if variant.moved:
+            header += f"# Moved onto its constraints by: {', '.join(sorted(variant.moved))}.\n"
         text = (header + yamlwrite.dump(data)).encode("utf-8")
         file = Path(f"{file_stem(name)}.yaml")
         _, found = configs.check(yamlsource.parse(text, str(file)), "mixture")
@@ -97,8 +99,9 @@ def swarm(
     seed: int | None = None,
     path_map: Any = (),
     use_cache: bool = True,
-) -> list[tuple[Path, bytes]]:
-    """The swarm of the config at `config_path`: (file name, bytes) per variant, nothing written."""
+) -> tuple[list[tuple[Path, bytes]], list[str]]:
+    """The swarm of the config at `config_path`: (file name, bytes) per variant, nothing written, and notes
+    saying how many draws each constraint moved."""
     from olmix.loading.config import load_document
     from olmix.planning.listing import resolve_leaves
 
@@ -114,4 +117,5 @@ def swarm(
     resolved, _ = resolve_leaves(lvs, config.dtype, path_map, use_cache=use_cache)
     tokens = {r.name: r.tokens for r in resolved}
     drawn = sample(lvs, tokens, budget(config), settings, allow_repetition=config.allow_repetition)
-    return variant_files(path, doc.data, config, drawn, settings.seed)
+    notes = [f"{why} moved {n} of {len(drawn)} draws" for why, n in sorted(moved_counts(drawn).items())]
+    return variant_files(path, doc.data, config, drawn, settings.seed), notes

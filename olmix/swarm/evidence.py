@@ -55,6 +55,7 @@ class Evidence:
     runs: list[Run]
     leaves: list[str]  # every leaf of any run, in first-seen order
     metrics: list[str]  # metrics every run has, in first-seen order
+    notes: list[str] = field(default_factory=list)  # what was read differently from how it was given, and why
 
     def matrix(self) -> tuple[list[list[float]], list[list[float]]]:
         """(ratios, metrics) as rows per run, columns per leaf / metric."""
@@ -121,25 +122,43 @@ def collect(runs_dir: str | Path, groups: Sequence[str], skipped: list[str] | No
     Runs whose metrics their backend keeps elsewhere are fetched first (olmix.results.fetch); a run without
     metrics there is named in a line appended to `skipped`. A run whose metrics.json or plan.json is not valid
     (or too big to read) is left out, and a line naming the file and its first problem is appended to
-    `skipped`; when every run is left out, that is an error listing them.
+    `skipped`; when every run is left out, that is an error listing them. A run is who launched it (its
+    submission token), not the folder it sits in: a copied folder is pooled once, and named in a note.
     """
     from olmix.errors import ConfigError
+    from olmix.launch.record import RECORD, read_record
     from olmix.results.fetch import fetch_group
     from olmix.training.metrics import METRICS_FILE
 
     runs, bad = [], []
-    notes: list[str] = []
+    notes: list[str] = []  # fetching's
+    pooled_notes: list[str] = []
+    seen: dict[str, Path] = {}
     for group in groups:
         folder = Path(runs_dir) / group
         if not folder.is_dir():
             raise EvidenceError(f"no group {group!r} under {runs_dir}")
         notes += fetch_group(folder)  # metrics a backend keeps elsewhere (Beaker's result datasets), brought home
-        for run in sorted(folder.iterdir()):
-            if (run / METRICS_FILE).is_file():
-                try:
-                    runs.append(read_run(run))
-                except ConfigError as exc:  # its metrics or its plan
-                    bad.append(records.skipped_line(exc))
+        tokens: dict[str, str] = {}
+        if (folder / RECORD).is_file():
+            try:
+                tokens = {r.name: r.token for r in read_record(folder).runs if r.token}
+            except ConfigError as exc:
+                bad.append(records.skipped_line(exc))
+        for path in sorted(folder.iterdir()):
+            if not (path / METRICS_FILE).is_file():
+                continue
+            try:
+                run = read_run(path)
+            except ConfigError as exc:  # its metrics or its plan
+                bad.append(records.skipped_line(exc))
+                continue
+            key = tokens.get(run.name) or f"{group}/{run.name}"
+            if key in seen:
+                pooled_notes.append(f"{path}: the same run ({run.name!r}) as {seen[key]}; pooled once")
+                continue
+            seen[key] = path
+            runs.append(run)
     if not runs:
         if bad:
             raise EvidenceError(f"no run of {', '.join(groups)} has valid evidence:\n" + "\n".join([*bad, *notes]))
@@ -148,7 +167,8 @@ def collect(runs_dir: str | Path, groups: Sequence[str], skipped: list[str] | No
         )
     if skipped is not None:
         skipped.extend([*notes, *bad])
-    return pooled(runs)
+    evidence = pooled(runs)
+    return Evidence(evidence.runs, evidence.leaves, evidence.metrics, pooled_notes)
 
 
 # -- CSV, the upstream layout ------------------------------------------------------------------------------
@@ -174,19 +194,32 @@ def to_csv(evidence: Evidence) -> dict[str, bytes]:
     }
 
 
-def _read_csv(path: Path) -> tuple[list[str], dict[str, tuple[int, list[str]]]]:
+IDENTITY_COLUMNS = ("run", "run_id", "name", "index", "run_name")  # upstream's: they say which run, not what
+
+
+def _read_csv(path: Path, notes: list[str] | None = None) -> tuple[list[str], dict[str, tuple[int, list[str]]]]:
     from olmix.errors import ConfigError
 
     try:
-        # bytes, not text mode: a "\r" inside a quoted cell stays a "\r"
-        text = records.read_bounded(path, "CSV").decode("utf-8")
+        # bytes, not text mode: a "\r" inside a quoted cell stays a "\r"; spreadsheets save "UTF-8 CSV" with a
+        # byte-order mark
+        text = records.read_bounded(path, "CSV").decode("utf-8-sig")
     except ConfigError as exc:
         raise EvidenceError(str(exc.problems[0])) from None
     except UnicodeDecodeError as exc:
-        raise EvidenceError(f"{path}: cannot read: {exc}") from None
+        raise EvidenceError(f"{path}:1: cannot read: {exc}") from None
     rows = render.read_csv(text)
-    if not rows or not rows[0] or rows[0][0] != "run":
-        raise EvidenceError(f"{path}:1: the first column must be 'run'")
+    if not rows or not rows[0] or rows[0][0] not in ("run", "run_id"):
+        raise EvidenceError(f"{path}:1: the first column must be 'run' (or upstream's 'run_id')")
+    # upstream writes `run,name,index,<leaves…>` or `run_id,…`: the other identity columns are skipped, as
+    # upstream's reader skips them
+    skipped = [i for i, name in enumerate(rows[0]) if i > 0 and name in IDENTITY_COLUMNS]
+    if skipped:
+        if notes is not None:
+            named = ", ".join(repr(rows[0][i]) for i in skipped)
+            notes.append(f"{path}: identity column(s) {named} skipped; runs are keyed by {rows[0][0]!r}")
+        keep = [i for i in range(len(rows[0])) if i not in skipped]
+        rows = [[row[i] for i in keep if i < len(row)] if len(row) == len(rows[0]) else row for row in rows]
     header = rows[0][1:]
     if len(set(header)) != len(header):
         raise EvidenceError(f"{path}:1: a column name appears twice")
@@ -215,8 +248,12 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
 def from_csv(ratios_path: str | Path, metrics_path: str | Path) -> Evidence:
     """Evidence from ratios.csv and metrics.csv, joined on run; fingerprints.csv beside ratios.csv is checked."""
     rpath, mpath = Path(ratios_path), Path(metrics_path)
-    leaves, ratio_rows = _read_csv(rpath)
-    metrics, metric_rows = _read_csv(mpath)
+    notes: list[str] = []
+    leaves, ratio_rows = _read_csv(rpath, notes)
+    metrics, metric_rows = _read_csv(mpath, notes)
+    for path, rows in ((rpath, ratio_rows), (mpath, metric_rows)):
+        if not rows:
+            raise EvidenceError(f"{path}: no runs, only a header")
     missing = [run for run in ratio_rows if run not in metric_rows]
     if missing:
         raise EvidenceError(f"{mpath}: no row for run(s) {', '.join(map(repr, missing[:5]))} of {rpath}")
@@ -238,4 +275,4 @@ def from_csv(ratios_path: str | Path, metrics_path: str | Path) -> Evidence:
         fingerprints = {leaf: d for leaf, d in zip(leaves, prints.get(run, []), strict=False) if d}
         runs.append(Run(run, {k: v for k, v in ratios.items() if v > 0}, values, fingerprints))
     evidence = pooled(runs)
-    return Evidence(evidence.runs, leaves, evidence.metrics)
+    return Evidence(evidence.runs, leaves, evidence.metrics, notes)

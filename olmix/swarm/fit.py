@@ -55,8 +55,22 @@ def _huber(r: Array, delta: float) -> tuple[float, Array]:
     return float(loss.sum()), np.where(small, r, delta * np.sign(r))
 
 
+def scale_of(y: Array) -> float:
+    """A power of two near the metric's size when it lies outside [1e-6, 1e6] (else 1): fits run on y / scale,
+    so a metric near 1e307 or 1e-300 neither overflows nor vanishes in the loss."""
+    top = float(np.max(np.abs(y))) if len(y) else 0.0
+    if top == 0 or 1e-6 <= top <= 1e6:
+        return 1.0
+    return float(2.0 ** round(np.log2(top)))
+
+
 def fit_log_linear(x: Array, y: Array, delta: float = HUBER_DELTA) -> LogLinear:
-    """The log-linear law for one metric: rows of x are mixtures, y the metric."""
+    """The log-linear law for one metric: rows of x are mixtures, y the metric. A metric far from 1 is fitted
+    scaled (exactly: a mixture sums to 1, so s · exp(x · t) = exp(x · (t + ln s)))."""
+    scale = scale_of(y)
+    if scale != 1.0:
+        law = fit_log_linear(x, y / scale, min(delta / scale, 1e100))
+        return LogLinear(law.c + float(np.log(scale)), law.t + float(np.log(scale)))
     from scipy.optimize import minimize
 
     n, d = x.shape
@@ -174,6 +188,10 @@ def cross_validate(
     """Out-of-fold quality of the regression, beside predicting the training folds' mean; `groups` as in folds."""
     from scipy.stats import spearmanr
 
+    scale = scale_of(y)
+    if scale != 1.0:
+        q = cross_validate(x, y / scale, regression, k)
+        return Quality(q.r2, q.spearman, q.mae * scale, q.mae_of_mean * scale)
     fit = REGRESSIONS[regression]
     predicted, mean = np.empty_like(y), np.empty_like(y)
     for test in folds(len(y), k, groups=groups):

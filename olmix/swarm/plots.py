@@ -31,15 +31,24 @@ def _png(fig: Any) -> bytes:
     return out.getvalue()
 
 
+MAX_PANELS = 12  # metrics drawn, 4 to a row: a picture of 1,000 panels helps nobody and costs minutes
+MAX_BARS = 60  # leaves drawn in the proposal's bar chart
+
+
 def predicted_vs_observed(series: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> bytes:
-    """One panel per metric: observed (x) against the fit's prediction (y), with the diagonal."""
+    """One panel per metric (the first MAX_PANELS given): observed (x) against the fit's prediction (y)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(series), figsize=(4 * len(series), 4), dpi=100, squeeze=False)
-    for ax, (metric, (observed, predicted)) in zip(axes[0], series.items(), strict=True):
+    shown = list(series.items())[:MAX_PANELS]
+    columns = min(4, len(shown))
+    rows = -(-len(shown) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), dpi=100, squeeze=False)
+    for ax in axes.flat[len(shown) :]:
+        ax.set_visible(False)
+    for ax, (metric, (observed, predicted)) in zip(axes.flat, shown, strict=False):
         ax.scatter(observed, predicted, s=12)
         low, high = min(*observed, *predicted), max(*observed, *predicted)
         ax.plot([low, high], [low, high], color="grey", linewidth=0.8)
@@ -55,6 +64,10 @@ def proposal_vs_prior(leaves: Sequence[str], proposal: Sequence[float], prior: S
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if len(leaves) > MAX_BARS:  # the leaves that matter most to either
+        keep = sorted(range(len(leaves)), key=lambda i: -max(proposal[i], prior[i]))[:MAX_BARS]
+        keep.sort()
+        leaves, proposal, prior = [leaves[i] for i in keep], [proposal[i] for i in keep], [prior[i] for i in keep]
     fig, ax = plt.subplots(figsize=(max(6, 0.3 * len(leaves)), 4), dpi=100)
     at = range(len(leaves))
     ax.bar([i - 0.2 for i in at], prior, width=0.4, label="prior")

@@ -46,6 +46,23 @@ def lmo(gradient: Array, caps: Array) -> Array:
     return out
 
 
+def onto_caps(w: Array, caps: Array) -> Array:
+    """w moved onto {0 ≤ x ≤ caps, Σx = 1}: clip, then scale the leaves under their caps (never above them) until
+    the sum is 1. Dividing by the sum instead pushes a leaf at its cap one float step over it."""
+    x = np.clip(np.asarray(w, dtype=np.float64), 0.0, caps)
+    for _ in range(len(x) + 1):
+        room = x < caps
+        rest = 1.0 - float(x.sum())
+        if abs(rest) <= 1e-15 or not room.any():
+            break
+        free = float(x[room].sum())
+        if free > 0:
+            x = np.where(room, np.minimum(x * (1 + rest / free), caps), x)
+        else:
+            x = np.where(room, np.minimum(rest / int(room.sum()), caps), x)
+    return x
+
+
 def feasible_caps(caps: Array) -> None:
     if float(caps.sum()) < 1 - 1e-12:
         raise ProposalError(
@@ -71,11 +88,16 @@ def propose_log_linear(
         caps = np.where(prior > 0, caps, 0.0)  # KL(w ‖ prior) is infinite where the prior is 0
     feasible_caps(caps)
     slopes = np.array([law.t for law in laws])
+    # divided by e^top, the largest any term can reach on the simplex: laws of metrics near 1e307 neither
+    # overflow nor lose their gradient, and the minimiser is the same (the KL weight is divided alike)
+    top = float(np.max(slopes)) if slopes.size else 0.0
+    top = top if top > 100 else 0.0  # laws of ordinary metrics are solved as they are
     scale = np.asarray(objective_weights, dtype=np.float64)
+    kl_reg = kl_reg * float(np.exp(-top)) if kl_reg > 0 else 0.0
     safe_prior = np.where(prior > 0, prior, 1.0)
 
     def value(w: Array) -> tuple[float, Array]:
-        part = scale * np.exp(slopes @ w)
+        part = scale * np.exp(slopes @ w - top)
         f, g = float(part.sum()), slopes.T @ part
         if kl_reg > 0:
             live = np.maximum(w, FLOOR)
@@ -97,14 +119,13 @@ def propose_log_linear(
             constraints=[{"type": "eq", "fun": lambda w: float(w.sum()) - 1, "jac": lambda w: np.ones_like(w)}],
             options={"maxiter": 1000, "ftol": 1e-16},
         )
-        w = np.clip(result.x, 0.0, caps)
-        w = w / w.sum()
+        w = onto_caps(result.x, caps)
         f, g = value(w)
         if best is None or f < best[0]:
             best = (f, w, float(g @ (w - lmo(g, caps))))
     assert best is not None
     _, w, gap = best
-    return Proposal(w, objective(laws, objective_weights, w), max(gap, 0.0))
+    return Proposal(w, objective(laws, objective_weights, w), max(gap, 0.0) * float(np.exp(top)))
 
 
 def propose_search(
