@@ -9,6 +9,8 @@ ships in the wheel), W&B logs offline, and a second run anneals from the first o
 from __future__ import annotations
 
 import array
+import csv
+import io
 import json
 import os
 import random
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from olmix.cli import main
 from olmix.errors import ConfigError
 from olmix.training import tasks
 from olmix.training.metrics import read_metrics
@@ -310,6 +314,16 @@ def test_downstream_evals_wandb_and_an_anneal_train_for_real(tmp_path: Path, cor
     assert logged["config"]["mixture"].keys() == {"web", "wiki"}
     assert "train/masked instances (%)" in logged["history"]  # the instance filter ran
     assert "eval/downstream/arc_easy (BPB)" in logged["history"]
+
+    # the scores reach `olmix results` and the export a fit reads, under the names --objective takes
+    group = ["results", "--runs-dir", str(tmp_path), "--group", first.parent.parent.name]
+    rows = list(csv.DictReader(io.StringIO(CliRunner().invoke(main, [*group, "--csv"]).output)))
+    assert [float(rows[0]["arc_easy acc"]), float(rows[0]["arc_easy bpb"])] == [arc["accuracy"], arc["bits_per_byte"]]
+    exported = CliRunner().invoke(main, [*group, "--export", str(tmp_path / "evidence")])
+    assert exported.exit_code == 0, exported.output
+    evidence = next(csv.DictReader((tmp_path / "evidence" / "metrics.csv").open()))
+    assert float(evidence["downstream:arc_easy:bpb"]) == arc["bits_per_byte"]
+    assert float(evidence["downstream:arc_easy:error"]) == pytest.approx(1 - arc["accuracy"])
 
     checkpoint = first.parent / "checkpoints" / "step8"
     second = plan_file(tmp_path, "anneal", f"train_type: anneal\ncheckpoint_path: {checkpoint}\nno_eval: true")

@@ -49,7 +49,8 @@ def results(
 ) -> None:
     """Held-out loss per source against quality threshold, for every finished run of a group.
 
-    The change in brackets is against the run with the widest threshold.
+    The change in brackets is against the run with the widest threshold. Runs with eval_tasks add each
+    downstream task's accuracy (`TASK acc`) and bits per byte (`TASK bpb`).
     """
     from olmix.results import collect as collected
 
@@ -114,11 +115,14 @@ def _evidence(runs_dir: Path, group: str, export: str | None, force: bool) -> No
 
 
 def _cells(results: Sequence[RunResult]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of text cells: held-out loss per source, its change against the widest threshold in brackets."""
-    from olmix.results.collect import sources
+    """Header and rows of text cells: held-out loss per source, its change against the widest threshold in brackets,
+    then each downstream task's accuracy and bits per byte."""
+    from olmix.results.collect import downstream_cells, sources, tasks
 
-    names = sources(results)
+    names, evaluated = sources(results), tasks(results)
     header = ["run", "threshold", "tokens", "final loss", *(f"held-out {s}" for s in names)]
+    if results and evaluated:
+        header += list(downstream_cells(results[0], evaluated))
     body = []
     for r in results:
         cells = [
@@ -130,6 +134,7 @@ def _cells(results: Sequence[RunResult]) -> tuple[list[str], list[list[str]]]:
         for source in names:
             loss, change = r.heldout.get(source), r.change_vs_widest.get(source)
             cells.append(_num(loss) + ("" if change is None else f" ({change:+.3f})"))
+        cells += [_num(value) for value in downstream_cells(r, evaluated).values()]
         body.append(cells)
     return header, body
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,18 @@ class ResultsError(OlmixError):
 
 
 @dataclass(frozen=True)
+class Score:
+    """A downstream task's accuracy and bits per byte; None where the task's metric gives none."""
+
+    accuracy: float | None
+    bpb: float | None
+
+
+# a task's columns in the table and CSV: its name, then the metric
+DOWNSTREAM_COLUMNS = (("acc", "accuracy"), ("bpb", "bpb"))
+
+
+@dataclass(frozen=True)
 class RunResult:
     run: str
     threshold: float | None
@@ -40,6 +52,7 @@ class RunResult:
     final_train_loss: float | None
     heldout: dict[str, float | None]
     change_vs_widest: dict[str, float | None] = field(default_factory=dict)
+    downstream: dict[str, Score] = field(default_factory=dict)  # task -> its scores at the last evaluation
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +63,9 @@ class RunResult:
             "final_train_loss": self.final_train_loss,
             "heldout_loss": self.heldout,
             "change_vs_widest": self.change_vs_widest,
+            "downstream": {
+                task: {"accuracy": s.accuracy, "bits_per_byte": s.bpb} for task, s in self.downstream.items()
+            },
         }
 
 
@@ -86,6 +102,7 @@ def read_run(folder: Path) -> RunResult:
         steps=metrics.steps,
         final_train_loss=metrics.final_train_loss,
         heldout={source: value.loss for source, value in sources.items()},
+        downstream={task: Score(v.accuracy, v.bits_per_byte) for task, v in metrics.downstream.items()},
     )
 
 
@@ -99,17 +116,7 @@ def with_changes(results: Sequence[RunResult]) -> list[RunResult]:
     out = []
     for result in ordered:
         change = {source: _difference(loss, widest.heldout.get(source)) for source, loss in result.heldout.items()}
-        out.append(
-            RunResult(
-                result.run,
-                result.threshold,
-                result.tokens_trained,
-                result.steps,
-                result.final_train_loss,
-                result.heldout,
-                change,
-            )
-        )
+        out.append(replace(result, change_vs_widest=change))
     return out
 
 
@@ -162,9 +169,28 @@ def sources(results: Sequence[RunResult]) -> list[str]:
     return list(seen)
 
 
+def tasks(results: Sequence[RunResult]) -> list[str]:
+    """Downstream tasks evaluated in any run, in first-seen order."""
+    seen: dict[str, None] = {}
+    for result in results:
+        seen.update(dict.fromkeys(result.downstream))
+    return list(seen)
+
+
+def downstream_cells(result: RunResult, names: Sequence[str]) -> dict[str, float | None]:
+    """`<task> acc` and `<task> bpb` of each task named, None where the run has no such score."""
+    out: dict[str, float | None] = {}
+    for task in names:
+        score = result.downstream.get(task)
+        for column, attribute in DOWNSTREAM_COLUMNS:
+            out[f"{task} {column}"] = None if score is None else getattr(score, attribute)
+    return out
+
+
 def rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
-    """Flat rows for CSV: one column per source's held-out loss and its change."""
+    """Flat rows for CSV: one column per source's held-out loss and its change, then per downstream task metric."""
     names = sources(results)
+    evaluated = tasks(results)
     out = []
     for r in results:
         row: dict[str, Any] = {
@@ -177,6 +203,7 @@ def rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
         for source in names:
             row[f"heldout_{source}"] = r.heldout.get(source)
             row[f"change_{source}"] = r.change_vs_widest.get(source)
+        row.update(downstream_cells(r, evaluated))
         out.append(row)
     return out
 

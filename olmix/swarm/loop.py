@@ -71,6 +71,9 @@ def parse_objective(entries: Sequence[str], metrics: Sequence[str]) -> dict[str,
         if not sep or name not in metrics:
             near = suggest(name or entry, metrics)
             hint = f" (did you mean '{near}'?)" if near else f" (metrics: {', '.join(metrics)})"
+            task, _, kind = name.rpartition(":")
+            if kind in ("acc", "accuracy") and f"{task}:error" in metrics:
+                hint = f" (the fit minimises: target accuracy as its error rate, '{task}:error')"
             raise FitError(f"--objective {entry!r}: no metric named {name or entry!r}{hint}")
         try:
             value = float(weight)
