@@ -151,6 +151,7 @@ def train(plan: Path, *args: str, env: dict[str, str] | None = None) -> dict[str
         env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
     )
     assert done.returncode == 0, done.stderr[-4000:]
+    (plan.parent / "train.log").write_text(done.stdout + done.stderr)  # as the local backend keeps it
     read_metrics(plan.parent / "metrics.json")  # valid against its schema
     return dict(json.loads((plan.parent / "metrics.json").read_text()))
 
@@ -307,6 +308,12 @@ def test_downstream_evals_wandb_and_an_anneal_train_for_real(tmp_path: Path, cor
     assert arc["step"] == 8  # the last step evaluates, whatever the interval (3)
     assert 0 <= arc["accuracy"] <= 1 and arc["bits_per_byte"] > 0
     assert 0 < pre["eval_seconds"] < pre["train_seconds"]
+    # evaluating and scoring say how far they are in train.log, and the run's last progress is its scoring's end
+    log = (first.parent / "train.log").read_text()
+    assert "[evaluating=downstream,step=1/1] downstream 'arc_easy', elapsed" in log
+    assert "[scoring=held-out,step=2/2] wiki, elapsed" in log and "[scoring=held-out,step=2/2] done in" in log
+    progress = json.loads((first.parent / "progress.json").read_text())
+    assert (progress["phase"], progress["step"], progress["total"], progress["training_step"]) == ("scoring", 2, 2, 8)
 
     logged = offline_run_records(first.parent / "work")
     assert (logged["run"]["project"], logged["run"]["name"]) == ("olmix-debug", "pre")  # wandb_debug's project
