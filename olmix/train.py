@@ -16,10 +16,17 @@ Defaults (each has a flag):
 | `--global-batch-size` (instances) | the plan's `global_batch_size`, else one device batch | same |
 | `--learning-rate` (AdamW, cosine to 10% after 10% warm-up) | 4e-3 | 4e-3 |
 | `--max-steps` | none: the plan's `requested_tokens` decide | same |
-| `--heldout-tokens` (per leaf) | 4096 | 65536 |
+| `--heldout-tokens` (per leaf) | a share of the run, at most 4096 | a share, at most 65536 |
+| `--eval-tokens` (per `--eval` set) | a share of the run, at most 8192 | same |
 
 Steps = ceil(requested_tokens / (global batch × sequence length)); OLMo-core
 apportions exactly that many instances over the leaves.
+
+Scoring is sized to the run: by default the held-out leaves and `--eval` sets
+together score at most a quarter of the tokens the run trains (SCORING_SHARE),
+each an equal part in whole sequences, at least one sequence each; a forward
+pass costs about a third of a training step, so scoring takes a small part of
+the run. A size given as a flag is kept as given.
 
 Under torchrun (`WORLD_SIZE` > 1) the run trains data-parallel: OLMo-core's
 training environment starts the process group (gloo on the CPU, NCCL with
@@ -49,6 +56,7 @@ from olmix.training.trainer import (
     Settings,
     default_settings,
     load_run,
+    proportional_scoring,
     rank,
     train,
 )
@@ -86,7 +94,8 @@ def flag_settings(run: Run, device: str, flags: dict[str, Any]) -> Settings:
         given["global_batch_size"] = max(given["device_batch_size"], settings.global_batch_size)
     if "global_batch_size" in given and "device_batch_size" not in given:
         given["device_batch_size"] = min(settings.device_batch_size, given["global_batch_size"])
-    return replace(settings, **given)
+    chosen = replace(settings, **given)
+    return proportional_scoring(run, chosen, heldout="heldout_tokens" not in given, fixed="eval_tokens" not in given)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,7 +114,11 @@ def flag_settings(run: Run, device: str, flags: dict[str, Any]) -> Settings:
 )
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), help="Peak AdamW learning rate [4e-3].")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many steps.")
-@click.option("--heldout-tokens", type=click.IntRange(min=1), help="Held-out tokens evaluated per leaf.")
+@click.option(
+    "--heldout-tokens",
+    type=click.IntRange(min=1),
+    help="Held-out tokens evaluated per leaf [a share of the run: CPU at most 4096, GPU 65536].",
+)
 @click.option("--seed", type=int, help="[default: the run's seed]")
 @click.option(
     "--eval",
@@ -115,7 +128,11 @@ def flag_settings(run: Run, device: str, flags: dict[str, Any]) -> Settings:
     help="A fixed evaluation set (repeatable), the same for every run of a study; its loss is reported "
     "under `eval` in metrics.json and preferred by `olmix results`.",
 )
-@click.option("--eval-tokens", type=click.IntRange(min=1), help="Tokens per --eval set, spread over its files [8192].")
+@click.option(
+    "--eval-tokens",
+    type=click.IntRange(min=1),
+    help="Tokens per --eval set, spread over its files [a share of the run, at most 8192].",
+)
 @click.option(
     "--downstream-batches",
     type=click.IntRange(min=1),

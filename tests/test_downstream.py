@@ -9,6 +9,8 @@ ships in the wheel), W&B logs offline, and a second run anneals from the first o
 from __future__ import annotations
 
 import array
+import csv
+import io
 import json
 import os
 import random
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from olmix.cli import main
 from olmix.errors import ConfigError
 from olmix.training import tasks
 from olmix.training.metrics import read_metrics
@@ -147,6 +151,7 @@ def train(plan: Path, *args: str, env: dict[str, str] | None = None) -> dict[str
         env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
     )
     assert done.returncode == 0, done.stderr[-4000:]
+    (plan.parent / "train.log").write_text(done.stdout + done.stderr)  # as the local backend keeps it
     read_metrics(plan.parent / "metrics.json")  # valid against its schema
     return dict(json.loads((plan.parent / "metrics.json").read_text()))
 
@@ -303,6 +308,12 @@ def test_downstream_evals_wandb_and_an_anneal_train_for_real(tmp_path: Path, cor
     assert arc["step"] == 8  # the last step evaluates, whatever the interval (3)
     assert 0 <= arc["accuracy"] <= 1 and arc["bits_per_byte"] > 0
     assert 0 < pre["eval_seconds"] < pre["train_seconds"]
+    # evaluating and scoring say how far they are in train.log, and the run's last progress is its scoring's end
+    log = (first.parent / "train.log").read_text()
+    assert "[evaluating=downstream,step=1/1] downstream 'arc_easy', elapsed" in log
+    assert "[scoring=held-out,step=2/2] wiki, elapsed" in log and "[scoring=held-out,step=2/2] done in" in log
+    progress = json.loads((first.parent / "progress.json").read_text())
+    assert (progress["phase"], progress["step"], progress["total"], progress["training_step"]) == ("scoring", 2, 2, 8)
 
     logged = offline_run_records(first.parent / "work")
     assert (logged["run"]["project"], logged["run"]["name"]) == ("olmix-debug", "pre")  # wandb_debug's project
@@ -310,6 +321,16 @@ def test_downstream_evals_wandb_and_an_anneal_train_for_real(tmp_path: Path, cor
     assert logged["config"]["mixture"].keys() == {"web", "wiki"}
     assert "train/masked instances (%)" in logged["history"]  # the instance filter ran
     assert "eval/downstream/arc_easy (BPB)" in logged["history"]
+
+    # the scores reach `olmix results` and the export a fit reads, under the names --objective takes
+    group = ["results", "--runs-dir", str(tmp_path), "--group", first.parent.parent.name]
+    rows = list(csv.DictReader(io.StringIO(CliRunner().invoke(main, [*group, "--csv"]).output)))
+    assert [float(rows[0]["arc_easy acc"]), float(rows[0]["arc_easy bpb"])] == [arc["accuracy"], arc["bits_per_byte"]]
+    exported = CliRunner().invoke(main, [*group, "--export", str(tmp_path / "evidence")])
+    assert exported.exit_code == 0, exported.output
+    evidence = next(csv.DictReader((tmp_path / "evidence" / "metrics.csv").open()))
+    assert float(evidence["downstream:arc_easy:bpb"]) == arc["bits_per_byte"]
+    assert float(evidence["downstream:arc_easy:error"]) == pytest.approx(1 - arc["accuracy"])
 
     checkpoint = first.parent / "checkpoints" / "step8"
     second = plan_file(tmp_path, "anneal", f"train_type: anneal\ncheckpoint_path: {checkpoint}\nno_eval: true")

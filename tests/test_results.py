@@ -385,3 +385,42 @@ def test_the_plot_draws_error_bars_of_one_standard_error(tmp_path: Path, monkeyp
     assert [label for label, _ in sorted(drawn)] == sorted(expected)
     for label, errors in drawn:
         assert errors == pytest.approx(expected[label])
+
+
+def write_downstream_group(root: Path) -> None:
+    """Two runs whose metrics.json the trainer's own writer wrote, with downstream scores; one run lacks a task."""
+    from olmix.training.metrics import write_metrics
+
+    scores: dict[str, dict[str, tuple[float, float | None]]] = {
+        "quality-top10pct": {"arc_easy": (0.625, 1.25), "hellaswag": (0.5, None)},
+        "quality-top30pct": {"arc_easy": (0.375, 1.5)},
+    }
+    for index, (name, tasks) in enumerate(scores.items()):
+        folder = root / "study" / name
+        folder.mkdir(parents=True)
+        doc = metrics_doc(name, {"arxiv": 5.0 + index}, index)
+        doc["downstream"] = {
+            task: {"step": 10, "accuracy": acc, "bits_per_byte": bpb, "metrics": {"accuracy": acc}}
+            for task, (acc, bpb) in tasks.items()
+        }
+        write_metrics(doc, folder / "metrics.json")
+        write_plan(folder, name, varied={"quality_threshold": 0.1 + 0.2 * index})
+
+
+def test_downstream_scores_are_columns_in_the_table_json_and_csv(tmp_path: Path) -> None:
+    write_downstream_group(tmp_path)
+    text = invoke_results(tmp_path)
+    assert text.exit_code == 0, text.output
+    header, _, first, second = text.output.splitlines()
+    assert header.split()[-8:] == ["arc_easy", "acc", "arc_easy", "bpb", "hellaswag", "acc", "hellaswag", "bpb"]
+    assert first.split()[-4:] == ["0.625", "1.250", "0.500", "-"]
+    assert second.split()[-4:] == ["0.375", "1.500", "-", "-"]
+
+    as_json = json.loads(invoke_results(tmp_path, "--json").output)
+    assert as_json["runs"][0]["downstream"]["arc_easy"] == {"accuracy": 0.625, "bits_per_byte": 1.25}
+    assert as_json["runs"][1]["downstream"] == {"arc_easy": {"accuracy": 0.375, "bits_per_byte": 1.5}}
+
+    rows = list(csv.DictReader(io.StringIO(invoke_results(tmp_path, "--csv").output)))
+    assert [row["arc_easy acc"] for row in rows] == ["0.625", "0.375"]
+    assert [row["arc_easy bpb"] for row in rows] == ["1.25", "1.5"]
+    assert [row["hellaswag acc"] for row in rows] == ["0.5", ""]

@@ -525,3 +525,52 @@ def test_swarm_to_proposal_plans_at_the_target_scale_with_caps_binding(tmp_path:
     assert_plans_at_target_scale(out / "proposal.yaml", {k: 4000 for k in slopes}, 20_000, 2.0)
     checked = CliRunner().invoke(main, ["validate", str(out / "proposal.yaml")])
     assert checked.exit_code == 0, checked.output
+
+
+def downstream_swarm(runs_dir: Path, n: int = 16) -> None:
+    """A swarm whose metrics.json the trainer's own writer wrote: arc_easy's bits per byte follow the law of
+    SLOPES, its accuracy falls as they rise; the held-out loss rises with b:x (the opposite lean)."""
+    from olmix.training.metrics import write_metrics
+
+    rng = np.random.default_rng(7)
+    for i, w in enumerate(rng.dirichlet(np.ones(3), size=n)):
+        ratios = dict(zip(SLOPES, w.tolist(), strict=True))
+        bpb = 1.0 + float(np.exp(sum(SLOPES[k] * ratios[k] for k in SLOPES)))
+        name = f"r{i:02d}"
+        make_run(runs_dir / "g", name, ratios, {"web": 3.0 + ratios["b:x"]}, None)
+        doc = json.loads((runs_dir / "g" / name / "metrics.json").read_text())
+        doc["downstream"] = {"arc_easy": {"step": 10, "accuracy": 1.0 - bpb / 4, "bits_per_byte": bpb}}
+        write_metrics(doc, runs_dir / "g" / name / "metrics.json")
+
+
+@pytest.mark.slow
+def test_fit_targets_a_downstream_task_from_the_groups_runs_and_from_their_export(tmp_path: Path) -> None:
+    downstream_swarm(tmp_path / "runs")
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    exported = CliRunner().invoke(main, ["results", *runs, "--group", "g", "--export", str(tmp_path / "ev")])
+    assert exported.exit_code == 0, exported.output
+    header = (tmp_path / "ev" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert header == ["run", "heldout:web", "eval:wiki", "downstream:arc_easy:bpb", "downstream:arc_easy:error"]
+    cfg = target_config(tmp_path)
+    sources = {
+        "group": ["--group", "g", *runs],
+        "export": ["--ratios", str(tmp_path / "ev" / "ratios.csv"), "--metrics", str(tmp_path / "ev" / "metrics.csv")],
+    }
+    for objective in ("downstream:arc_easy:bpb=1", "downstream:arc_easy:error=1"):
+        for how, evidence in sources.items():
+            out = tmp_path / f"fit-{how}-{objective.split(':')[-1]}"
+            args = ["fit", *evidence, "--objective", objective, "--target-config", str(cfg), "--out", str(out)]
+            result = CliRunner().invoke(main, args)
+            assert result.exit_code == 0, result.output
+            fit = json.loads((out / "fit.json").read_text())
+            assert list(fit["objective"]) == [objective.split("=")[0]]
+            # the downstream law leans on b:x (slope -0.6), up to its cap; the held-out loss would shun it
+            assert fit["proposal"]["weights"]["b:x"] == pytest.approx(0.6, abs=1e-3)
+
+
+def test_an_accuracy_objective_is_pointed_at_its_error(tmp_path: Path) -> None:
+    downstream_swarm(tmp_path / "runs", n=6)
+    args = ["fit", "--group", "g", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(main, [*args, "--objective", "downstream:arc_easy:acc=1"])
+    assert result.exit_code == 1
+    assert "target accuracy as its error rate, 'downstream:arc_easy:error'" in result.output

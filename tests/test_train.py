@@ -326,3 +326,40 @@ def test_an_eval_glob_that_matches_nothing_is_an_error_naming_it_before_training
     assert done.returncode == 1
     assert done.stderr.strip() == f"olmix.train: no file matches --eval web={missing}"
     assert not (plan.parent / "metrics.json").exists()
+
+
+def a_run_of(leaves: int, requested_tokens: int) -> Run:
+    run = a_run(requested_tokens=requested_tokens)
+    leaf = run.leaves[0]
+    return run.model_copy(update={"leaves": [leaf.model_copy(update={"name": f"x{i}"}) for i in range(leaves)]})
+
+
+@pytest.mark.parametrize(
+    ("leaves", "requested", "flags", "expected"),
+    [
+        # the README's one-run launch: 38 leaves, 40 steps of 4 × 128 tokens; a quarter of 20,480 tokens is
+        # 5,120, 134 per leaf: one sequence of 128 each (and as much per --eval set, were there one)
+        (38, 40 * 512, {}, (128, 128)),
+        # 2 leaves and 2 --eval sets over 400 steps: 51,200 tokens to score, 12,800 each, in sequences: the
+        # leaves at their cap (4,096), the sets at 12,800 // 128 × 128 = 12,800, over their cap of 8,192
+        (2, 400 * 512, {"eval_sets": ("a=x", "b=y")}, (4096, 8192)),
+        # 1 leaf and 1 set over 10 steps: 1,280 tokens, 640 each, 5 sequences
+        (1, 10 * 512, {"eval_sets": ("a=x",)}, (640, 640)),
+        # sizes given by hand are kept as given
+        (38, 40 * 512, {"heldout_tokens": 4096, "eval_tokens": 9000}, (4096, 9000)),
+        # --max-steps shortens the run, and its scoring with it: 4 steps, 512 tokens for 1 leaf
+        (1, 400 * 512, {"max_steps": 4}, (512, 512)),
+    ],
+)
+def test_default_scoring_is_a_share_of_the_tokens_the_run_trains(
+    leaves: int, requested: int, flags: dict[str, Any], expected: tuple[int, int]
+) -> None:
+    from olmix.train import flag_settings
+
+    run = a_run_of(leaves, requested)
+    s = flag_settings(run, "cpu", {"heldout_tokens": None, "eval_tokens": None, "max_steps": None, **flags})
+    assert (s.heldout_tokens, s.eval_tokens) == expected
+    if not flags.keys() & {"heldout_tokens", "eval_tokens"}:
+        trained = train.training_steps(run, s) * s.global_batch_tokens
+        scored = leaves * s.heldout_tokens + len(s.eval_sets) * s.eval_tokens
+        assert scored <= train.SCORING_SHARE * trained or s.heldout_tokens == s.sequence_length

@@ -36,6 +36,7 @@ def _needs(regression: str) -> None:
 @click.command(
     epilog=examples(
         "olmix fit --group swarm-1a2b3c4d --config swarm.yaml --objective eval:all_web=1 --out fit/",
+        "olmix fit --group swarm-1a2b3c4d --objective downstream:arc_easy:bpb=1 --out fit/",
         "olmix fit --ratios ratios.csv --metrics metrics.csv --objective m1=0.5 --objective m2=0.5 --out fit/",
     )
 )
@@ -73,7 +74,14 @@ def _needs(regression: str) -> None:
     "--target-tokens", type=click.IntRange(min=1), help="Tokens of the target run, when no --config sets them."
 )
 @path_map_option
-@click.option("--objective", "objective", multiple=True, metavar="METRIC=WEIGHT", help="Objective term (repeatable).")
+@click.option(
+    "--objective",
+    "objective",
+    multiple=True,
+    metavar="METRIC=WEIGHT",
+    help="Objective term (repeatable): heldout:SOURCE, eval:SET, downstream:TASK:bpb or downstream:TASK:error "
+    "(1 - accuracy); every metric is minimised [default: all, equal weights].",
+)
 @click.option("--force", is_flag=True, help="Overwrite files that differ; propose from evidence below the floor.")
 @reports_errors
 def fit(

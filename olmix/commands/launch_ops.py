@@ -58,7 +58,10 @@ def wait_and_show(group_dir: Path, backend: Any, as_json: bool = False) -> None:
 @click.option("--wait", is_flag=True, help="Wait until every run has finished (exit 1 if one did not succeed).")
 @reports_errors
 def status(group: str, output: Path, fmt: str, wait: bool) -> None:
-    """Each run's state, exit code, duration and log of a launched group."""
+    """Each run's state, exit code, duration, progress and log of a launched group.
+
+    A running run's progress is its phase (training, evaluating, scoring) and how far it is, from the
+    progress.json the trainer keeps in its folder (`-` where there is none, as on Beaker)."""
     as_json = fmt == "json"
     from olmix import runpaths
     from olmix.launch import launcher
@@ -73,17 +76,30 @@ def status(group: str, output: Path, fmt: str, wait: bool) -> None:
     _show_status(group_dir, record, found, as_json)
 
 
+def _progress(progress: Any) -> str:
+    if progress is None:
+        return "-"
+    text = f"{progress.phase} {progress.step}/{progress.total}"
+    return text if progress.phase == "training" else f"{text} (step {progress.training_step})"
+
+
 def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: bool) -> None:
+    from olmix.training.progress import read_progress
+
     group = group_dir.name
-    runs = []
+    runs, shown = [], []
     for entry in record.runs:
         st = found[entry.name]
+        running = st is not None and st.state.value == "running"
+        progress = read_progress(group_dir / entry.name) if running else None  # where the trainer is
+        shown.append(progress)
         runs.append(
             {
                 "run": entry.name,
                 "state": st.state.value if st else ("cancelled" if entry.cancel_requested_at else "not submitted"),
                 "exit_code": st.exit_code if st else None,
                 "duration_s": round(st.duration, 1) if st and st.duration is not None else None,
+                "progress": None if progress is None else progress.model_dump(exclude={"progress_version"}),
                 "job_id": entry.job_id,
                 # a run on a cluster without a shared folder (Beaker) logs to its page, not to train.log here
                 "log": entry.url or str(group_dir / entry.name / "train.log"),
@@ -101,12 +117,13 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
             r["state"],
             "-" if r["exit_code"] is None else str(r["exit_code"]),
             _duration(r["duration_s"]),
+            _progress(progress),
             r["log"],
         ]
-        for r in runs
+        for r, progress in zip(runs, shown, strict=True)
     ]
     echo(f"group {group} on {record.backend} ({record.config.path})")
-    click.echo(table(["run", "state", "exit", "duration", "log"], rows))
+    click.echo(table(["run", "state", "exit", "duration", "progress", "log"], rows))
     for r in runs:
         if r["detail"]:
             echo(f"{r['run']}: {r['detail']}")

@@ -59,7 +59,8 @@ def results(
     The change in brackets is against the run with the widest threshold. Replicates of a mixture
     (`replicates: N`) show as mean ± standard error, and a change within noise (under two standard
     errors of the difference) is marked ~. With several --group, each mixture's metrics are shown
-    in every group beside their difference from the first group.
+    in every group beside their difference from the first group. Runs with eval_tasks add each
+    downstream task's accuracy (`TASK acc`) and bits per byte (`TASK bpb`).
     """
     from olmix.results import collect as collected
 
@@ -193,6 +194,8 @@ def _cells(found: Sequence[MixtureResult]) -> tuple[list[str], list[list[str]]]:
     counts = replicated(found)
     header = ["mixture" if counts else "run", *(["n"] if counts else []), "threshold", "tokens", "final loss"]
     header += [f"held-out {s}" for s in names]
+    columns = list(dict.fromkeys(c for m in found for c in m.downstream))
+    header += columns
     body = []
     for m in found:
         cells = [
@@ -205,6 +208,7 @@ def _cells(found: Sequence[MixtureResult]) -> tuple[list[str], list[list[str]]]:
         for source in names:
             change = m.change_vs_widest.get(source)
             cells.append(_stat(m.heldout.get(source)) + ("" if change is None else f" ({_change(change)})"))
+        cells += [_stat(m.downstream.get(column)) for column in columns]
         body.append(cells)
     return header, body
 

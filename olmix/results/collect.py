@@ -18,7 +18,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,18 @@ class ResultsError(OlmixError):
 
 
 @dataclass(frozen=True)
+class Score:
+    """A downstream task's accuracy and bits per byte; None where the task's metric gives none."""
+
+    accuracy: float | None
+    bpb: float | None
+
+
+# a task's columns in the table and CSV: its name, then the metric
+DOWNSTREAM_COLUMNS = (("acc", "accuracy"), ("bpb", "bpb"))
+
+
+@dataclass(frozen=True)
 class RunResult:
     run: str
     threshold: float | None
@@ -49,6 +61,7 @@ class RunResult:
     heldout: dict[str, float | None]
     change_vs_widest: dict[str, float | None] = field(default_factory=dict)
     mixture: str = ""  # the mixture this run replicates; "" when the run is its own mixture
+    downstream: dict[str, Score] = field(default_factory=dict)  # task -> its scores at the last evaluation
 
     @property
     def mixture_name(self) -> str:
@@ -64,6 +77,9 @@ class RunResult:
             "final_train_loss": self.final_train_loss,
             "heldout_loss": self.heldout,
             "change_vs_widest": self.change_vs_widest,
+            "downstream": {
+                task: {"accuracy": s.accuracy, "bits_per_byte": s.bpb} for task, s in self.downstream.items()
+            },
         }
 
 
@@ -110,6 +126,7 @@ def read_run(folder: Path) -> RunResult:
         final_train_loss=metrics.final_train_loss,
         heldout={source: value.loss for source, value in sources.items()},
         mixture=mixture,
+        downstream={task: Score(v.accuracy, v.bits_per_byte) for task, v in metrics.downstream.items()},
     )
 
 
@@ -123,18 +140,7 @@ def with_changes(results: Sequence[RunResult]) -> list[RunResult]:
     out = []
     for result in ordered:
         change = {source: _difference(loss, widest.heldout.get(source)) for source, loss in result.heldout.items()}
-        out.append(
-            RunResult(
-                result.run,
-                result.threshold,
-                result.tokens_trained,
-                result.steps,
-                result.final_train_loss,
-                result.heldout,
-                change,
-                result.mixture,
-            )
-        )
+        out.append(replace(result, change_vs_widest=change))
     return out
 
 
@@ -206,6 +212,24 @@ def sources(results: Sequence[RunResult]) -> list[str]:
     return list(seen)
 
 
+def tasks(results: Sequence[RunResult]) -> list[str]:
+    """Downstream tasks evaluated in any run, in first-seen order."""
+    seen: dict[str, None] = {}
+    for result in results:
+        seen.update(dict.fromkeys(result.downstream))
+    return list(seen)
+
+
+def downstream_cells(result: RunResult, names: Sequence[str]) -> dict[str, float | None]:
+    """`<task> acc` and `<task> bpb` of each task named, None where the run has no such score."""
+    out: dict[str, float | None] = {}
+    for task in names:
+        score = result.downstream.get(task)
+        for column, attribute in DOWNSTREAM_COLUMNS:
+            out[f"{task} {column}"] = None if score is None else getattr(score, attribute)
+    return out
+
+
 # -- replicates: mean ± standard error per mixture ---------------------------------------------------------
 
 
@@ -268,6 +292,7 @@ class MixtureResult:
     final_train_loss: Stat | None
     heldout: dict[str, Stat | None]
     change_vs_widest: dict[str, Difference | None] = field(default_factory=dict)
+    downstream: dict[str, Stat | None] = field(default_factory=dict)  # "<task> acc" / "<task> bpb" -> over runs
 
     @property
     def n(self) -> int:
@@ -287,6 +312,7 @@ class MixtureResult:
             "final_train_loss": out(self.final_train_loss),
             "heldout_loss": {source: out(v) for source, v in self.heldout.items()},
             "change_vs_widest": {source: out(v) for source, v in self.change_vs_widest.items()},
+            "downstream": {column: out(v) for column, v in self.downstream.items()},
         }
 
 
@@ -295,7 +321,7 @@ def mixtures(results: Sequence[RunResult]) -> list[MixtureResult]:
     pooled: dict[str, list[RunResult]] = {}
     for result in results:
         pooled.setdefault(result.mixture_name, []).append(result)
-    names = sources(results)
+    names, evaluated = sources(results), tasks(results)
     summaries = []
     for name, runs in pooled.items():
         summaries.append(
@@ -307,6 +333,10 @@ def mixtures(results: Sequence[RunResult]) -> list[MixtureResult]:
                 steps=max(r.steps for r in runs),
                 final_train_loss=stat([r.final_train_loss for r in runs]),
                 heldout={s: stat([r.heldout.get(s) for r in runs]) for s in names},
+                downstream={
+                    column: stat([downstream_cells(r, evaluated)[column] for r in runs])
+                    for column in downstream_cells(runs[0], evaluated)
+                },
             )
         )
     ordered = sorted(summaries, key=lambda m: (m.threshold is None, m.threshold or 0.0, m.mixture))
@@ -352,6 +382,9 @@ def mixture_rows(found: Sequence[MixtureResult]) -> list[dict[str, Any]]:
             row[f"change_{source}"] = None if change is None else change.diff
             row[f"change_{source}_se"] = None if change is None else change.se
             row[f"change_{source}_within_noise"] = None if change is None else change.within_noise
+        for column, value in m.downstream.items():
+            row[column] = None if value is None else value.mean
+            row[f"{column}_se"] = None if value is None else value.se
         out.append(row)
     return out
 

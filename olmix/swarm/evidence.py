@@ -2,8 +2,12 @@
 
 A run's folder holds its plan (`plan.json`: every leaf's ratio and its files
 with their token counts) and `metrics.json`. Metrics are named
-`heldout:<source>` (held-out loss per source) and `eval:<set>` (loss on a
-fixed evaluation set). Every leaf of every run carries a fingerprint of its
+`heldout:<source>` (held-out loss per source), `eval:<set>` (loss on a
+fixed evaluation set), and for each downstream task (`eval_tasks`)
+`downstream:<task>:bpb` (bits per byte of the correct answers) and
+`downstream:<task>:error` (1 - accuracy). Every metric is lower-is-better,
+as the fit minimises its objective: a fit that targets accuracy targets its
+error. Every leaf of every run carries a fingerprint of its
 files (path and tokens): two runs whose same-named leaf held different data
 (re-partitioned, deduplicated or relabelled buckets) are never pooled; the
 upstream tools key evidence by name only and it goes stale silently.
@@ -30,6 +34,7 @@ RATIOS_FILE = "ratios.csv"
 METRICS_CSV = "metrics.csv"
 FINGERPRINTS_FILE = "fingerprints.csv"
 RATIO_SUM_TOLERANCE = 0.01  # upstream's: each ratios row sums to 1 ± 0.01
+DOWNSTREAM = "downstream"  # metrics `downstream:<task>:bpb` and `downstream:<task>:error`
 
 
 if TYPE_CHECKING:
@@ -76,6 +81,11 @@ def _metric_values(metrics: Metrics) -> dict[str, float]:
         for name, value in table.items():
             if value.loss is not None:  # the metrics reader lets no NaN or infinity through
                 out[f"{prefix}:{name}"] = value.loss
+    for task, score in metrics.downstream.items():
+        if score.bits_per_byte is not None:
+            out[f"{DOWNSTREAM}:{task}:bpb"] = score.bits_per_byte
+        if score.accuracy is not None:
+            out[f"{DOWNSTREAM}:{task}:error"] = 1.0 - score.accuracy
     return out
 
 

@@ -79,7 +79,10 @@ def parse_objective(entries: Sequence[str], metrics: Sequence[str]) -> dict[str,
         if name not in metrics:
             near = nearest(name, metrics)
             hint = f" (did you mean '{near}'?)" if near else f" (metrics: {', '.join(metrics)})"
-            raise FitError(f"--objective {entry!r}: no metric named {name!r}{hint}")
+            task, _, kind = name.rpartition(":")
+            if kind in ("acc", "accuracy") and f"{task}:error" in metrics:
+                hint = f" (the fit minimises: target accuracy as its error rate, '{task}:error')"
+            raise FitError(f"--objective {entry!r}: no metric named {name or entry!r}{hint}")
         try:
             value = float(weight)
         except ValueError:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from olmix.errors import OlmixError, PlanError, Problem
 from olmix.training.metrics import finite
+from olmix.training.progress import Reporter
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan, Run, Training
@@ -32,6 +33,11 @@ LEARNING_RATE = 4e-3
 # with a message instead of an allocation of terabytes; the schemas state the same bound on the batch sizes.
 MAX_SEQUENCE_LENGTH = 2**20
 MAX_BATCH_SIZE = 2**20
+EVAL_TOKENS = 8192  # per fixed evaluation set, at most, by default
+# By default the held-out leaves and fixed evaluation sets together score at most this share of the tokens the
+# run trains (each an equal part, at least one sequence, at most its default above); a forward pass costs about a
+# third of a training step, so scoring takes a small fraction of training.
+SCORING_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class Settings:
     heldout_tokens: int
     seed: int
     eval_sets: tuple[tuple[str, str], ...] = ()  # (name, glob): fixed evaluation sets, the same for every run
-    eval_tokens: int = 8192  # per evaluation set
+    eval_tokens: int = EVAL_TOKENS  # per evaluation set
     downstream_batches: int | None = None  # batches per downstream task and evaluation; None: the whole task
 
     @property
@@ -167,6 +173,32 @@ def _out_of_memory(exc: BaseException) -> bool:
 def planned_steps(run: Run, settings: Settings) -> int:
     """Steps that consume the run's requested tokens once."""
     return max(1, math.ceil(run.requested_tokens / settings.global_batch_tokens))
+
+
+def training_steps(run: Run, settings: Settings) -> int:
+    """Steps the run trains: the planned ones, at most --max-steps."""
+    steps = planned_steps(run, settings)
+    return steps if settings.max_steps is None else min(steps, settings.max_steps)
+
+
+def scoring_share(run: Run, settings: Settings) -> int:
+    """Tokens per held-out leaf and per fixed evaluation set that keep scoring within SCORING_SHARE of the tokens
+    trained: whole sequences, at least one."""
+    trained = training_steps(run, settings) * settings.global_batch_tokens
+    sets = max(1, len(run.leaves) + len(settings.eval_sets))
+    sequences = int(SCORING_SHARE * trained / sets) // settings.sequence_length
+    return max(1, sequences) * settings.sequence_length
+
+
+def proportional_scoring(run: Run, settings: Settings, *, heldout: bool = True, fixed: bool = True) -> Settings:
+    """The settings with the default held-out (`heldout`) and evaluation-set (`fixed`) sizes cut to the run's
+    share (see SCORING_SHARE); a size set by hand is kept by passing False."""
+    share = scoring_share(run, settings)
+    return replace(
+        settings,
+        heldout_tokens=min(settings.heldout_tokens, share) if heldout else settings.heldout_tokens,
+        eval_tokens=min(settings.eval_tokens, share) if fixed else settings.eval_tokens,
+    )
 
 
 def world_size() -> int:
@@ -310,9 +342,8 @@ def train(
     selections = olmocore.build_mixture(
         run, sequence_length=settings.sequence_length, global_batch_size=settings.global_batch_tokens
     )
-    steps = planned_steps(run, settings)
-    if settings.max_steps is not None:
-        steps = min(steps, settings.max_steps)
+    steps = training_steps(run, settings)
+    reporter = Reporter(Path(out_dir) if rank() == 0 else None)
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     prepare_training_environment(seed=settings.seed, backend=distributed_backend(settings.device, world))
@@ -328,9 +359,10 @@ def train(
                 device=device,
                 checkpoint_interval=checkpoint_interval,
                 group=group,
+                reporter=reporter,
             )
             scoring_started = time.perf_counter()
-            scores = score(trained.model, run, settings, fixed, device=device)
+            scores = score(trained.model, run, settings, fixed, device=device, reporter=reporter)
             scores = replace(scores, seconds=time.perf_counter() - scoring_started)
         except (MemoryError, RuntimeError) as exc:
             if not _out_of_memory(exc):
@@ -453,6 +485,7 @@ def fit(
     device: Any,
     checkpoint_interval: int | None = None,
     group: str | None = None,
+    reporter: Reporter | None = None,
 ) -> Trained:
     """Build the run's data, model and OLMo-core trainer, and train for `steps` steps (resuming, with checkpoints).
 
@@ -470,12 +503,19 @@ def fit(
     training = training_of(run)
     tasks = downstream_tasks(run)
     downstream: dict[str, dict[str, Any]] = {}
+    progress = reporter or Reporter(None)
 
     class RecordLoss(Callback):
         def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
             if "train/CE loss" in metrics:
                 losses[step] = float(metrics["train/CE loss"])
             downstream.update(downstream_scores(step, metrics, tasks))
+
+        def pre_train(self) -> None:
+            progress.write("training", int(self.step), steps, force=True)
+
+        def post_step(self) -> None:
+            progress.write("training", int(self.step), steps)
 
     dataset = olmocore.dataset_config(
         run,
@@ -506,7 +546,7 @@ def fit(
     if wandb_enabled():
         config = config.with_callback("wandb", wandb_callback(run, group))
     trainer = config.build(train_module, loader)
-    eval_seconds = _timed_evaluations(trainer)
+    eval_seconds = _timed_evaluations(trainer, progress, steps)
     checkpointer = trainer.callbacks.get("checkpointer")
     resumed_from = None
     tokens_before = 0
@@ -540,8 +580,9 @@ def fit(
     )
 
 
-def _timed_evaluations(trainer: Any) -> list[float]:
-    """A one-item list the seconds of the trainer's downstream evaluations add up in."""
+def _timed_evaluations(trainer: Any, reporter: Reporter, steps: int) -> list[float]:
+    """A one-item list the seconds of the trainer's downstream evaluations add up in; each evaluation is the
+    `evaluating` phase of the run's progress, and logs each task as it starts, with its ETA."""
     total = [0.0]
     callback = trainer.callbacks.get("downstream_evaluator")
     if callback is None:
@@ -550,9 +591,23 @@ def _timed_evaluations(trainer: Any) -> list[float]:
 
     def timed(*args: Any, **kwargs: Any) -> Any:
         began = time.perf_counter()
+        evaluators = callback.evaluators
+        reporter.training_step = int(trainer.global_step)
+        tasks = reporter.steps("evaluating", "downstream", [1.0] * len(evaluators))
+
+        class Announced(list):  # type: ignore[type-arg]
+            def __iter__(self) -> Any:
+                for evaluator in super().__iter__():
+                    tasks.next(str(evaluator.display_name))
+                    yield evaluator
+
+        callback.evaluators = Announced(evaluators)
         try:
             return perform(*args, **kwargs)
         finally:
+            callback.evaluators = evaluators
+            tasks.done()
+            reporter.write("training", reporter.training_step, steps, force=True)
             total[0] += time.perf_counter() - began
 
     callback.perform_eval = timed
@@ -579,23 +634,34 @@ def olmocore_unusable(run: Run, message: str) -> OlmixError:
     return olmocore.unusable(run, ("training", "checkpoint_path"), message)
 
 
-def score(model: Any, run: Run, settings: Settings, fixed: dict[str, list[str]], *, device: Any) -> Scores:
-    """The model's loss on each leaf's held-out tokens and on every fixed evaluation set (name -> its files)."""
+def score(
+    model: Any,
+    run: Run,
+    settings: Settings,
+    fixed: dict[str, list[str]],
+    *,
+    device: Any,
+    reporter: Reporter | None = None,
+) -> Scores:
+    """The model's loss on each leaf's held-out tokens and on every fixed evaluation set (name -> its files); the
+    `scoring` phase of the run's progress, each set logged as it starts, with the ETA."""
     from olmix.training import heldout
 
     per_leaf: dict[str, HeldoutLoss] = {}
-    missing: list[str] = []
     scoring: dict[str, Any] = {"dtype": run.dtype, "sequence_length": settings.sequence_length, "device": device}
-    for leaf in run.leaves:
-        files = heldout.heldout_files(leaf.files)
-        if not files:
-            missing.append(leaf.name)
-            continue
-        per_leaf[leaf.name] = heldout.evaluate(model, files, max_tokens=settings.heldout_tokens, **scoring)
-    losses = {
-        name: heldout.evaluate_set(model, files, max_tokens=settings.eval_tokens, **scoring)
-        for name, files in fixed.items()
-    }
+    with_files = [(leaf.name, heldout.heldout_files(leaf.files)) for leaf in run.leaves]
+    missing = [name for name, files in with_files if not files]
+    leaves = [(name, files) for name, files in with_files if files]
+    weights = [float(settings.heldout_tokens)] * len(leaves) + [float(settings.eval_tokens)] * len(fixed)
+    sets = (reporter or Reporter(None)).steps("scoring", "held-out", weights)
+    for name, files in leaves:
+        sets.next(name)
+        per_leaf[name] = heldout.evaluate(model, files, max_tokens=settings.heldout_tokens, **scoring)
+    losses = {}
+    for name, files in fixed.items():
+        sets.next(f"--eval {name}")
+        losses[name] = heldout.evaluate_set(model, files, max_tokens=settings.eval_tokens, **scoring)
+    sets.done()
     return Scores(per_leaf, missing, losses)
 
 
