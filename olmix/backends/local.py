@@ -151,7 +151,9 @@ class LocalBackend(Backend):
             code = done["exit_code"]
             ok = RunState.SUCCEEDED if code == 0 else RunState.FAILED
             state = RunState.CANCELLED if done["cancelled"] else ok
-            return Status(state, code, started_at, done["finished_at"])
+            # the runner records the trainer's return code: minus the signal that ended it, if one did
+            signal_number = -code if isinstance(code, int) and code < 0 else None
+            return Status(state, code, started_at, done["finished_at"], signal=signal_number)
         job = run_file(run_dir / "job.json")
         token = job["token"] if job else ""
         if job is None or not _alive(pid, token):

@@ -140,6 +140,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     name: str = ""
+    signal: int | None = None
 
 
 def _time(text: str) -> float | None:
@@ -156,11 +157,15 @@ def map_state(job: Job, *, live: bool) -> Status:
     reason = job.reason if job.reason and job.reason not in ("None", "(null)") else ""
     detail = f"slurm {job.state.strip()}" + (f": {reason}" if reason else "")
     if state is None:
-        return Status(RunState.FAILED, job.exit_code, job.started_at, job.finished_at, detail + " (unknown state)")
+        return Status(
+            RunState.FAILED, job.exit_code, job.started_at, job.finished_at, detail + " (unknown state)", job.signal
+        )
     finished = job.finished_at if state.finished else None
     # A pending job's StartTime is the scheduler's forecast (a requeued job's next start), not a start.
     started = None if state is RunState.PENDING else job.started_at
-    return Status(state, job.exit_code if state.finished else None, started, finished, detail)
+    if not state.finished:
+        return Status(state, None, started, finished, detail)
+    return Status(state, job.exit_code, started, finished, detail, job.signal)
 
 
 class SlurmBackend(Backend):
@@ -524,7 +529,8 @@ class SlurmBackend(Backend):
                 continue
             raw, job_id, state, reason, status, start, end = parts[:7]
             code = int(status) >> 8 if status.isdigit() else None
-            jobs[job_id] = Job(job_id, raw, state, reason, code, _time(start), _time(end))
+            signal_number = (int(status) & 0x7F) or None if status.isdigit() else None  # a wait status
+            jobs[job_id] = Job(job_id, raw, state, reason, code, _time(start), _time(end), signal=signal_number)
         return jobs
 
     def _sacct(self, selection: list[str]) -> list[Job]:
@@ -547,9 +553,19 @@ class SlurmBackend(Backend):
                 continue
             job_id, raw, state, exit_code, start, end, reason = parts[:7]
             name = "|".join(parts[7:])  # the last field: a job name may hold the separator
-            code = exit_code.split(":")[0]
+            code, _, sig = exit_code.partition(":")  # sacct's ExitCode: the exit code, then the signal
             rows.append(
-                Job(job_id, raw, state, reason, int(code) if code.isdigit() else None, _time(start), _time(end), name)
+                Job(
+                    job_id,
+                    raw,
+                    state,
+                    reason,
+                    int(code) if code.isdigit() else None,
+                    _time(start),
+                    _time(end),
+                    name,
+                    int(sig) or None if sig.isdigit() else None,
+                )
             )
         return rows
 

@@ -193,6 +193,7 @@ def launch() -> None:
         "olmix launch run config/examples/launch/quality_thresholds/ --dry-run",
         "olmix launch run my.yaml --backend slurm --set chinchilla_multiple=0.5 --yes",
         "olmix launch run my.yaml --group my-1a2b3c4d   # resume: submit what is not yet submitted",
+        "olmix launch run my.yaml --retry-failed --yes   # submit the failed runs again",
     )
 )
 @_options
@@ -212,6 +213,11 @@ def launch() -> None:
 )
 @runs_dir_option("output")
 @click.option("--group", "group", help="Resume this group: submit its runs not yet submitted.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Submit again, once each, the group's runs that failed or were cancelled (the record keeps every attempt).",
+)
 @click.option("--trainer-command", help="Command each run executes (placeholders {python} {plan} {run_dir} {run}).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--wait", is_flag=True, help="After submitting, wait until every run has finished and show their states.")
@@ -228,6 +234,7 @@ def run(
     max_parallel: int | None,
     output: Path,
     group: str | None,
+    retry_failed: bool,
     trainer_command: str | None,
     yes: bool,
     wait: bool,
@@ -256,6 +263,7 @@ def run(
         max_parallel=max_parallel,
         group=group,
         offline=dry_run,
+        retry_failed=retry_failed,
     )
     if dry_run:
         _show(plan, plan_out, as_json)
@@ -270,10 +278,15 @@ def run(
     render_plan(plan, echo)
     render_launch(prepared, echo)
     count = len(plan.runs)
+    if retry_failed:
+        echo(f"to retry (failed or cancelled): {', '.join(prepared.retrying) or 'none'}")
     if not yes:
-        click.confirm(
-            escape(f"Launch {count} run(s) of group {plan.group} on {backend}?"), default=False, abort=True, err=True
+        question = (
+            f"Retry {len(prepared.retrying)} run(s) of group {plan.group} on {backend}?"
+            if retry_failed
+            else f"Launch {count} run(s) of group {plan.group} on {backend}?"
         )
+        click.confirm(escape(question), default=False, abort=True, err=True)
     results = operation.submit(
         prepared,
         on_submit=lambda s: echo(_submitted_line(s)),
@@ -333,4 +346,5 @@ def preview(
 
 launch.add_command(launch_ops.status)
 launch.add_command(launch_ops.cancel)
+launch.add_command(launch_ops.retry)
 launch.add_command(launch_ops.list_groups)

@@ -12,7 +12,7 @@ only parses flags and renders what comes back.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +45,7 @@ class Launch:
     descriptions: list[Description]
     together: str | None  # what submits the runs together (a job array), where they are
     offline: bool
+    retrying: list[str] = field(default_factory=list)  # runs a retry submits again (failed or cancelled)
 
     @property
     def group(self) -> str:
@@ -60,6 +61,7 @@ def prepare(
     max_parallel: int | None = None,
     group: str | None = None,
     offline: bool = False,
+    retry_failed: bool = False,
 ) -> Launch:
     """Check a launch of a built plan on `backend` and describe it; `offline` (a dry run) asks no service and looks
     up no secret. Writes nothing, submits nothing."""
@@ -83,6 +85,7 @@ def prepare(
         secrets=settings.secrets,
         group=group,
         offline=offline,
+        retry=retry_failed,
     )
     together = len(request.runs) > 1 and engine.submits_together
     specs = [
@@ -100,7 +103,8 @@ def prepare(
     ]
     texts, trailer = engine.describe_many(specs)
     descriptions = [Description(s.run, t) for s, t in zip(specs, texts, strict=True) if t is not None]
-    return Launch(plan, settings, engine, request, notes, descriptions, trailer, offline)
+    retrying = launcher.to_retry(request.group_dir, engine) if retry_failed and not offline else []
+    return Launch(plan, settings, engine, request, notes, descriptions, trailer, offline, retrying)
 
 
 def submit(
