@@ -17,7 +17,7 @@ import pytest
 from olmix import runpaths
 from olmix.backends import RunState
 from olmix.backends.local import LocalBackend
-from olmix.errors import OlmixError
+from olmix.errors import ExtraMissing, OlmixError
 from olmix.launch import launcher
 
 from .conftest import REPO
@@ -696,3 +696,30 @@ def test_retrying_a_group_never_launched_is_refused(tmp_path: Path) -> None:
     with pytest.raises(launcher.LaunchError, match="has not been launched"):
         retry(tmp_path, LocalBackend(), ["true"])
     assert not (tmp_path / "out").exists()
+
+
+# -- the trainer's extra, checked where the trainer runs -------------------------------------------------------
+
+
+def test_olmix_train_without_the_train_extra_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "olmo_core" else real(name, *a))
+    command = list(launcher.DEFAULT_COMMAND)
+    with pytest.raises(ExtraMissing, match=r"olmix.train needs olmo_core, .*pip install 'olmix\[train\]'") as caught:
+        launcher.prepare(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=command)
+    assert sys.executable in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_another_python_without_the_train_extra_is_asked_and_refused(tmp_path: Path) -> None:
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    command = [str(venv / "bin" / "python"), "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]
+    with pytest.raises(ExtraMissing, match=r"needs torch, olmo_core, numpy, which .*bare/bin/python cannot import"):
+        launcher.prepare(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=command)
+    # this environment has the extra: the default command passes
+    launcher.prepare(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=list(launcher.DEFAULT_COMMAND))

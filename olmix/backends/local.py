@@ -25,6 +25,7 @@ from typing import Any
 
 from olmix.backends.base import Backend
 from olmix.backends.types import BackendError, RunSpec, RunState, Status, run_file
+from olmix.errors import ExtraMissing
 from olmix.fileio import write_json_atomic
 
 IGNORED = ("cluster", "budget", "workspace", "priority", "slurm", "beaker")
@@ -99,6 +100,18 @@ class LocalBackend(Backend):
                 raise BackendError(f"trainer program {program!r}: no executable file at {path}; nothing was submitted")
         elif shutil.which(program) is None:
             raise BackendError(f"trainer program {program!r} is not on PATH; nothing was submitted")
+
+    def check_trainer(self, command: list[str]) -> None:
+        from olmix.training.olmocore import runs_olmix_train, train_extra_missing
+
+        if not runs_olmix_train(command):
+            return
+        if missing := train_extra_missing(command[0]):
+            raise ExtraMissing(
+                f"trainer command {' '.join(command[:3])!r}: olmix.train needs {', '.join(missing)}, which "
+                f"{command[0]} cannot import (nothing was submitted)",
+                "train",
+            )
 
     def submit(self, spec: RunSpec) -> str:
         spec.run_dir.mkdir(parents=True, exist_ok=True)

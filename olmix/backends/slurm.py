@@ -34,7 +34,6 @@ masks their values in train.log; no value is written anywhere.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import shlex
@@ -342,7 +341,9 @@ class SlurmBackend(Backend):
 
     def trainer_command(self, command: list[str]) -> list[str]:
         """The run's command, with `--checkpoint-interval` added for olmix.train unless it sets one."""
-        if not _runs_olmix_train(command) or any(a.split("=")[0] == "--checkpoint-interval" for a in command):
+        from olmix.training.olmocore import runs_olmix_train
+
+        if not runs_olmix_train(command) or any(a.split("=")[0] == "--checkpoint-interval" for a in command):
             return list(command)
         return [*command, "--checkpoint-interval", str(self.checkpoint_interval)]
 
@@ -631,10 +632,6 @@ class SlurmBackend(Backend):
 def _array_of(job_id: str) -> str:
     """The array job id of an array task's id (`123_4` → `123`); any other id itself."""
     return job_id.split("_")[0]
-
-
-def _runs_olmix_train(command: list[str]) -> bool:
-    return any(a == "-m" and b == "olmix.train" for a, b in itertools.pairwise(command))
 
 
 def options_from_config(config: Any, max_parallel: int | None = None) -> dict[str, Any]:

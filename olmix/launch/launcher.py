@@ -300,6 +300,7 @@ def prepare(
     if not offline:
         for program in sorted({run.command[0] for run in runs}):
             backend.check_command([program])
+        backend.check_trainer(runs[0].command)  # every run's command is the one template filled in
         backend.preflight(secrets)  # a service asked, before anything is written, whether it will take these runs
     request = LaunchRequest(
         plan, config_path, root, group_dir, dict(options or {}), template, dict(env or {}), secrets, runs, retry=retry
