@@ -332,3 +332,25 @@ def test_launch_run_retry_failed_submits_the_failed_runs_again(setup: tuple[Path
     assert "to retry (failed or cancelled): tiny" in retried.stdout and "1 submitted now" in retried.stdout
     (entry,) = json.loads((tmp / "runs" / group / "launch.json").read_text())["runs"]
     assert len(entry["attempts"]) == 1 and entry["state"] == "submitted"
+
+
+def test_moving_a_group_to_another_backend_is_refused_with_the_command_that_launches_a_new_group(
+    setup: tuple[Path, list[str]],
+) -> None:
+    _, args = setup
+    launched = olmix([*args, "--set", "seed=3", "--yes", "--json"])
+    assert launched.returncode == 0, launched.stderr
+    group = json.loads(launched.stdout)["group"]
+    moved = olmix([*args, "--set", "seed=3", "--backend", "slurm", "--yes"])
+    assert moved.returncode == 1
+    assert "Traceback" not in moved.stderr and f"group {group} was launched on backend 'local'" in moved.stderr
+    suggested = shlex.split(moved.stderr.split("(any --set makes one): ")[1].strip())
+    assert suggested[:3] == ["olmix", "launch", "run"] and "--config" not in suggested
+    # the suggested command, with this test's flags, plans the same configs and overrides as a new group
+    flags = args[args.index("--runs-dir") :]
+    dry = olmix([*suggested[1:], *flags, "--dry-run", "--json"])
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["group"] != group and plan["group"].startswith("tiny-")
+    assert plan["config"]["overrides"][0] == "seed=3"
+    assert plan["runs"][0]["seed"] == 3

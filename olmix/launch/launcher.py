@@ -254,9 +254,25 @@ def _check_resume(record: LaunchRecord, plan: dict[str, Any], backend: Backend) 
             f"overrides (sha256 {record.config.sha256[:12]}…); launch the changed config as a new group"
         )
     if record.backend != backend.name:
-        raise LaunchError(f"group {record.group} was launched on backend '{record.backend}', not '{backend.name}'")
+        raise LaunchError(
+            f"group {record.group} was launched on backend '{record.backend}', not '{backend.name}': its runs stay "
+            f"there (`olmix launch retry --group {record.group}` submits its failed ones again on {record.backend}); "
+            f"to run these configs on {backend.name}, launch them as a new group (any --set makes one): "
+            + moved_command(record, backend.name)
+        )
     if [r.name for r in record.runs] != [r["name"] for r in plan["runs"]]:
         raise LaunchError(f"group {record.group}: the record's runs are not the plan's runs")
+
+
+def moved_command(record: LaunchRecord, backend: str) -> str:
+    """The command that launches a group's configs, with its overrides, on `backend` as a new group: a
+    description naming the backend is one more override, so the group id differs and nothing else does."""
+    import shlex
+
+    paths = record.config.path.split(", ")  # several configs are recorded as their paths joined so
+    sets = [*record.config.overrides, f"description=launched on {backend} (was group {record.group})"]
+    words = ["olmix", "launch", "run", *paths, "--backend", backend, *(w for o in sets for w in ("--set", o))]
+    return shlex.join(words)
 
 
 def prepare(
