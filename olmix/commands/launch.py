@@ -152,9 +152,25 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
             safe_echo(f"\nplan written to {plan_out}")
 
 
+def render_cost(cost: Any, echo: Callable[[str], None] = safe_echo) -> None:
+    """Tokens and FLOPs for the group and, where there are several runs, for each."""
+    many = f"{len(cost.runs)} runs, " if len(cost.runs) > 1 else ""
+    echo(
+        f"cost: {many}{cost.tokens:,} tokens, {cost.flops:.3g} FLOPs (6 × parameters × tokens); GPU-hours not "
+        "shown: olmix knows no measured throughput for the hardware"
+    )
+    if len(cost.runs) > 1:
+        for one in cost.runs:
+            echo(
+                f"  {one.run}: {one.model} ({one.parameters:,} parameters) × {one.tokens:,} tokens "
+                f"= {one.flops:.3g} FLOPs"
+            )
+
+
 def render_launch(launch: Any, echo: Callable[[str], None] = safe_echo, *, descriptions: bool = False) -> None:
     """What each run executes, the backend's notes and (for a dry run) what the backend would submit."""
     echo("")
+    render_cost(launch.cost, echo)
     render_commands(
         launch.request.runs, launch.settings, launch.request.changes, echo, kept=launch.request.command_kept
     )

@@ -33,6 +33,47 @@ class Description:
     text: str
 
 
+FLOPS_PER_PARAMETER_TOKEN = 6
+"""Training FLOPs per parameter per token: 6·N·D (forward and backward passes of a dense transformer)."""
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """What one run costs to train: its tokens and FLOPs (6·N·D, N the proxy model's parameters)."""
+
+    run: str
+    model: str
+    parameters: int
+    tokens: int
+
+    @property
+    def flops(self) -> int:
+        return FLOPS_PER_PARAMETER_TOKEN * self.parameters * self.tokens
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A launch's cost, run by run and for the group. GPU-hours need a measured throughput for the hardware
+    the runs go to, which neither the config nor the catalogue states yet: none is shown, none is guessed."""
+
+    runs: list[RunCost]
+
+    @property
+    def tokens(self) -> int:
+        return sum(r.tokens for r in self.runs)
+
+    @property
+    def flops(self) -> int:
+        return sum(r.flops for r in self.runs)
+
+
+def cost(plan: LaunchPlan) -> Cost:
+    """The cost of training every run of `plan`, from the catalogue's parameter counts."""
+    from olmix import catalogue
+
+    return Cost([RunCost(r.name, r.model, catalogue.parameters(r.model), r.requested_tokens) for r in plan.runs])
+
+
 @dataclass(frozen=True)
 class Launch:
     """A checked launch: the plan, how its runs run, the backend and what it would submit."""
@@ -50,6 +91,10 @@ class Launch:
     @property
     def group(self) -> str:
         return self.plan.group
+
+    @property
+    def cost(self) -> Cost:
+        return cost(self.plan)
 
 
 def prepare(
