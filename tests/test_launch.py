@@ -12,6 +12,7 @@ from olmix.cli import main
 from olmix.demodata import TOPICS
 from olmix.planning.planfile import read_plan
 from tests.conftest import REPO
+from tests.tokenfiles import write_tokens
 from tools.mirror import make_mirror
 
 SHIPPED = REPO / "config" / "examples" / "launch" / "quality_thresholds"
@@ -137,3 +138,24 @@ def test_runs_dir_is_the_one_spelling_and_output_a_hidden_deprecated_alias(tmp_p
     for command in ("run", "status", "cancel", "list"):
         _, help_text, _ = invoke("launch", command, "--help")
         assert "--runs-dir" in help_text and "--output" not in help_text
+
+
+def test_the_dry_run_and_the_confirmation_show_tokens_and_flops_and_no_invented_gpu_hours(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        write_tokens(tmp_path / "data" / name / "part-0.npy", 600_000)
+    config = tmp_path / "cost.yaml"
+    config.write_text(
+        "name: cost\nproxy_model_id: olmo3_14m\nchinchilla_multiple: 0.001\nsources:\n"
+        + "".join(f"  - name: {n}\n    paths: ['{tmp_path}/data/{n}/*.npy']\n" for n in ("a", "b"))
+    )
+    tokens = 20 * 14_000_000 // 1000  # the budget: 20 tokens per parameter × chinchilla_multiple
+    flops = f"{6 * 14_000_000 * tokens:.3g}"
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    code, stdout, stderr = invoke("launch", "run", str(config), *runs, "--dry-run")
+    assert code == 0, stderr
+    assert f"cost: {tokens:,} tokens, {flops} FLOPs" in stdout
+    assert "GPU-hours not shown" in stdout
+    result = CliRunner().invoke(main, ["launch", "run", str(config), *runs], input="n\n")
+    assert result.exit_code == 1
+    assert f"cost: {tokens:,} tokens, {flops} FLOPs" in result.stdout
+    assert "Launch 1 run(s)" in result.stderr and not (tmp_path / "runs").exists()

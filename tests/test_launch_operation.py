@@ -102,3 +102,12 @@ def test_a_dry_runs_launch_is_never_submitted(tmp_path: Path) -> None:
     with pytest.raises(LaunchError, match="not submitted"):
         operation.submit(launch)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_launch_knows_its_tokens_and_flops_from_the_catalogues_parameters(tmp_path: Path) -> None:
+    built = build(_swarm(tmp_path, variants=3), use_cache=False)
+    launch = operation.prepare(built, backend="local", runs_dir=tmp_path / "runs", offline=True)
+    tokens = [r.requested_tokens for r in built.plan.runs]
+    assert [r.tokens for r in launch.cost.runs] == tokens
+    assert launch.cost.tokens == sum(tokens)
+    assert launch.cost.flops == sum(6 * 1_000_000 * t for t in tokens)  # olmo3_1m: one million parameters

@@ -266,3 +266,91 @@ def test_a_dry_run_of_a_launched_group_shows_the_command_a_resume_keeps(setup: t
     lines = dry.stdout.splitlines()
     start = lines.index("each run executes (trainer command as recorded for the group; --trainer-command changes it):")
     assert lines[start + 1] == "  tiny: " + " ".join(shlex.quote(part) for part in recorded)
+
+
+def test_a_failed_run_shows_why_and_is_retried_once_keeping_every_attempt(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    flag = tmp / "failed-once"
+    script = tmp / "flaky.py"
+    script.write_text(
+        "import os, sys\n"
+        f"if not os.path.exists({str(flag)!r}):\n"
+        f"    open({str(flag)!r}, 'w').close()\n"
+        "    print('loading shards', flush=True); print('CUDA out of memory', file=sys.stderr); sys.exit(7)\n"
+        "print('trained')\n"
+    )
+    args[args.index("--trainer-command") + 1] = f"{sys.executable} {script}"
+    launched = olmix([*args, "--yes", "--json"])
+    assert launched.returncode == 0, launched.stderr
+    group = json.loads(launched.stdout)["group"]
+    runs_dir = ["--runs-dir", str(tmp / "runs")]
+
+    waited = olmix(["launch", "status", "--group", group, *runs_dir, "--json", "--wait"])
+    assert waited.returncode == 1
+    (run,) = json.loads(waited.stdout)["runs"]
+    assert (run["state"], run["exit_code"], run["reason"]) == ("failed", 7, "exit code 7")
+    assert run["log_tail"] == ["loading shards", "CUDA out of memory"]
+    text = olmix(["launch", "status", "--group", group, *runs_dir])
+    assert "tiny failed: exit code 7" in text.stdout
+    assert "  | CUDA out of memory" in text.stdout
+    assert f"olmix launch retry --group {group} --runs-dir {tmp / 'runs'}" in text.stdout
+
+    refused = olmix(["launch", "retry", "--group", group, *runs_dir])  # closed stdin: no confirmation
+    assert refused.returncode == 1 and "Retry 1 run(s) of group" in refused.stderr
+    retried = olmix(["launch", "retry", "--group", group, *runs_dir, "--yes"])
+    assert retried.returncode == 0, retried.stderr
+    assert "submitted tiny: job" in retried.stdout and "1 submitted now" in retried.stdout
+    done = olmix(["launch", "status", "--group", group, *runs_dir, "--json", "--wait"])
+    assert done.returncode == 0, done.stderr
+    (run,) = json.loads(done.stdout)["runs"]
+    assert (run["state"], run["reason"], run["attempts"]) == ("succeeded", None, 2)
+    # the same attempt is never retried twice: by the retry command or by a launch with --retry-failed
+    again = olmix(["launch", "retry", "--group", group, *runs_dir, "--yes"])
+    assert again.returncode == 0 and "nothing to retry" in again.stdout
+    rerun = olmix([*args, "--retry-failed", "--yes"])
+    assert rerun.returncode == 0, rerun.stderr
+    assert "to retry (failed or cancelled): none" in rerun.stdout and "0 submitted now" in rerun.stdout
+    record = json.loads((tmp / "runs" / group / "launch.json").read_text())
+    (entry,) = record["runs"]
+    assert [a["status"]["exit_code"] for a in entry["attempts"]] == [7]
+    log = tmp / "runs" / group / "tiny" / "attempts" / "1" / "train.log"
+    assert log.read_text().splitlines() == ["loading shards", "CUDA out of memory"]
+
+
+def test_launch_run_retry_failed_submits_the_failed_runs_again(setup: tuple[Path, list[str]]) -> None:
+    tmp, args = setup
+    args[args.index("--trainer-command") + 1] = "false"
+    launched = olmix([*args, "--yes", "--json"])
+    assert launched.returncode == 0, launched.stderr
+    group = json.loads(launched.stdout)["group"]
+    waited = olmix(["launch", "status", "--group", group, "--runs-dir", str(tmp / "runs"), "--json", "--wait"])
+    assert waited.returncode == 1
+    plain = olmix([*args, "--yes"])
+    assert "already submitted tiny" in plain.stdout and "0 submitted now" in plain.stdout
+    retried = olmix([*args, "--retry-failed", "--yes"])
+    assert retried.returncode == 0, retried.stderr
+    assert "to retry (failed or cancelled): tiny" in retried.stdout and "1 submitted now" in retried.stdout
+    (entry,) = json.loads((tmp / "runs" / group / "launch.json").read_text())["runs"]
+    assert len(entry["attempts"]) == 1 and entry["state"] == "submitted"
+
+
+def test_moving_a_group_to_another_backend_is_refused_with_the_command_that_launches_a_new_group(
+    setup: tuple[Path, list[str]],
+) -> None:
+    _, args = setup
+    launched = olmix([*args, "--set", "seed=3", "--yes", "--json"])
+    assert launched.returncode == 0, launched.stderr
+    group = json.loads(launched.stdout)["group"]
+    moved = olmix([*args, "--set", "seed=3", "--backend", "slurm", "--yes"])
+    assert moved.returncode == 1
+    assert "Traceback" not in moved.stderr and f"group {group} was launched on backend 'local'" in moved.stderr
+    suggested = shlex.split(moved.stderr.split("(any --set makes one): ")[1].strip())
+    assert suggested[:3] == ["olmix", "launch", "run"] and "--config" not in suggested
+    # the suggested command, with this test's flags, plans the same configs and overrides as a new group
+    flags = args[args.index("--runs-dir") :]
+    dry = olmix([*suggested[1:], *flags, "--dry-run", "--json"])
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["group"] != group and plan["group"].startswith("tiny-")
+    assert plan["config"]["overrides"][0] == "seed=3"
+    assert plan["runs"][0]["seed"] == 3

@@ -17,7 +17,7 @@ import pytest
 from olmix import runpaths
 from olmix.backends import RunState
 from olmix.backends.local import LocalBackend
-from olmix.errors import OlmixError
+from olmix.errors import ExtraMissing, OlmixError
 from olmix.launch import launcher
 
 from .conftest import REPO
@@ -611,3 +611,115 @@ def test_a_run_submitted_by_a_launch_killed_before_it_could_honour_a_cancel_is_s
     assert submissions(tmp_path / "submissions") == ["run-0"]
     assert wait_finished(group_dir, LocalBackend())["run-0"].state == RunState.CANCELLED
     assert launcher.read_record(group_dir).runs[0].cancelled_at is not None
+
+
+# -- retrying failed and cancelled runs -----------------------------------------------------------------------
+
+
+def retry(tmp_path: Path, backend: LocalBackend, command: list[str] | None = None) -> list[launcher.Submitted]:
+    request = launcher.prepare(make_plan(), CONFIG, backend, tmp_path / "out", command=command, retry=True)
+    return launcher.submit(request, backend)
+
+
+def test_a_retry_submits_each_failed_run_once_and_the_record_keeps_every_attempt(tmp_path: Path) -> None:
+    backend = LocalBackend(max_parallel=3)
+    # run-b fails on its first attempt only: the flag file tells the second one apart
+    flag = tmp_path / "failed-once"
+    body = f"log('start')\nprint('attempt of', RUN)\nif RUN == 'run-b' and not os.path.exists({str(flag)!r}):\n"
+    body += f"    open({str(flag)!r}, 'w').close()\n    sys.exit(5)\n"
+    command = trainer(tmp_path, body)
+    launcher.launch(make_plan(), CONFIG, backend, tmp_path / "out", command=command)
+    group_dir = tmp_path / "out" / "g-0123abcd"
+    found = wait_finished(group_dir, backend)
+    assert [name for name, st in found.items() if st.state is RunState.FAILED] == ["run-b"]
+    first = json.loads((group_dir / "launch.json").read_text())["runs"][1]
+
+    assert launcher.to_retry(group_dir, backend) == ["run-b"]
+    results = retry(tmp_path, backend)
+    assert [(r.run, r.new) for r in results] == [("run-a", False), ("run-b", True), ("run-c", False)]
+    found = wait_finished(group_dir, backend)
+    assert {name: st.state for name, st in found.items()} == dict.fromkeys(RUNS, RunState.SUCCEEDED)
+    # a second retry of the same attempt submits nothing new
+    assert launcher.to_retry(group_dir, backend) == []
+    assert [r.new for r in retry(tmp_path, backend)] == [False] * 3
+    assert Counter(r for r, e, _ in events(tmp_path)) == {"run-a": 1, "run-b": 2, "run-c": 1}
+
+    entry = json.loads((group_dir / "launch.json").read_text())["runs"][1]
+    (attempt,) = entry["attempts"]
+    assert (attempt["job_id"], attempt["token"], attempt["submitted_at"]) == (
+        first["job_id"],
+        first["token"],
+        first["submitted_at"],
+    )
+    assert (attempt["status"]["state"], attempt["status"]["exit_code"]) == ("failed", 5)
+    assert attempt["folder"] == "attempts/1"
+    assert entry["job_id"] != first["job_id"] and entry["token"] != first["token"]
+    # each attempt's log is its own
+    assert (group_dir / "run-b" / "attempts" / "1" / "train.log").read_text() == "attempt of run-b\n"
+    assert (group_dir / "run-b" / "train.log").read_text() == "attempt of run-b\n"
+    assert "attempts" not in json.loads((group_dir / "launch.json").read_text())["runs"][0]
+
+
+def test_a_retry_resubmits_a_run_cancelled_before_it_was_submitted(tmp_path: Path) -> None:
+    backend = LocalBackend()
+    command = trainer(tmp_path, "log('start')\n")
+    plan = make_plan()
+    request = launcher.prepare(plan, CONFIG, backend, tmp_path / "out", command=command)
+    group_dir = request.group_dir
+    group_dir.mkdir(parents=True)
+    launcher._prepare_group(request, backend)  # the record a launch writes before it submits
+    launcher.cancel_runs(group_dir, backend, ["run-a"])
+    results = launcher.submit(request, backend)
+    assert (results[0].run, results[0].cancelled) == ("run-a", True)
+    assert launcher.to_retry(group_dir, backend) == ["run-a"]
+    again = retry(tmp_path, backend)
+    assert [(r.run, r.new) for r in again] == [("run-a", True), ("run-b", False), ("run-c", False)]
+    (attempt,) = json.loads((group_dir / "launch.json").read_text())["runs"][0]["attempts"]
+    assert attempt["job_id"] is None and attempt["cancel_requested_at"] > 0
+
+
+def test_a_retry_while_another_launch_of_the_group_runs_submits_nothing(tmp_path: Path) -> None:
+    backend = LocalBackend()
+    command = trainer(tmp_path, "sys.exit(1)\n")
+    launcher.launch(make_plan(), CONFIG, backend, tmp_path / "out", command=command)
+    group_dir = tmp_path / "out" / "g-0123abcd"
+    wait_finished(group_dir, backend)
+    before = (group_dir / "launch.json").read_bytes()
+    with launcher.launch_lock(group_dir), pytest.raises(launcher.LaunchError, match="another olmix process"):
+        retry(tmp_path, backend)
+    assert (group_dir / "launch.json").read_bytes() == before
+    assert len(retry(tmp_path, backend)) == 3
+    assert launcher.to_retry(group_dir, backend) == []
+
+
+def test_retrying_a_group_never_launched_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(launcher.LaunchError, match="has not been launched"):
+        retry(tmp_path, LocalBackend(), ["true"])
+    assert not (tmp_path / "out").exists()
+
+
+# -- the trainer's extra, checked where the trainer runs -------------------------------------------------------
+
+
+def test_olmix_train_without_the_train_extra_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "olmo_core" else real(name, *a))
+    command = list(launcher.DEFAULT_COMMAND)
+    with pytest.raises(ExtraMissing, match=r"olmix.train needs olmo_core, .*pip install 'olmix\[train\]'") as caught:
+        launcher.prepare(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=command)
+    assert sys.executable in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_another_python_without_the_train_extra_is_asked_and_refused(tmp_path: Path) -> None:
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    command = [str(venv / "bin" / "python"), "-m", "olmix.train", "--plan", "{plan}", "--out", "{run_dir}"]
+    with pytest.raises(ExtraMissing, match=r"needs torch, olmo_core, numpy, which .*bare/bin/python cannot import"):
+        launcher.prepare(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=command)
+    # this environment has the extra: the default command passes
+    launcher.prepare(make_plan(), CONFIG, LocalBackend(), tmp_path / "out", command=list(launcher.DEFAULT_COMMAND))

@@ -11,6 +11,56 @@ from pydantic import ConfigDict, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
 
+class Attempt(JsonModel):
+    """
+    One earlier submission of a run, as it stood when the run was retried.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    token: Annotated[str | None, Field(pattern="^[0-9a-f]{32}(\\.(0|[1-9][0-9]*))?$", title="Submission token")]
+    """
+    The attempt's submission token; null for a run cancelled before it was submitted.
+    """
+    job_id: Annotated[JobId | None, Field(title="Job id")]
+    """
+    The backend's id of the attempt; null for a run cancelled before it was submitted.
+    """
+    url: Annotated[str | None, Field(pattern="^https?://[^\\s]+$", title="URL")] = None
+    """
+    Where the backend shows the attempt, where it has a page.
+    """
+    submitted_at: Annotated[Timestamp | None, Field(title="Submitted at")]
+    """
+    When the attempt was submitted; null if it never was.
+    """
+    command: Annotated[list[str] | None, Field(min_length=1, title="Command")] = None
+    """
+    The command the attempt was submitted with.
+    """
+    status: Annotated[RunStatus | None, Field(title="Last status")]
+    """
+    How the attempt ended, as its backend reported it when the run was retried; null for one never submitted.
+    """
+    cancelled_at: Annotated[float | None, Field(ge=0.0, title="Cancelled at")] = None
+    """
+    When the attempt was stopped by `olmix launch cancel`.
+    """
+    cancel_requested_at: Annotated[float | None, Field(ge=0.0, title="Cancel requested at")] = None
+    """
+    When `olmix launch cancel` asked for the attempt to stop.
+    """
+    retried_at: Annotated[float, Field(ge=0.0, title="Retried at")]
+    """
+    When the run was retried, ending this attempt.
+    """
+    folder: Annotated[str, Field(pattern="^attempts/[1-9][0-9]*$", title="Folder")]
+    """
+    Where the attempt's state files and logs (train.log) were moved, relative to the run's folder: `attempts/<n>`, n counting from 1.
+    """
+
+
 class Change(JsonModel):
     """
     One run setting changed by a resumed launch: runs submitted before it used `old`.
@@ -75,7 +125,7 @@ The backend's id of a submitted run (the local backend: the runner's process id)
 
 class LaunchRecord(JsonModel):
     """
-    The record of a launched group, `<runs-dir>/<group>/launch.json`: where its runs came from, how they are run, and each run's submission (state, token, job id) and last known status. Written atomically by `olmix launch`, and only under the group's record lock on a fresh read. One rule JSON Schema does not state here is checked by olmix on read: a run whose state is `submitting` has a token, and a `submitted` one a job id.
+    The record of a launched group, `<runs-dir>/<group>/launch.json`: where its runs came from, how they are run, each run's submission (state, token, job id) and last known status, and its earlier attempts where it was retried. Written atomically by `olmix launch`, and only under the group's record lock on a fresh read. One rule JSON Schema does not state here is checked by olmix on read: a run whose state is `submitting` has a token, and a `submitted` one a job id.
     """
 
     model_config = ConfigDict(
@@ -202,6 +252,10 @@ class RunRecord(JsonModel):
     """
     When `olmix launch cancel` asked for the run to stop. A run marked before it was submitted is never submitted (its state stays `planned` or `submitting`, by any launch of the group); one being submitted when the mark came is cancelled as soon as its job id is known, and gets `cancelled_at`. Absent in records written before olmix knew it.
     """
+    attempts: Annotated[list[Attempt], Field(title="Earlier attempts", validate_default=True)] = []
+    """
+    The run's earlier submissions, oldest first, each as it ended: `olmix launch retry` (or `launch run --retry-failed`) moves a failed or cancelled run's submission here and submits the run again, so the run's own fields always describe its latest attempt. Empty for a run submitted once; absent in records written before olmix retried runs.
+    """
 
 
 class RunStatus(JsonModel):
@@ -221,6 +275,10 @@ class RunStatus(JsonModel):
     exit_code: Annotated[int | None, Field(title="Exit code")]
     """
     The trainer's exit code, once known.
+    """
+    signal: Annotated[int | None, Field(ge=1, title="Signal")] = None
+    """
+    The signal that ended the trainer, where the backend reports one (an exit code is then absent, or 128 + the signal); absent otherwise.
     """
     started_at: Annotated[Timestamp | None, Field(title="Started at")]
     """

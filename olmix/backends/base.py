@@ -8,8 +8,8 @@ the launcher calls hooks and never probes for them:
 
 - `options_from_config`: the options a config's settings make (recorded with
   the launch, so `status` and `cancel` build the same backend again);
-- `check`, `check_command`, `preflight`: what a launch checks before it
-  writes or submits anything;
+- `check`, `check_command`, `check_trainer`, `preflight`: what a launch
+  checks before it writes or submits anything;
 - `submits_together` with `submit_many`: runs submitted in one call (a job
   array); `find_many`, `statuses`, `cancel_many`: one query for many runs;
 - `describe`, `describe_many`: what a dry run shows of a submission;
@@ -53,6 +53,10 @@ class Backend:
 
     def check_command(self, command: list[str]) -> None:
         """Raise BackendError when this backend could not start `command` (say, its program is missing)."""
+
+    def check_trainer(self, command: list[str]) -> None:
+        """Raise ExtraMissing when the trainer `command` could not start where this backend runs it for want of an
+        extra (olmix.train without the `train` extra); a backend that cannot look there checks nothing."""
 
     def preflight(self, secrets: list[str]) -> None:
         """Ask the engine, before anything is written, whether it will take these runs (a service's answer)."""

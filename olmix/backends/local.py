@@ -25,6 +25,7 @@ from typing import Any
 
 from olmix.backends.base import Backend
 from olmix.backends.types import BackendError, RunSpec, RunState, Status, run_file
+from olmix.errors import ExtraMissing
 from olmix.fileio import write_json_atomic
 
 IGNORED = ("cluster", "budget", "workspace", "priority", "slurm", "beaker")
@@ -100,6 +101,18 @@ class LocalBackend(Backend):
         elif shutil.which(program) is None:
             raise BackendError(f"trainer program {program!r} is not on PATH; nothing was submitted")
 
+    def check_trainer(self, command: list[str]) -> None:
+        from olmix.training.olmocore import runs_olmix_train, train_extra_missing
+
+        if not runs_olmix_train(command):
+            return
+        if missing := train_extra_missing(command[0]):
+            raise ExtraMissing(
+                f"trainer command {' '.join(command[:3])!r}: olmix.train needs {', '.join(missing)}, which "
+                f"{command[0]} cannot import (nothing was submitted)",
+                "train",
+            )
+
     def submit(self, spec: RunSpec) -> str:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
         runner = [
@@ -151,7 +164,9 @@ class LocalBackend(Backend):
             code = done["exit_code"]
             ok = RunState.SUCCEEDED if code == 0 else RunState.FAILED
             state = RunState.CANCELLED if done["cancelled"] else ok
-            return Status(state, code, started_at, done["finished_at"])
+            # the runner records the trainer's return code: minus the signal that ended it, if one did
+            signal_number = -code if isinstance(code, int) and code < 0 else None
+            return Status(state, code, started_at, done["finished_at"], signal=signal_number)
         job = run_file(run_dir / "job.json")
         token = job["token"] if job else ""
         if job is None or not _alive(pid, token):

@@ -41,7 +41,6 @@ masks their values in train.log; no value is written anywhere.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import shlex
@@ -151,6 +150,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     name: str = ""
+    signal: int | None = None
 
 
 def _time(text: str) -> float | None:
@@ -167,11 +167,15 @@ def map_state(job: Job, *, live: bool) -> Status:
     reason = job.reason if job.reason and job.reason not in ("None", "(null)") else ""
     detail = f"slurm {job.state.strip()}" + (f": {reason}" if reason else "")
     if state is None:
-        return Status(RunState.FAILED, job.exit_code, job.started_at, job.finished_at, detail + " (unknown state)")
+        return Status(
+            RunState.FAILED, job.exit_code, job.started_at, job.finished_at, detail + " (unknown state)", job.signal
+        )
     finished = job.finished_at if state.finished else None
     # A pending job's StartTime is the scheduler's forecast (a requeued job's next start), not a start.
     started = None if state is RunState.PENDING else job.started_at
-    return Status(state, job.exit_code if state.finished else None, started, finished, detail)
+    if not state.finished:
+        return Status(state, None, started, finished, detail)
+    return Status(state, job.exit_code, started, finished, detail, job.signal)
 
 
 class SlurmBackend(Backend):
@@ -362,7 +366,9 @@ class SlurmBackend(Backend):
 
     def trainer_command(self, command: list[str]) -> list[str]:
         """The run's command, with `--checkpoint-interval` added for olmix.train unless it sets one."""
-        if not _runs_olmix_train(command) or any(a.split("=")[0] == "--checkpoint-interval" for a in command):
+        from olmix.training.olmocore import runs_olmix_train
+
+        if not runs_olmix_train(command) or any(a.split("=")[0] == "--checkpoint-interval" for a in command):
             return list(command)
         return [*command, "--checkpoint-interval", str(self.checkpoint_interval)]
 
@@ -549,7 +555,8 @@ class SlurmBackend(Backend):
                 continue
             raw, job_id, state, reason, status, start, end = parts[:7]
             code = int(status) >> 8 if status.isdigit() else None
-            jobs[job_id] = Job(job_id, raw, state, reason, code, _time(start), _time(end))
+            signal_number = (int(status) & 0x7F) or None if status.isdigit() else None  # a wait status
+            jobs[job_id] = Job(job_id, raw, state, reason, code, _time(start), _time(end), signal=signal_number)
         return jobs
 
     def _sacct(self, selection: list[str]) -> list[Job]:
@@ -572,9 +579,19 @@ class SlurmBackend(Backend):
                 continue
             job_id, raw, state, exit_code, start, end, reason = parts[:7]
             name = "|".join(parts[7:])  # the last field: a job name may hold the separator
-            code = exit_code.split(":")[0]
+            code, _, sig = exit_code.partition(":")  # sacct's ExitCode: the exit code, then the signal
             rows.append(
-                Job(job_id, raw, state, reason, int(code) if code.isdigit() else None, _time(start), _time(end), name)
+                Job(
+                    job_id,
+                    raw,
+                    state,
+                    reason,
+                    int(code) if code.isdigit() else None,
+                    _time(start),
+                    _time(end),
+                    name,
+                    int(sig) or None if sig.isdigit() else None,
+                )
             )
         return rows
 
@@ -640,10 +657,6 @@ class SlurmBackend(Backend):
 def _array_of(job_id: str) -> str:
     """The array job id of an array task's id (`123_4` → `123`); any other id itself."""
     return job_id.split("_")[0]
-
-
-def _runs_olmix_train(command: list[str]) -> bool:
-    return any(a == "-m" and b == "olmix.train" for a, b in itertools.pairwise(command))
 
 
 def options_from_config(config: Any, max_parallel: int | None = None) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class Status:
     started_at: float | None = None
     finished_at: float | None = None
     detail: str = ""
+    signal: int | None = None  # the signal that ended the trainer, where the backend knows it
 
     @property
     def duration(self) -> float | None:

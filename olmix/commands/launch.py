@@ -153,9 +153,25 @@ def _show(plan: Any, plan_out: str | None, as_json: bool) -> None:
             safe_echo(f"plan written to {plan_out}")
 
 
+def render_cost(cost: Any, echo: Callable[[str], None] = safe_echo) -> None:
+    """Tokens and FLOPs for the group and, where there are several runs, for each."""
+    many = f"{len(cost.runs)} runs, " if len(cost.runs) > 1 else ""
+    echo(
+        f"cost: {many}{cost.tokens:,} tokens, {cost.flops:.3g} FLOPs (6 × parameters × tokens); GPU-hours not "
+        "shown: olmix knows no measured throughput for the hardware"
+    )
+    if len(cost.runs) > 1:
+        for one in cost.runs:
+            echo(
+                f"  {one.run}: {one.model} ({one.parameters:,} parameters) × {one.tokens:,} tokens "
+                f"= {one.flops:.3g} FLOPs"
+            )
+
+
 def render_launch(launch: Any, echo: Callable[[str], None] = safe_echo, *, descriptions: bool = False) -> None:
     """What each run executes, the backend's notes and (for a dry run) what the backend would submit."""
     echo("")
+    render_cost(launch.cost, echo)
     render_commands(
         launch.request.runs, launch.settings, launch.request.changes, echo, kept=launch.request.command_kept
     )
@@ -201,6 +217,7 @@ def launch() -> None:
         "olmix launch run config/examples/launch/quality_thresholds/ --dry-run",
         "olmix launch run my.yaml --backend slurm --set chinchilla_multiple=0.5 --yes",
         "olmix launch run my.yaml --group my-1a2b3c4d   # resume: submit what is not yet submitted",
+        "olmix launch run my.yaml --retry-failed --yes   # submit the failed runs again",
     )
 )
 @_options
@@ -220,6 +237,11 @@ def launch() -> None:
 )
 @runs_dir_option("output")
 @click.option("--group", "group", help="Resume this group: submit its runs not yet submitted.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Submit again, once each, the group's runs that failed or were cancelled (the record keeps every attempt).",
+)
 @click.option("--trainer-command", help="Command each run executes (placeholders {python} {plan} {run_dir} {run}).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--wait", is_flag=True, help="After submitting, wait until every run has finished and show their states.")
@@ -236,6 +258,7 @@ def run(
     max_parallel: int | None,
     output: Path,
     group: str | None,
+    retry_failed: bool,
     trainer_command: str | None,
     yes: bool,
     wait: bool,
@@ -264,6 +287,7 @@ def run(
         max_parallel=max_parallel,
         group=group,
         offline=dry_run,
+        retry_failed=retry_failed,
     )
     if dry_run:
         _show(plan, plan_out, as_json)
@@ -278,10 +302,15 @@ def run(
     render_plan(plan, echo)
     render_launch(prepared, echo)
     count = len(plan.runs)
+    if retry_failed:
+        echo(f"to retry (failed or cancelled): {', '.join(prepared.retrying) or 'none'}")
     if not yes:
-        click.confirm(
-            escape(f"Launch {count} run(s) of group {plan.group} on {backend}?"), default=False, abort=True, err=True
+        question = (
+            f"Retry {len(prepared.retrying)} run(s) of group {plan.group} on {backend}?"
+            if retry_failed
+            else f"Launch {count} run(s) of group {plan.group} on {backend}?"
         )
+        click.confirm(escape(question), default=False, abort=True, err=True)
     results = operation.submit(
         prepared,
         on_submit=lambda s: echo(_submitted_line(s)),
@@ -341,4 +370,5 @@ def preview(
 
 launch.add_command(launch_ops.status)
 launch.add_command(launch_ops.cancel)
+launch.add_command(launch_ops.retry)
 launch.add_command(launch_ops.list_groups)

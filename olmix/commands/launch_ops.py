@@ -22,6 +22,13 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _runs_dir_flag(runs_dir: Path) -> str:
+    """` --runs-dir D` unless D is the default runs folder."""
+    import shlex
+
+    return "" if runs_dir.resolve() == Path("runs").resolve() else f" --runs-dir {shlex.quote(str(runs_dir))}"
+
+
 def wait_for(group_dir: Path, backend: Any, poll_s: float = 2.0) -> tuple[Any, dict[str, Any]]:
     """Block until every submitted run of the group has finished, saying on stderr how the runs move."""
     from olmix.launch import launcher
@@ -84,6 +91,7 @@ def _progress(progress: Any) -> str:
 
 
 def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: bool) -> None:
+    from olmix.launch.failures import failure
     from olmix.training.progress import read_progress
 
     group = group_dir.name
@@ -93,6 +101,7 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
         running = st is not None and st.state.value == "running"
         progress = read_progress(group_dir / entry.name) if running else None  # where the trainer is
         shown.append(progress)
+        why = failure(st, group_dir / entry.name)
         runs.append(
             {
                 "run": entry.name,
@@ -106,6 +115,10 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
                 "detail": st.detail
                 if st
                 else ("cancelled before it was submitted" if entry.cancel_requested_at else ""),
+                # why it did not succeed: exit code or signal, the scheduler's reason, the end of its log
+                "reason": why.reason if why else None,
+                "log_tail": why.log_tail if why else [],
+                "attempts": len(entry.attempts) + 1 if entry.state == "submitted" else len(entry.attempts),
             }
         )
     if as_json:
@@ -125,8 +138,16 @@ def _show_status(group_dir: Path, record: Any, found: dict[str, Any], as_json: b
     echo(f"group {group} on {record.backend} ({record.config.path})")
     click.echo(table(["run", "state", "exit", "duration", "progress", "log"], rows))
     for r in runs:
-        if r["detail"]:
+        if r["reason"]:
+            echo(f"{r['run']} {r['state']}: {r['reason']}")
+            if r["log_tail"]:
+                echo(f"  last lines of {r['log']}:")
+                for line in r["log_tail"]:
+                    echo(f"  | {line}")
+        elif r["detail"]:
             echo(f"{r['run']}: {r['detail']}")
+    if retry := [r["run"] for r in runs if r["state"] in ("failed", "cancelled")]:
+        echo(f"retry {', '.join(retry)}:  olmix launch retry --group {group}" + _runs_dir_flag(group_dir.parent))
 
 
 @click.command(
@@ -157,6 +178,61 @@ def cancel(group: str, runs: tuple[str, ...], output: Path, yes: bool) -> None:
         echo(f"will not be submitted (a launch under way stops any it is submitting): {', '.join(done.not_submitted)}")
     if not done.cancelled and not done.not_submitted:
         echo("nothing to cancel: those runs are finished")
+
+
+@click.command(
+    epilog=examples(
+        "olmix launch retry --group quality-top30pct-07bc44a5",
+        "olmix launch retry --group quality-top30pct-07bc44a5 --yes --format json",
+    )
+)
+@click.option("--group", "group", required=True, help="Group id, as printed by `olmix launch run`.")
+@runs_dir_option("output")
+@format_option("text", "json")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@reports_errors
+def retry(group: str, output: Path, fmt: str, yes: bool) -> None:
+    """Submit again, once each, the runs of a group that failed or were cancelled.
+
+    Each run's earlier attempt stays in the launch record (`attempts`), its
+    logs in the run's `attempts/<n>/` folder. Runs with the group's recorded
+    plan, trainer command and environment; a second retry submits nothing
+    until a retried run fails again.
+    """
+    as_json = fmt == "json"
+    from olmix import runpaths
+    from olmix.launch import launcher
+
+    group_dir = runpaths.group_dir(output, group)
+    record = launcher.read_record(group_dir)
+    backend = launcher.backend_for(record)
+    request = launcher.retry_request(group_dir, backend)
+    names = launcher.to_retry(group_dir, backend)
+    say = (lambda text: echo(text, err=True)) if as_json else echo
+    if not names:
+        say(f"nothing to retry: no run of group {group} failed or was cancelled")
+        if as_json:
+            click.echo(to_json({"group": group, "output": str(group_dir), "runs": []}))
+        return
+    if not yes:
+        click.confirm(
+            escape(f"Retry {len(names)} run(s) of group {group} on {record.backend} ({', '.join(names)})?"),
+            default=False,
+            abort=True,
+            err=True,
+        )
+    results = launcher.submit(request, backend, lambda s: say(_retried_line(s)) if s.new or not s.job_id else None)
+    if as_json:
+        runs = [{"run": r.run, "job_id": r.job_id or None, "new": r.new, "cancelled": r.cancelled} for r in results]
+        click.echo(to_json({"group": group, "output": str(group_dir), "runs": runs}))
+    else:
+        echo(f"group {group}: {sum(r.new for r in results)} submitted now, {len(results)} in all")
+
+
+def _retried_line(s: Any) -> str:
+    if not s.job_id:
+        return f"not submitted {s.run}: cancelled before it was submitted"
+    return f"submitted {s.run}: job {s.job_id}" + (" (cancelled)" if s.cancelled else "")
 
 
 @click.command(name="list", epilog=examples("olmix launch list --limit 5", "olmix launch list --format json"))

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from olmix import runpaths
-from olmix.backends import Backend, BackendError, RunSpec, Status
+from olmix.backends import Backend, BackendError, RunSpec, RunState, Status
 from olmix.backends.secrets import check_secrets
 from olmix.errors import OlmixError
 from olmix.fileio import make_dir, write_json_atomic
@@ -122,6 +122,7 @@ class LaunchRequest:
     secrets: list[str]
     runs: list[RunLaunch]
     resumed: bool = False  # the group has a record already
+    retry: bool = False  # failed and cancelled runs start a new attempt, submitted with the runs left
     changes: list[Change] = field(default_factory=list)  # settings a resume changes, against the record
     command_kept: bool = False  # a resume without a new command keeps the recorded one
 
@@ -253,9 +254,25 @@ def _check_resume(record: LaunchRecord, plan: dict[str, Any], backend: Backend) 
             f"overrides (sha256 {record.config.sha256[:12]}…); launch the changed config as a new group"
         )
     if record.backend != backend.name:
-        raise LaunchError(f"group {record.group} was launched on backend '{record.backend}', not '{backend.name}'")
+        raise LaunchError(
+            f"group {record.group} was launched on backend '{record.backend}', not '{backend.name}': its runs stay "
+            f"there (`olmix launch retry --group {record.group}` submits its failed ones again on {record.backend}); "
+            f"to run these configs on {backend.name}, launch them as a new group (any --set makes one): "
+            + moved_command(record, backend.name)
+        )
     if [r.name for r in record.runs] != [r["name"] for r in plan["runs"]]:
         raise LaunchError(f"group {record.group}: the record's runs are not the plan's runs")
+
+
+def moved_command(record: LaunchRecord, backend: str) -> str:
+    """The command that launches a group's configs, with its overrides, on `backend` as a new group: a
+    description naming the backend is one more override, so the group id differs and nothing else does."""
+    import shlex
+
+    paths = record.config.path.split(", ")  # several configs are recorded as their paths joined so
+    sets = [*record.config.overrides, f"description=launched on {backend} (was group {record.group})"]
+    words = ["olmix", "launch", "run", *paths, "--backend", backend, *(w for o in sets for w in ("--set", o))]
+    return shlex.join(words)
 
 
 def prepare(
@@ -271,6 +288,7 @@ def prepare(
     group: str | None = None,
     default_command: list[str] | None = None,
     offline: bool = False,
+    retry: bool = False,
 ) -> LaunchRequest:
     """Check a launch of `plan` (as a resume of `group`, if given) and say exactly what it would do.
 
@@ -298,17 +316,42 @@ def prepare(
     if not offline:
         for program in sorted({run.command[0] for run in runs}):
             backend.check_command([program])
+        backend.check_trainer(runs[0].command)  # every run's command is the one template filled in
         backend.preflight(secrets)  # a service asked, before anything is written, whether it will take these runs
     request = LaunchRequest(
-        plan, config_path, root, group_dir, dict(options or {}), template, dict(env or {}), secrets, runs
+        plan, config_path, root, group_dir, dict(options or {}), template, dict(env or {}), secrets, runs, retry=retry
     )
     if record is None:
+        if retry:
+            raise LaunchError(
+                f"group {plan['group']} has not been launched under {root}, so it has no failed run to retry; "
+                "launch it without --retry-failed"
+            )
         return request
     _check_resume(record, plan, backend)
     old = _settings_of(record)
     new = {"trainer_command": template, "env": request.env, "secrets": secrets}
     changes = [Change(key, old[key], new[key]) for key in SETTINGS if old[key] != new[key]]
     return dataclasses.replace(request, resumed=True, changes=changes, command_kept=kept)
+
+
+def retry_request(group_dir: Path, backend: Backend) -> LaunchRequest:
+    """A checked launch of a group's own plan (`plan.json` beside its record) that retries its failed and
+    cancelled runs with the recorded settings, and submits any run not yet submitted."""
+    from olmix.planning.planfile import plan_data, read_plan
+
+    record = read_record(group_dir)
+    plan = plan_data(read_plan(runpaths.inside(group_dir, group_dir / record.plan_file)))
+    return prepare(
+        plan,
+        Path(record.config.path),
+        backend,
+        group_dir.parent,
+        options=dict(record.backend_options),
+        env=dict(record.env),
+        secrets=list(record.secrets),
+        retry=True,
+    )
 
 
 def _new_record(request: LaunchRequest, backend: Backend) -> LaunchRecord:
@@ -383,6 +426,8 @@ def submit(
     with launch_lock(group_dir):
         runpaths.inside(request.runs_dir, group_dir)  # the folder just made (or found) is no symlink out
         _prepare_group(request, backend)
+        if request.retry:
+            _new_attempts(group_dir, backend)
         entries = {e.name: e for e in read_record(group_dir).runs}  # this process alone submits (launch lock)
         done: dict[str, Submitted] = {}
         for run in request.runs:
@@ -404,6 +449,86 @@ def submit(
             on_submit(done[run.name])
             results.append(done[run.name])
         return results
+
+
+ATTEMPT_FILES = ("job.json", "started.json", "exit.json", "cancel.json", "runner.log", "train.log", "metrics.json")
+"""What one attempt of a run leaves in its folder (the backends' state files, its logs, its metrics): a retry
+moves them to `attempts/<n>/`, so the next attempt's state is never read from an earlier one's files."""
+
+RETRIED_STATES = (RunState.FAILED, RunState.CANCELLED)
+
+
+def to_retry(group_dir: Path, backend: Backend) -> list[str]:
+    """The runs a retry of the group would submit again: those whose latest attempt failed or was cancelled
+    (a cancel before it was submitted included). Asks the backend; changes nothing."""
+    return sorted(_ended(read_record(group_dir), group_dir, backend))
+
+
+def _ended(record: LaunchRecord, group_dir: Path, backend: Backend) -> dict[str, Status | None]:
+    """Runs whose latest attempt failed or was cancelled, with the status their backend gave (None: cancelled
+    before it was submitted)."""
+    asked = [e for e in record.runs if e.state == "submitted" and e.job_id is not None]
+    answers = backend.statuses([(str(e.job_id), group_dir / e.name) for e in asked])
+    out: dict[str, Status | None] = {
+        e.name: st for e, st in zip(asked, answers, strict=True) if st.state in RETRIED_STATES
+    }
+    out.update({e.name: None for e in record.runs if e.state == "planned" and e.cancel_requested_at is not None})
+    return out
+
+
+def _new_attempts(group_dir: Path, backend: Backend) -> list[str]:
+    """Under the launch lock: end the latest attempt of each failed or cancelled run, so that the submission that
+    follows submits it again, once. Its files move to `attempts/<n>/` first, then its record entry moves to
+    `attempts` and the run is `planned` again (a retry killed between the two moves the files again, to the same
+    folder, and then the entry). Returns the runs to submit again."""
+    from olmix_generated.launch_record import Attempt
+
+    record = read_record(group_dir)
+    ended = _ended(record, group_dir, backend)
+    asked = {e.name: e.job_id for e in record.runs if e.name in ended}
+    for entry in record.runs:
+        if entry.name in ended:
+            _move_attempt_files(group_dir / entry.name, len(entry.attempts) + 1)
+    now = time.time()
+    retried = []
+    with updating(group_dir) as fresh:
+        for entry in fresh.runs:
+            if entry.name not in ended or entry.job_id != asked[entry.name]:
+                continue  # a run changed since it was asked about is not this attempt any more
+            if entry.job_id is None and (entry.state != "planned" or entry.cancel_requested_at is None):
+                continue
+            st = ended[entry.name]
+            n = len(entry.attempts) + 1
+            attempt = {
+                "token": entry.token,
+                "job_id": entry.job_id,
+                "url": entry.url,
+                "submitted_at": entry.submitted_at,
+                "command": entry.command,
+                "status": status_record(st) if st is not None else None,
+                "cancelled_at": entry.cancelled_at,
+                "cancel_requested_at": entry.cancel_requested_at,
+                "retried_at": now,
+                "folder": f"attempts/{n}",
+            }
+            optional = ("url", "command", "cancelled_at", "cancel_requested_at")  # absent, never null
+            entry.attempts.append(
+                Attempt.model_validate({k: v for k, v in attempt.items() if v is not None or k not in optional})
+            )
+            entry.state, entry.token, entry.job_id, entry.submitted_at, entry.status = "planned", None, None, None, None
+            entry.url = entry.command = entry.cancelled_at = entry.cancel_requested_at = None
+            retried.append(entry.name)
+    return retried
+
+
+def _move_attempt_files(run_dir: Path, n: int) -> None:
+    folder = run_dir / "attempts" / str(n)
+    present = [name for name in ATTEMPT_FILES if (run_dir / name).exists()]
+    if not present:
+        return
+    make_dir(folder)
+    for name in present:
+        os.replace(run_dir / name, folder / name)
 
 
 def _honour_cancels(request: LaunchRequest, backend: Backend, done: dict[str, Submitted]) -> dict[str, Submitted]:
@@ -602,13 +727,14 @@ def launch(
 
 
 def status_record(status: Status) -> dict[str, Any]:
-    return {
+    out = {
         "state": status.state.value,
         "exit_code": status.exit_code,
         "started_at": status.started_at,
         "finished_at": status.finished_at,
         "detail": status.detail,
     }
+    return out if status.signal is None else {**out, "signal": status.signal}
 
 
 def statuses(group_dir: Path, backend: Backend) -> tuple[LaunchRecord, dict[str, Status | None]]:

@@ -12,7 +12,7 @@ only parses flags and renders what comes back.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,47 @@ class Description:
     text: str
 
 
+FLOPS_PER_PARAMETER_TOKEN = 6
+"""Training FLOPs per parameter per token: 6·N·D (forward and backward passes of a dense transformer)."""
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """What one run costs to train: its tokens and FLOPs (6·N·D, N the proxy model's parameters)."""
+
+    run: str
+    model: str
+    parameters: int
+    tokens: int
+
+    @property
+    def flops(self) -> int:
+        return FLOPS_PER_PARAMETER_TOKEN * self.parameters * self.tokens
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A launch's cost, run by run and for the group. GPU-hours need a measured throughput for the hardware
+    the runs go to, which neither the config nor the catalogue states yet: none is shown, none is guessed."""
+
+    runs: list[RunCost]
+
+    @property
+    def tokens(self) -> int:
+        return sum(r.tokens for r in self.runs)
+
+    @property
+    def flops(self) -> int:
+        return sum(r.flops for r in self.runs)
+
+
+def cost(plan: LaunchPlan) -> Cost:
+    """The cost of training every run of `plan`, from the catalogue's parameter counts."""
+    from olmix import catalogue
+
+    return Cost([RunCost(r.name, r.model, catalogue.parameters(r.model), r.requested_tokens) for r in plan.runs])
+
+
 @dataclass(frozen=True)
 class Launch:
     """A checked launch: the plan, how its runs run, the backend and what it would submit."""
@@ -45,10 +86,15 @@ class Launch:
     descriptions: list[Description]
     together: str | None  # what submits the runs together (a job array), where they are
     offline: bool
+    retrying: list[str] = field(default_factory=list)  # runs a retry submits again (failed or cancelled)
 
     @property
     def group(self) -> str:
         return self.plan.group
+
+    @property
+    def cost(self) -> Cost:
+        return cost(self.plan)
 
 
 def prepare(
@@ -60,6 +106,7 @@ def prepare(
     max_parallel: int | None = None,
     group: str | None = None,
     offline: bool = False,
+    retry_failed: bool = False,
 ) -> Launch:
     """Check a launch of a built plan on `backend` and describe it; `offline` (a dry run) asks no service and looks
     up no secret. Writes nothing, submits nothing."""
@@ -84,6 +131,7 @@ def prepare(
         secrets=settings.secrets,
         group=group,
         offline=offline,
+        retry=retry_failed,
     )
     together = len(request.runs) > 1 and engine.submits_together
     specs = [
@@ -101,7 +149,8 @@ def prepare(
     ]
     texts, trailer = engine.describe_many(specs)
     descriptions = [Description(s.run, t) for s, t in zip(specs, texts, strict=True) if t is not None]
-    return Launch(plan, settings, engine, request, notes, descriptions, trailer, offline)
+    retrying = launcher.to_retry(request.group_dir, engine) if retry_failed and not offline else []
+    return Launch(plan, settings, engine, request, notes, descriptions, trailer, offline, retrying)
 
 
 def submit(

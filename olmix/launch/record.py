@@ -62,9 +62,14 @@ def _rules(record: LaunchRecord) -> list[tuple[tuple[str | int, ...], str]]:
 def _data(record: LaunchRecord) -> dict[str, Any]:
     data: dict[str, Any] = record.model_dump(mode="json")
     for run in data["runs"]:  # optional keys the schema does not let be null
-        for key in ("command", "url", "cancelled_at", "cancel_requested_at"):
-            if run.get(key) is None:
-                run.pop(key, None)
+        for entry in (run, *run.get("attempts", [])):
+            for key in ("command", "url", "cancelled_at", "cancel_requested_at"):
+                if entry.get(key) is None:
+                    entry.pop(key, None)
+            if entry.get("status") and entry["status"].get("signal") is None:
+                entry["status"].pop("signal", None)
+        if not run.get("attempts"):
+            run.pop("attempts", None)  # a run submitted once reads as in records from before retries
     return data
 
 

@@ -39,10 +39,38 @@ class InfeasibleMixture(OlmixError):
     """A leaf holds too few tokens for its share of the budget."""
 
 
+TRAIN_MODULES = ("torch", "olmo_core", "numpy")
+"""What `python -m olmix.train` imports from the `train` extra."""
+
+
+def runs_olmix_train(command: Sequence[str]) -> bool:
+    """Whether a trainer command runs olmix's own trainer (`... -m olmix.train ...`)."""
+    import itertools
+
+    return any(a == "-m" and b == "olmix.train" for a, b in itertools.pairwise(command))
+
+
+def train_extra_missing(python: str) -> list[str]:
+    """The modules of the `train` extra that `python` cannot import, found without importing them: this
+    interpreter is asked with importlib's finder, another one by a short subprocess that does the same."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if os.path.abspath(python) == os.path.abspath(sys.executable):  # a venv links to its base: not realpath
+        return [m for m in TRAIN_MODULES if importlib.util.find_spec(m) is None]
+    probe = f"import importlib.util as u; print(' '.join(m for m in {TRAIN_MODULES!r} if u.find_spec(m) is None))"
+    try:
+        out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []  # not a Python that answers: the program check and the run's log say what is wrong
+    return out.stdout.split() if out.returncode == 0 else []
+
+
 def require_train_extra() -> None:
     """Fail with a message naming the extra unless OLMo-core and torch import."""
     missing = []
-    for module in ("torch", "olmo_core", "numpy"):
+    for module in TRAIN_MODULES:
         try:
             __import__(module)
         except ImportError:
