@@ -262,3 +262,16 @@ def test_existing_mix_file_is_refused_not_ignored(tmp_path: Path) -> None:
         build_plan(cfg, use_cache=False)
     result = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "existing_mix_file is not supported" in result.output
+
+
+def test_generated_swarm_configs_carry_the_schema_modeline(tmp_path: Path) -> None:
+    from olmix import schemas
+
+    cfg = corpus_config(tmp_path)
+    out = tmp_path / "deeper" / "out"
+    assert CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(out)]).exit_code == 0
+    for path in sorted(out.iterdir()):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), first
+        # relative to the file, as editors resolve it: outside a checkout, the schema olmix ships
+        assert (path.parent / first.split("$schema=", 1)[1]).resolve() == schemas.path("mixture").resolve()

@@ -104,7 +104,8 @@ def swarm(
     from olmix.swarm.configs import swarm as sample_swarm
 
     out = Path(out_dir)
-    files = [(out / name, data) for name, data in sample_swarm(config, variants=variants, seed=seed, path_map=path_map)]
+    sampled = sample_swarm(config, variants=variants, seed=seed, path_map=path_map, out_dir=out)
+    files = [(out / name, data) for name, data in sampled]
     _check_or_write(
         files,
         [],
