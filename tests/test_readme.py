@@ -78,12 +78,13 @@ def _id(block: Block) -> str:
 
 
 def prelude(block: Block) -> str:
-    """The variables every sh block before this one sets, as a reader who ran them has them."""
+    """The variables every sh block before this one sets, and what it sets up (`[ -d X ] || ...`), as a reader who
+    ran them has them."""
     out = []
     for earlier in SH:
         if earlier.line >= block.line:
             break
-        out += [line for line in earlier.text.splitlines() if ASSIGNMENT.match(line)]
+        out += [line for line in earlier.text.splitlines() if ASSIGNMENT.match(line) or line.startswith("[ ")]
     return "\n".join(out) + "\n"
 
 
@@ -164,11 +165,13 @@ def commands(block: Block, root: Path) -> Iterator[list[str]]:
     """Each command of the block as words, its variables expanded, placeholders kept as words."""
     variables = dict(environment(root))
     for line in prelude(block).splitlines():
+        if not ASSIGNMENT.match(line):
+            continue
         name, _, value = line.partition("=")
         variables[name] = expand(" ".join(shlex.split(value, comments=True)), variables)
     logical = block.text.replace("\\\n", " ")
     for line in logical.splitlines():
-        if not line.strip() or ASSIGNMENT.match(line):
+        if not line.strip() or ASSIGNMENT.match(line) or line.startswith("[ "):
             continue
         words: list[str] = []
         for word in shlex.split(line, comments=True):
