@@ -94,3 +94,9 @@ def model(model_id: str) -> Model:
 def parameters(model_id: str) -> int:
     """Nominal parameter count of a model id."""
     return model(model_id).parameters
+
+
+def smallest(model_id: str) -> str:
+    """The id of the fewest-parameter model of `model_id`'s family (`olmo3_14m` → `olmo3_1m`)."""
+    family = model(model_id).id.split("_")[0]
+    return min((m for m in MODELS.values() if m.id.split("_")[0] == family), key=lambda m: m.parameters).id

@@ -37,6 +37,7 @@ from pathlib import Path
 from olmix.errors import OlmixError
 from olmix.fileio import OutputError, make_dir
 
+PREFIX = "s3://ai2-llm/preprocessed/"  # the folder of the real store that the corpus mirrors
 EOS = 100257
 VOCAB = 100_000  # noise tokens are drawn below this (EOS and special tokens lie above)
 CORE = 1024  # tokens of the clean language

@@ -716,14 +716,14 @@ def migrate_file(path: Path) -> Migrated:
     return convert(read(raw, str(path)), path.stem)
 
 
-def render(result: Migrated, schema_ref: str) -> bytes:
+def render(result: Migrated, modeline: str) -> bytes:
     """The migrated config's file: modeline, a line naming its source, then the config."""
     from olmix import yamlwrite
 
     if result.config is None:
         raise OlmixError(f"{result.source}: a {result.kind} config has no mixture to write")
     header = [
-        f"# yaml-language-server: $schema={schema_ref}",
+        modeline,
         f"# Converted by `olmix migrate` from the upstream olmix {result.kind} config {Path(result.source).name}",
     ]
     if result.notes:
@@ -747,17 +747,11 @@ def migrate(sources: list[str], out_dir: Path) -> Outcome:
     A file from a folder keeps its path below that folder; a file named directly keeps its name.
     Each written config is read back and validated; nothing is written here.
     """
-    import os
-
+    from olmix import schemas
     from olmix.loading import config, yamlsource
     from olmix.loading.configfiles import config_files
-    from olmix.study.files import project_root
 
     out_dir = out_dir.resolve()
-    root = project_root(out_dir)
-    from olmix import schemas
-
-    schema = root / "schema" / "mixture.schema.json" if root is not None else schemas.path("mixture")
     results: list[Migrated] = []
     files: list[tuple[Path, bytes]] = []
     problems: list[Problem] = []
@@ -779,7 +773,7 @@ def migrate(sources: list[str], out_dir: Path) -> Outcome:
                 problems.append(Problem(str(path), 0, 0, (), f"{target} is also the output of {targets[target]}"))
                 continue
             targets[target] = str(path)
-            text = render(result, Path(os.path.relpath(schema, target.parent)).as_posix())
+            text = render(result, schemas.modeline("mixture", target.parent))
             written = yamlsource.parse(text, str(target))
             if written.data != result.config:  # the writer must round-trip; never write a file that reads differently
                 raise OlmixError(

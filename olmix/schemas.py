@@ -17,6 +17,19 @@ def path(name: str) -> Path:
     return SCHEMA_DIR / f"{name}.schema.json"
 
 
+def modeline(name: str, folder: Path) -> str:
+    """The yaml-language-server modeline of a file written into `folder`: schema `name` of the olmix checkout the
+    folder is in, else the one shipped with olmix, as a path relative to the folder (editors resolve it so)."""
+    import os
+
+    from olmix.study.files import project_root
+
+    folder = folder.resolve()
+    root = project_root(folder)
+    schema = root / "schema" / f"{name}.schema.json" if root is not None else path(name)
+    return f"# yaml-language-server: $schema={Path(os.path.relpath(schema, folder)).as_posix()}"
+
+
 @cache
 def load(name: str) -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(path(name).read_text(encoding="utf-8"))

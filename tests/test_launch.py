@@ -109,7 +109,28 @@ def test_infeasible_config_exits_1_listing_every_problem(write, tmp_path: Path) 
     code, _, stderr = invoke("launch", "run", "--config", str(config), "--dry-run")
     assert code == 1
     assert "Traceback" not in stderr
-    assert "leaf 'a' is short" in stderr and "leaf 'b' is short" in stderr
+    # 1,000,000 tokens; each leaf has 100 and needs 500,000 of them: 5,000× repetition, a budget of 200 fits
+    assert stderr.splitlines() == [
+        f"not enough data for run t ({config}): 2 of its 2 leaves are short",
+        "  budget:     1,000,000 tokens (20 × parameters of olmo3_1m × chinchilla_multiple 0.05)",
+        "  available:  200 tokens in the leaves trained on",
+        "  repetition: a short leaf would need up to 5000× (cap 1)",
+        "  fits:       chinchilla_multiple ≤ 0.00001 with olmo3_1m",
+        "  to fit:     --set chinchilla_multiple=0.00001",
+        "  each short leaf: --verbose (or --format json)",
+    ]
+    code, _, verbose = invoke("launch", "run", "--config", str(config), "--dry-run", "--verbose")
+    assert code == 1
+    assert "leaf 'a' is short" in verbose and "leaf 'b' is short" in verbose
+    assert verbose.splitlines()[-1].startswith("  to fit:")
+    code, stdout, _ = invoke("launch", "preview", str(config), "--json")
+    assert code == 1
+    report = json.loads(stdout)
+    assert report["set"] == [["chinchilla_multiple=0.00001"]]
+    assert [leaf["leaf"] for leaf in report["shortages"][0]["short"]] == ["a", "b"]
+    # the --set line it names makes the config plan
+    code, _, stderr = invoke("launch", "preview", str(config), "--set", "chinchilla_multiple=0.00001")
+    assert code == 0, stderr
 
 
 @pytest.mark.parametrize(

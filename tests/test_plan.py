@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,8 +11,14 @@ import pytest
 
 from olmix.errors import ConfigError
 from olmix.planning import cache
-from olmix.planning.budget import requested_tokens, shortfalls, sufficient_cap
-from olmix.planning.plan import build, build_plan
+from olmix.planning.budget import (
+    largest_budget,
+    largest_multiple,
+    requested_tokens,
+    shortfalls,
+    sufficient_cap,
+)
+from olmix.planning.plan import ShortError, build, build_plan
 from olmix.planning.planfile import plan_data, read_plan, write_plan
 
 
@@ -144,6 +151,67 @@ def test_short_leaves_are_all_reported(write: Write, data: Path) -> None:
     # allow_repetition: false holds every leaf to a cap of 1.0
     assert "leaf 'a' is short: has 300,000 tokens, needs 500,000; cap 1.0 allows 300,000; a cap of 1.67" in text
     assert "leaf 'b' is short" in text
+
+
+@pytest.mark.parametrize(
+    ("rows", "budget"),
+    [
+        ([(300, 0.5, 1.0), (800, 0.5, 1.0)], 600),  # the smaller leaf at half the budget
+        ([(300, 0.5, 2.0), (800, 0.5, 1.0)], 1200),  # its cap doubles what it supplies
+        ([(100, 0.3, 1.0)], 333),  # 334 × 0.3 = 100.2 needs 101 tokens
+        ([(10, 0.3, 1.5)], 50),  # cap 1.5 allows 15 tokens: 50 × 0.3 = 15, 51 × 0.3 needs 16
+        ([(0, 0.5, 4.0), (9, 0.5, 1.0)], 0),  # a leaf with a share and no tokens: nothing fits
+    ],
+)
+def test_largest_budget_is_the_most_every_leaf_covers(rows: list[tuple[int, float, float]], budget: int) -> None:
+    assert largest_budget(rows) == budget
+    assert budget == 0 or shortfalls([("x", h, math.ceil(budget * r - 1e-6), c) for h, r, c in rows]) == []
+
+
+@pytest.mark.parametrize(
+    ("budget", "model", "multiple"),
+    [
+        (600_000, "olmo3_1m", 0.03),  # 600,000 / (20 × 1M)
+        (600_000, "olmo3_14m", 0.0021),  # 600,000 / 280M = 0.00214..., two significant digits, rounded down
+        (280_000, "olmo3_14m", 0.001),  # exactly
+        (279_999, "olmo3_14m", 0.00099),
+        (0, "olmo3_1m", None),
+    ],
+)
+def test_largest_multiple_fits_the_budget(budget: int, model: str, multiple: float | None) -> None:
+    assert largest_multiple(budget, model) == multiple
+
+
+def test_short_leaves_make_one_summary_of_what_fits(write: Write, data: Path) -> None:
+    config = write(
+        "c.yaml",
+        _config(f"allow_repetition: false\nsources:\n  - name: a\n    paths: ['{data}/a/*.npy']\n"
+                f"  - name: b\n    paths: ['{data}/b/*.npy']\n"),
+    )  # fmt: skip
+    with pytest.raises(ShortError) as info:
+        build([config], overrides=["proxy_model_id=olmo3_14m", "chinchilla_multiple=0.01"])  # 2.8M tokens
+    summary = info.value.summary
+    (shortage,) = summary.shortages
+    # each leaf needs 1.4M; a has 800,000 and b 300,000 at cap 1: b allows at most 600,000 tokens in all
+    assert [s.leaf for s in shortage.short] == ["a", "b"]
+    assert (shortage.requested, shortage.available, shortage.largest_budget) == (2_800_000, 1_100_000, 600_000)
+    assert summary.repetition == 4.67  # b: 1.4M / 300,000
+    assert (summary.fits, summary.smallest, summary.fits_smallest) == (0.0021, "olmo3_1m", 0.03)
+    assert len(info.value.leaf_problems) == 2 and "leaf 'b' is short" in str(info.value)
+
+
+def test_the_summary_holds_every_run_of_the_group(write: Write, data: Path) -> None:
+    head = "proxy_model_id: olmo3_1m\nchinchilla_multiple: 0.02\nallow_repetition: false\n"  # 400,000 tokens
+    short = f"name: short\n{head}sources:\n  - name: b\n    paths: ['{data}/b/*.npy']\n"
+    fine = f"name: fine\n{head}sources:\n  - name: a\n    paths: ['{data}/a/*.npy']\n"
+    write("g/short.yaml", short)
+    write("g/fine.yaml", fine)
+    with pytest.raises(ShortError) as info:
+        build([data.parent / "g"])
+    summary = info.value.summary
+    assert summary.runs == 2 and [s.run for s in summary.shortages] == ["short"]
+    # the run that fits bounds the answer too: a supplies 800,000, b 300,000
+    assert summary.fits == 0.015
 
 
 def test_zero_weight_leaf_is_left_out(write: Write, data: Path) -> None:

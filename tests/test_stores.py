@@ -89,8 +89,29 @@ def test_many_failures_make_one_message_of_at_most_five_lines_in_config_order() 
         "either give credentials for s3:// (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); "
         "check the bucket name,",
         "or read a copy instead: --path-map s3://ai2-llm/=/path/to/copy/ "
-        "(`olmix demo-data DIR` writes a synthetic one in the layout of s3://ai2-llm/preprocessed/)",
+        "(`olmix demo-data DIR` writes a synthetic copy of s3://ai2-llm/preprocessed/, "
+        "for --path-map s3://ai2-llm/preprocessed/=DIR/)",
     ]
+
+
+def test_the_copy_to_map_is_the_folder_holding_every_failed_one() -> None:
+    def hint(*folders: str) -> str:
+        failures = [StoreFailure("s3", f, NO_CREDENTIALS, "NoCredentialsError") for f in folders]
+        return str(UnreachableError(failures)).splitlines()[-1]
+
+    assert hint("s3://bucket/a/b/x/", "s3://bucket/a/b/y/", "s3://bucket/a/bc/") == (
+        "or read a copy instead: --path-map s3://bucket/a/=/path/to/copy/ "
+        "(`olmix demo-data DIR` writes a synthetic copy of s3://ai2-llm/preprocessed/, "
+        "for --path-map s3://ai2-llm/preprocessed/=DIR/)"
+    )
+    # below the folder the demo corpus mirrors, the map names that folder: `olmix demo-data` then fits it as it is
+    demo = (
+        "or read a copy instead: --path-map s3://ai2-llm/preprocessed/=/path/to/copy/ "
+        "(`olmix demo-data /path/to/copy` writes a synthetic one)"
+    )
+    assert hint("s3://ai2-llm/preprocessed/cc/x/", "s3://ai2-llm/preprocessed/wiki/") == demo
+    assert hint("s3://ai2-llm/preprocessed/cc/x/", "s3://ai2-llm/preprocessed/cc/y/") == demo
+    assert hint("s3://ai2-llm/preprocessed/cc/x/") == demo
 
 
 def test_a_local_folder_that_cannot_be_read_offers_no_cloud_advice() -> None:
@@ -147,7 +168,8 @@ def ways(bucket: str, first: str) -> list[str]:
     return [
         first,
         f"or read a copy instead: --path-map s3://{bucket}/=/path/to/copy/ "
-        "(`olmix demo-data DIR` writes a synthetic one in the layout of s3://ai2-llm/preprocessed/)",
+        "(`olmix demo-data DIR` writes a synthetic copy of s3://ai2-llm/preprocessed/, "
+        "for --path-map s3://ai2-llm/preprocessed/=DIR/)",
     ]
 
 

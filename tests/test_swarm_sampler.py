@@ -420,5 +420,19 @@ def test_generate_swarm_says_which_constraints_moved_its_draws(tmp_path: Path) -
     result = CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert re.search(r"note: repetition cap moved [1-6] of 6 draws", result.output)
-    headers = [f.read_text().splitlines()[1] for f in sorted((tmp_path / "o").iterdir())]
+    # each file's header: the schema modeline, what it is, then what moved it
+    headers = [f.read_text().splitlines()[2] for f in sorted((tmp_path / "o").iterdir())]
     assert "# Moved onto its constraints by: repetition cap." in headers
+
+
+def test_generated_swarm_configs_carry_the_schema_modeline(tmp_path: Path) -> None:
+    from olmix import schemas
+
+    cfg = corpus_config(tmp_path)
+    out = tmp_path / "deeper" / "out"
+    assert CliRunner().invoke(main, ["generate", "swarm", str(cfg), "--out", str(out)]).exit_code == 0
+    for path in sorted(out.iterdir()):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), first
+        # relative to the file, as editors resolve it: outside a checkout, the schema olmix ships
+        assert (path.parent / first.split("$schema=", 1)[1]).resolve() == schemas.path("mixture").resolve()

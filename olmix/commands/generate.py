@@ -106,7 +106,7 @@ def swarm(
     from olmix.swarm.configs import swarm as sample_swarm
 
     out = Path(out_dir)
-    drawn, notes = sample_swarm(config, variants=variants, seed=seed, path_map=path_map)
+    drawn, notes = sample_swarm(config, variants=variants, seed=seed, path_map=path_map, out_dir=out)
     files = [(out / name, data) for name, data in drawn]
     for note in notes:
         echo(f"note: {note}", err=True)

@@ -129,12 +129,31 @@ def render_commands(
         echo(f"note: the group's {change.setting} changes for runs not yet submitted (was {change.old!r})")
 
 
-def _build(config: tuple[str, ...], path_map: Any, no_cache: bool, overrides: tuple[str, ...]) -> Any:
-    from olmix.planning.plan import build
+def _build(
+    config: tuple[str, ...],
+    path_map: Any,
+    no_cache: bool,
+    overrides: tuple[str, ...],
+    verbose: bool = False,
+    as_json: bool = False,
+) -> Any:
+    from olmix.planning.plan import ShortError, build
 
     bar = ProgressBar()
     try:
         return build(config, path_map=path_map, use_cache=not no_cache, progress=bar, overrides=overrides)
+    except ShortError as exc:  # one summary, not a line per leaf
+        from olmix.commands import shortage
+
+        bar.close()
+        others = [p for p in exc.problems if p not in exc.leaf_problems]
+        if as_json:
+            from olmix.render import to_json
+
+            click.echo(to_json(shortage.document(exc.summary, others)))
+        else:
+            safe_echo(Lines.of(*shortage.lines(exc.summary, others, exc.leaf_problems, verbose)), err=True)
+        sys.exit(1)
     finally:
         bar.close()
 
@@ -201,6 +220,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--plan-out", type=click.Path(dir_okay=False), help="Write the plan (JSON) to this file."),
         format_option("text", "json"),
         set_option,
+        click.option("--verbose", "-v", is_flag=True, help="When leaves are short, list each one."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -253,6 +273,7 @@ def run(
     plan_out: str | None,
     fmt: str,
     overrides: tuple[str, ...],
+    verbose: bool,
     dry_run: bool,
     backend: str,
     max_parallel: int | None,
@@ -269,7 +290,7 @@ def run(
     launch run ...` works; an empty or closed stdin submits nothing). Launching
     a group again submits only its runs not yet submitted. Exit status 1 with
     every problem listed when the config is invalid or a leaf cannot be
-    resolved or is short of tokens.
+    resolved; when leaves are short of tokens, one summary says what fits.
     """
     as_json = fmt == "json"
     from olmix import runpaths
@@ -277,7 +298,8 @@ def run(
 
     if group is not None:
         runpaths.check_component(group, "--group")
-    built = _build(config, path_map, no_cache or not dry_run, overrides)  # a launch lists the store itself
+    # a launch lists the store itself
+    built = _build(config, path_map, no_cache or not dry_run, overrides, verbose, as_json)
     plan = built.plan
     prepared = operation.prepare(
         built,
@@ -354,6 +376,7 @@ def preview(
     plan_out: str | None,
     fmt: str,
     overrides: tuple[str, ...],
+    verbose: bool,
     backend: str,
     output: Path,
 ) -> None:
@@ -361,7 +384,7 @@ def preview(
     as_json = fmt == "json"
     from olmix.launch import operation
 
-    built = _build(config, path_map, no_cache, overrides)
+    built = _build(config, path_map, no_cache, overrides, verbose, as_json)
     prepared = operation.prepare(built, backend=backend, runs_dir=output, offline=True)
     _show(built.plan, plan_out, as_json)
     if not as_json:

@@ -27,7 +27,17 @@ from olmix.errors import ConfigError, Problem
 from olmix.leaves import leaves, node_paths
 from olmix.loading.configfiles import config_files
 from olmix.loading.yamlsource import Document
-from olmix.planning.budget import BudgetError, requested_tokens, shortfalls, tokens_needed
+from olmix.planning.budget import (
+    BudgetError,
+    Fit,
+    Shortage,
+    ShortageSummary,
+    largest_budget,
+    requested_tokens,
+    shortage_summary,
+    shortfalls,
+    tokens_needed,
+)
 from olmix.planning.listing import resolve_leaves, utc_stamp
 from olmix.planning.planfile import PLAN_VERSION, without_gc_pauses
 from olmix.planning.resolve import Listings, PathMap, Progress, ResolveError
@@ -35,6 +45,23 @@ from olmix.planning.weights import WeightError, ratios
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import LaunchPlan
+
+
+class ShortError(ConfigError):
+    """Leaves short of tokens, with one summary of the group (`summary`) beside every problem: `problems` holds
+    each short leaf's (`leaf_problems`) and any other problem of the configs."""
+
+    def __init__(self, problems: Sequence[Problem], leaf_problems: Sequence[Problem], summary: ShortageSummary) -> None:
+        super().__init__(problems)
+        self.leaf_problems = sorted(leaf_problems)
+        self.summary = summary
+
+
+class _RunShort(ConfigError):
+    def __init__(self, problems: Sequence[Problem], shortage: Shortage) -> None:
+        super().__init__(problems)
+        self.shortage = shortage
+
 
 # -- the builder --------------------------------------------------------------------------------------------
 
@@ -125,7 +152,18 @@ def plan_run(
         rows.append((leaf, res, ratio, cap, need))
     short = shortfalls([(leaf.name, res.tokens, need, cap) for leaf, res, _, cap, need in rows])
     if short:
-        raise ConfigError([doc.problem(where[s.leaf], str(s)) for s in short])
+        shortage = Shortage(
+            run=config.name,
+            config=str(config_path),
+            model=config.proxy_model_id,
+            chinchilla_multiple=config.chinchilla_multiple,
+            requested=requested,
+            available=sum(res.tokens for _, res, _, _, _ in rows),
+            leaves=len(rows),
+            short=short,
+            largest_budget=largest_budget([(res.tokens, ratio, cap) for _, res, ratio, cap, _ in rows]),
+        )
+        raise _RunShort([doc.problem(where[s.leaf], str(s)) for s in short], shortage)
 
     run = {
         "name": config.name,
@@ -157,6 +195,10 @@ def plan_run(
         ],
     }
     return config.name, run
+
+
+def _rows(run: dict[str, Any]) -> list[tuple[int, float, float]]:
+    return [(leaf["tokens_available"], leaf["ratio"], leaf["max_repetition_factor"]) for leaf in run["leaves"]]
 
 
 def group_name(paths: Sequence[str | Path], run_names: Sequence[str]) -> str:
@@ -237,6 +279,8 @@ def build(
     runs: list[dict[str, Any]] = []
     configs: list[Any] = []
     problems: list[Problem] = []
+    shortages: list[Shortage] = []
+    short_problems: list[Problem] = []
     listed: Listings = {}
     now = time.time()
     for path in files:
@@ -247,16 +291,21 @@ def build(
             for loaded in variants(
                 *load_document(path, "mixture", overrides), path_map, use_cache=use_cache, listed=listed, now=now
             ):
-                planned = plan_run(
-                    path,
-                    path_map=path_map,
-                    use_cache=use_cache,
-                    cache_directory=cache_directory,
-                    progress=progress,
-                    listed=listed,
-                    now=now,
-                    loaded=loaded,
-                )[1]
+                try:
+                    planned = plan_run(
+                        path,
+                        path_map=path_map,
+                        use_cache=use_cache,
+                        cache_directory=cache_directory,
+                        progress=progress,
+                        listed=listed,
+                        now=now,
+                        loaded=loaded,
+                    )[1]
+                except _RunShort as exc:  # every run is planned: the summary says what fits them all
+                    shortages.append(exc.shortage)
+                    short_problems += exc.problems
+                    continue
                 for run, config in replicates(*loaded, planned):
                     runs.append(run)
                     configs.append(config)
@@ -275,6 +324,11 @@ def build(
                 )
             )
         seen.setdefault(run["name"], run["config"]["path"])
+    if shortages:
+        fits = [Fit(s.model, s.largest_budget) for s in shortages]
+        fits += [Fit(r["model"], largest_budget(_rows(r))) for r in runs]
+        summary = shortage_summary(shortages, fits)
+        raise ShortError([*problems, *short_problems], short_problems, summary)
     if problems:
         raise ConfigError(problems)
 

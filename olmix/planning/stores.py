@@ -11,10 +11,12 @@ their errors.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from olmix.demodata import PREFIX as DEMO_PREFIX
 from olmix.errors import OlmixError
 
 NO_CREDENTIALS = "no credentials"
@@ -118,6 +120,14 @@ def _root(failure: StoreFailure) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}/"
 
 
+def _prefix(failures: Sequence[StoreFailure]) -> str:
+    """The deepest folder holding every failed folder of the first one's store: what a copy must mirror."""
+    root = _root(failures[0])
+    folders = [f.folder for f in failures if _root(f) == root]
+    shared = os.path.commonprefix(folders)  # noqa: RUF071 - URLs, cut back to a folder below
+    return shared[: shared.rindex("/") + 1] if len(shared) > len(root) else root
+
+
 def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -136,12 +146,15 @@ def _ways(failures: Sequence[StoreFailure]) -> list[str]:
         NO_NETWORK: "connect to the network (or check the endpoint, e.g. AWS_ENDPOINT_URL_S3)",
         UNREADABLE: "fix the error above",
     }
-    root = _root(remote[0])
-    return [
-        "either " + "; ".join(fixes[k] for k in kinds) + ",",
-        f"or read a copy instead: --path-map {root}=/path/to/copy/ "
-        "(`olmix demo-data DIR` writes a synthetic one in the layout of s3://ai2-llm/preprocessed/)",
-    ]
+    prefix = _prefix(remote)
+    if prefix.startswith(DEMO_PREFIX):  # the demo corpus mirrors this folder: the map must name it, not deeper
+        copy = f"--path-map {DEMO_PREFIX}=/path/to/copy/ (`olmix demo-data /path/to/copy` writes a synthetic one)"
+    else:
+        copy = (
+            f"--path-map {prefix}=/path/to/copy/ "
+            f"(`olmix demo-data DIR` writes a synthetic copy of {DEMO_PREFIX}, for --path-map {DEMO_PREFIX}=DIR/)"
+        )
+    return ["either " + "; ".join(fixes[k] for k in kinds) + ",", f"or read a copy instead: {copy}"]
 
 
 class UnreachableError(StorageError):

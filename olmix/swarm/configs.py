@@ -61,10 +61,16 @@ def with_weights(data: dict[str, Any], shares: dict[str, float]) -> dict[str, An
 
 
 def variant_files(
-    config_path: Path, doc_data: dict[str, Any], config: Any, variants: list[Variant], seed: int
+    config_path: Path,
+    doc_data: dict[str, Any],
+    config: Any,
+    variants: list[Variant],
+    seed: int,
+    out_dir: Path = Path(),
 ) -> list[tuple[Path, bytes]]:
-    """(relative file name, YAML bytes) for every variant, each validated against the schema."""
-    from olmix import yamlwrite
+    """(file name relative to `out_dir`, YAML bytes) for every variant, each validated against the schema and
+    starting with the modeline an editor finds the schema by from `out_dir`."""
+    from olmix import schemas, yamlwrite
     from olmix.loading import config as configs
     from olmix.loading import yamlsource
 
@@ -77,6 +83,7 @@ def variant_files(
         data["name"] = name
         data["variants"] = 1
         header = (
+            f"{schemas.modeline('mixture', out_dir)}\n"
             f"# Variant {i} of {len(variants)} sampled from {config_path.name} (seed {seed}, "
             f"strength {variant.strength:.4g}) by olmix generate swarm.\n"
         )
@@ -99,9 +106,10 @@ def swarm(
     seed: int | None = None,
     path_map: Any = (),
     use_cache: bool = True,
+    out_dir: Path = Path(),
 ) -> tuple[list[tuple[Path, bytes]], list[str]]:
-    """The swarm of the config at `config_path`: (file name, bytes) per variant, nothing written, and notes
-    saying how many draws each constraint moved."""
+    """The swarm of the config at `config_path`: (file name, bytes) per variant to write into `out_dir`, nothing
+    written, and notes saying how many draws each constraint moved."""
     from olmix.loading.config import load_document
     from olmix.planning.listing import resolve_leaves
 
@@ -118,4 +126,4 @@ def swarm(
     tokens = {r.name: r.tokens for r in resolved}
     drawn = sample(lvs, tokens, budget(config), settings, allow_repetition=config.allow_repetition)
     notes = [f"{why} moved {n} of {len(drawn)} draws" for why, n in sorted(moved_counts(drawn).items())]
-    return variant_files(path, doc.data, config, drawn, settings.seed), notes
+    return variant_files(path, doc.data, config, drawn, settings.seed, out_dir), notes
