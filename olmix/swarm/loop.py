@@ -359,12 +359,14 @@ def _thin(
 
 def load_tokens(path: str | Path) -> dict[str, int]:
     """tokens.csv: a `leaf,tokens` header, then one row per leaf (its full name, its token count)."""
-    import csv
+    from olmix import records, render
 
     file = Path(path)
-    try:
-        rows = list(csv.reader(file.read_text(encoding="utf-8-sig").splitlines()))
-    except (OSError, UnicodeDecodeError) as exc:
+    try:  # read with a CSV's size cap, as every CSV olmix reads
+        rows = render.read_csv(records.read_bounded(file, "CSV").decode("utf-8-sig"))
+    except ConfigError as exc:
+        raise FitError(str(exc.problems[0])) from None
+    except UnicodeDecodeError as exc:
         raise FitError(f"{file}: cannot read: {exc}") from None
     if not rows or [c.strip() for c in rows[0]] != ["leaf", "tokens"]:
         raise FitError(f"{file}:1: the header must be 'leaf,tokens'")
