@@ -201,6 +201,10 @@ class Experiment(JsonModel):
     """
     Number of mixtures to run. 1: the config's own mixture. N > 1 (a swarm): `olmix launch run` plans N runs of one group, each with a mixture sampled around the prior, the same mixtures `olmix generate swarm` writes as configs. Sampling is hierarchical: sources are drawn first, then inside each source its topics, then each topic's quality buckets, each sibling group from a Dirichlet whose concentration is its prior × a strength (min_strength … max_strength). A sibling group whose weights the config sets keeps its split. Every sampled mixture meets minimum_weight, minimum_source_weight, minimum_topic_weight, nonzero_weight, max_topic_ratio and each leaf's repetition cap at this config's budget; near-duplicates are drawn again.
     """
+    replicates: Annotated[int, Field(ge=1, le=1000, title="Replicates")] = 1
+    """
+    Number of times each mixture is trained, each time with its own seed, in one group: the spread between replicates is the noise a difference between mixtures must beat. 1: one run per mixture. N > 1: run `<name>-r0` … `<name>-r<N-1>` (after a swarm's variant suffix); replicate 0 keeps `seed`, replicate i trains with `seed` + i. `olmix results` shows each mixture's mean ± standard error over its replicates, and `olmix fit` takes the noise floor from them.
+    """
     seed: Annotated[int, Field(ge=-9007199254740991, le=9007199254740991, title="Seed")] = 42
     """
     Random seed for data order and model initialisation, and for sampling a swarm (the same seed and settings draw the same mixtures on every machine).
