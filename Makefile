@@ -69,7 +69,7 @@ demo: install
 # The demo through a private one-node Slurm (slurmctld, slurmd, munged as root; apt-get install slurmctld
 # slurmd slurm-client munge), started for it and stopped after.
 demo-slurm: install
-	$(PY) -m tests.slurmcluster -- $(MAKE) demo BACKEND=slurm
+	$(PY) -m tests.services.slurmcluster -- $(MAKE) demo BACKEND=slurm
 
 generate: install
 	$(PY) -m tools.generate $(GEN) docs -- $(CODEGEN_FLAGS)
@@ -143,7 +143,7 @@ bench: install
 
 # Differential fuzzing: loader, python-jsonschema, generated models and ajv on 10,000 configs.
 fuzz: install
-	$(PY) -m tests.fuzzing 10000
+	$(PY) -m tests.support.fuzzing 10000
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache *.egg-info

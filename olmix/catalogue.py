@@ -3,7 +3,7 @@
 A model id (`olmo3_14m`) has a nominal parameter count, which sets the token
 budget (`TOKENS_PER_PARAMETER` × parameters × chinchilla_multiple), and names
 one of OLMo-core's `TransformerConfig` presets, which a trainer builds. The
-schemas accept exactly these ids and dtypes: tests/test_catalogue.py holds
+schemas accept exactly these ids and dtypes: tests/unit/core/test_catalogue.py holds
 every schema's `ModelId` and dtype enum to this table, and proves OLMo-core has
 a constructor for every id.
 

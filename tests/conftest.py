@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests import olmixcli
+from tests.support import olmixcli
 
 if TYPE_CHECKING:
-    from tests.beakerservice import BeakerService
+    from tests.services.beakerservice import BeakerService
 
 REPO = Path(__file__).resolve().parent.parent
 
 # The fits are many small solves, as in `olmix fit` (commands/fit.py): BLAS threads only contend for the cores
-# (tests/test_swarm_fit.py took 15 s instead of 2.6 s on a loaded 2-core machine). Set before numpy loads, as
+# (tests/unit/swarm/test_swarm_fit.py took 15 s instead of 2.6 s on a loaded 2-core machine). Set before numpy loads, as
 # defaults; OMP_NUM_THREADS is left alone, since the local backend and the trainer choose it from the cores.
 for _name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
@@ -51,17 +51,17 @@ needs_train = pytest.mark.skipif(
 
 @pytest.fixture(params=["in-process", pytest.param("process", marks=pytest.mark.slow)])
 def run_olmix(request: pytest.FixtureRequest) -> olmixcli.Run:
-    """The olmix command, in this process and (marked slow) as a real process: see tests/olmixcli.py."""
+    """The olmix command, in this process and (marked slow) as a real process: see tests/support/olmixcli.py."""
     return olmixcli.in_process if request.param == "in-process" else olmixcli.in_subprocess
 
 
 @pytest.fixture
 def beaker_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BeakerService]:
-    """A stand-in Beaker service on loopback (tests/beakerservice), with os.environ pointing beaker-py at it."""
+    """A stand-in Beaker service on loopback (tests/services/beakerservice), os.environ pointing beaker-py at it."""
     pytest.importorskip("beaker", reason="needs the olmix[beaker] extra (beaker-py): pip install 'olmix[beaker]'")
     # the stand-in's TLS certificate; a development dependency through moto
     pytest.importorskip("cryptography", reason="the stand-in Beaker's TLS certificate needs cryptography")
-    from tests.beakerservice import UNSET_VARIABLES, BeakerService
+    from tests.services.beakerservice import UNSET_VARIABLES, BeakerService
 
     with BeakerService(tmp_path / "beaker") as service:
         for name, value in service.env.items():

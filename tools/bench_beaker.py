@@ -2,7 +2,7 @@
 
 Building and checking the 100 experiment specs is measured offline (time,
 peak Python memory with tracemalloc). Then the group is launched through the
-real beaker-py client against tests/beakerservice.py (Beaker's REST and gRPC
+real beaker-py client against tests/services/beakerservice (Beaker's REST and gRPC
 services on loopback) and its status read once: the service's own call
 counters say how many calls each took. Skipped with the reason where
 beaker-py or the stand-in is missing.
@@ -64,8 +64,8 @@ def specs() -> None:
 
 
 def service() -> None:
-    if importlib.util.find_spec("tests.beakerservice") is None:
-        print("service calls: skipped (tests/beakerservice, the stand-in Beaker service, is not here)")
+    if importlib.util.find_spec("tests.services.beakerservice") is None:
+        print("service calls: skipped (tests/services/beakerservice, the stand-in Beaker service, is not here)")
         return
     with tempfile.TemporaryDirectory() as tmp:
         _service(Path(tmp))
@@ -77,7 +77,7 @@ def _service(tmp: Path) -> None:
 
     from olmix.backends.beaker import BeakerBackend
     from olmix.launch import launcher
-    from tests.beakerservice import UNSET_VARIABLES, BeakerService
+    from tests.services.beakerservice import UNSET_VARIABLES, BeakerService
 
     with BeakerService(tmp / "beaker") as svc:
         os.environ.update(svc.env)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from olmix.leaves import Leaf
 from olmix.planning.resolve import filesystem, resolve
-from tools.s3server import S3Server, s3_env
+from tests.services.s3server import S3Server, s3_env
 
 LEAVES, FILES = 120, 100
 BUCKET = "olmix-bench"

@@ -1,4 +1,4 @@
-"""Benchmark: the Slurm backend against a private one-node Slurm (tests/slurmcluster.py).
+"""Benchmark: the Slurm backend against a private one-node Slurm (tests/services/slurmcluster.py).
 
 A 100-run group through the launcher (`launch run`, `status`, `cancel`) as
 one job array and, beside it, run by run (one sbatch and one scancel per
@@ -141,9 +141,9 @@ def training(tmp: Path, processes: int) -> None:
 def main() -> None:
     sys.path.insert(0, str(REPO))
     try:
-        from tests import slurmcluster
+        from tests.services import slurmcluster
     except ImportError:
-        print("bench_slurm: skipped, needs a source checkout (tests/slurmcluster.py)")
+        print("bench_slurm: skipped, needs a source checkout (tests/services/slurmcluster.py)")
         return
     if (reason := slurmcluster.unavailable()) is not None:
         print(f"bench_slurm: skipped, {reason}")

@@ -11,7 +11,7 @@ every entry is resolved against sbatch's own option table here, and an
 unknown or ambiguous option is refused too (sbatch would refuse it, or a
 newer sbatch might read it as something olmix owns).
 
-The table is Slurm 22.05's; tests/test_sbatchopts.py holds it against the
+The table is Slurm 22.05's; tests/unit/backends/test_sbatchopts.py holds it against the
 installed sbatch, option by option.
 """
 

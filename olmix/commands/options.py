@@ -9,7 +9,7 @@
 | config overrides     | --set KEY=VALUE             |                  |
 | the configs          | CONFIG... (argument)        |                  |
 
-tests/test_cli_vocabulary.py walks every command and holds them to this.
+tests/unit/commands/test_cli_vocabulary.py walks every command and holds them to this.
 """
 
 from __future__ import annotations

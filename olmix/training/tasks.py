@@ -2,7 +2,7 @@
 
 `eval_tasks` in a mixture config names tasks as `olmo_eval.list_tasks()` names them, or a preset below. The
 catalogue is written out here so a dry run checks the names on a machine without the `eval` extra;
-tests/test_downstream.py holds it to `olmo_eval.list_tasks()` where the extra is installed.
+tests/unit/training/test_downstream.py holds it to `olmo_eval.list_tasks()` where the extra is installed.
 """
 
 from __future__ import annotations

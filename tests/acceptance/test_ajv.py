@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO
-from .nodejs import node
-from .test_conformance import CASES, SUITE
+from tests.acceptance.test_conformance import CASES, SUITE
+from tests.conftest import REPO
+from tests.support.nodejs import node
 
 pytestmark = pytest.mark.slow  # runs the suite through Node
 

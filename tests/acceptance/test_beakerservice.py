@@ -41,7 +41,7 @@ from beaker import beaker_pb2 as pb2  # noqa: E402
 from beaker import exceptions as bx  # noqa: E402
 
 if TYPE_CHECKING:
-    from tests.beakerservice import BeakerService
+    from tests.services.beakerservice import BeakerService
 
 WORKSPACE = "ai2/olmix"
 CLUSTER = "ai2/jupiter"
@@ -488,7 +488,7 @@ def test_a_client_killed_during_create_leaves_one_experiment(service: BeakerServ
 
 
 def test_stop_closes_both_ports_and_releases_held_calls(tmp_path: Path) -> None:
-    from tests.beakerservice import BeakerService as Service
+    from tests.services.beakerservice import BeakerService as Service
 
     with Service(tmp_path / "beaker") as service:
         service.add_workspace(WORKSPACE)
@@ -545,7 +545,7 @@ def test_the_module_runs_a_command_against_a_stand_in(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "BEAKER_CONFIG"} | {"PYTHONPATH": str(REPO)}
     argv = ["--workspace", "ai2/scratch", "--cluster", "ai2/saturn", "--secret", "S"]
     out = subprocess.run(
-        [sys.executable, "-m", "tests.beakerservice", *argv, "--", sys.executable, "-c", script],
+        [sys.executable, "-m", "tests.services.beakerservice", *argv, "--", sys.executable, "-c", script],
         env=env,
         capture_output=True,
         text=True,

@@ -17,8 +17,7 @@ from olmix import schemas
 from olmix.errors import ConfigError, format_path
 from olmix.loading import yamlsource
 from olmix.loading.config import load_document
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 SUITE = REPO / "tests" / "conformance"
 MANIFEST: dict[str, Any] = json.loads((SUITE / "manifest.json").read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, needs_train
+from tests.conftest import REPO, needs_train
 
 pytestmark = pytest.mark.slow  # trains two proxy models, end to end
 

@@ -150,7 +150,7 @@ def test_every_property_has_a_sample() -> None:
 def test_every_property_changes_what_runs_or_is_refused_or_noted(
     tmp_path: Path, prop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.tokenfiles import write_tokens
+    from tests.support.tokenfiles import write_tokens
 
     monkeypatch.setenv("HOME_SECRET", "a-long-enough-secret")
     for leaf, tokens in (("a", 40_000), ("b/x", 40_000), ("b/y", 10_000)):

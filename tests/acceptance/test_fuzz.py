@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from . import fuzzing
+from tests.support import fuzzing
 
 pytestmark = pytest.mark.slow  # thousands of generated configs through four validators
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO
-from .lspclient import LspClient
-from .nodejs import node, package
+from tests.conftest import REPO
+from tests.support.lspclient import LspClient
+from tests.support.nodejs import node, package
 
 pytestmark = pytest.mark.slow  # starts a Node language server
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+from tests.conftest import REPO
 from tools import reference
-
-from .conftest import REPO
 
 SCHEMA = json.loads((REPO / "schema" / "mixture.schema.json").read_text(encoding="utf-8"))
 PAGE = (REPO / "docs" / "config-reference.md").read_text(encoding="utf-8")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.tokenfiles import write_tokens
+from tests.support.tokenfiles import write_tokens
 
 pytestmark = pytest.mark.slow
 

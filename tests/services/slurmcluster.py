@@ -261,10 +261,10 @@ def running() -> Iterator[SlurmCluster]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m tests.slurmcluster -- COMMAND...`: run COMMAND with SLURM_CONF pointing at a private Slurm."""
+    """`python -m tests.services.slurmcluster -- COMMAND...`: COMMAND with SLURM_CONF pointing at a private Slurm."""
     command = argv[argv.index("--") + 1 :] if "--" in argv else argv
     if not command:
-        print("usage: python -m tests.slurmcluster -- COMMAND...", file=sys.stderr)
+        print("usage: python -m tests.services.slurmcluster -- COMMAND...", file=sys.stderr)
         return 2
     if (reason := unavailable()) is not None:
         print(f"cannot start a private Slurm: {reason}", file=sys.stderr)

@@ -7,7 +7,7 @@ exactly-one keys; bad numbers and names). Every example is written as YAML
 text and must get the same verdict from olmix's loader, python-jsonschema and
 the generated models (and, in batch, ajv); the loader raises only ConfigError.
 
-    python -m tests.fuzzing [EXAMPLES [SEED]]   (`make fuzz`: 10,000 new examples, seed printed)
+    python -m tests.support.fuzzing [EXAMPLES [SEED]]   (`make fuzz`: 10,000 new examples, seed printed)
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from olmix import schemas
 from olmix.errors import ConfigError
 from olmix.loading import config, rules, yamlsource
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 Schema = dict[str, Any]
 
 # Names come from a small pool so that siblings sometimes share one (a rule olmix checks).

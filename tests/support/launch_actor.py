@@ -1,6 +1,6 @@
-"""One process acting on a launched group, as a user's terminal would, through tests.slow_backend.
+"""One process acting on a launched group, as a user's terminal would, through tests.support.slow_backend.
 
-    python -m tests.launch_actor ARGS_JSON
+    python -m tests.support.launch_actor ARGS_JSON
 
 ARGS_JSON: {"action": "launch" | "status" | "cancel", "backend": SlowBackend's arguments,
 "group_dir", "runs" (cancel: the runs to cancel), "until" (repeat the action until this file
@@ -20,7 +20,7 @@ from typing import Any
 
 from olmix.backends import RunSpec
 from olmix.launch import launcher
-from tests.slow_backend import SlowBackend
+from tests.support.slow_backend import SlowBackend
 
 
 def act(args: dict[str, Any], backend: SlowBackend) -> None:

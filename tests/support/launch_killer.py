@@ -1,6 +1,6 @@
 """Run olmix.launch.launcher.launch in this process and SIGKILL it at a chosen point.
 
-    python tests/launch_killer.py ARGS_JSON
+    python tests/support/launch_killer.py ARGS_JSON
 
 ARGS_JSON: {"plan", "config", "output", "command", "kill": [where, n], "backend"?, "options"?}, where is
 "before-submit" (record says submitting, nothing started), "after-submit"

@@ -16,7 +16,7 @@ than letting beaker-py retry an unreachable server forever). Subprocesses inheri
 Every call carries the user token: gRPC metadata `authorization: bearer TOKEN`, REST `Authorization: Bearer
 TOKEN`; the dataset file store takes the dataset's storage token instead.
 
-Public API (import from `tests.beakerservice`; the `beaker_service` fixture is in tests/conftest.py):
+Public API (import from `tests.services.beakerservice`; the `beaker_service` fixture is in tests/conftest.py):
 
     beaker_service (fixture)    a started BeakerService for one test; BEAKER_CONFIG and the gRPC roots variable set
                                 in os.environ (monkeypatch), BEAKER_TOKEN / BEAKER_ADDR removed; skipped (with
@@ -81,7 +81,8 @@ gRPC UNAUTHENTICATED (beaker-py lets the grpc.RpcError through) or REST 401 with
 NOT_FOUND / 404 (BeakerWorkspaceNotFound, BeakerClusterNotFound, ...); a name in use is 409
 (BeakerExperimentConflict, BeakerDatasetConflict).
 
-`python -m tests.beakerservice [--workspace W] [--cluster C] [--secret S] -- COMMAND...` runs a command against a
+`python -m tests.services.beakerservice [--workspace W] [--cluster C] [--secret S] -- COMMAND...` runs a command
+against a
 stand-in and prints (to stderr) the experiments it created and the calls it served.
 
 Assumptions where beaker-py does not say what the service does: experiment and dataset names are unique per author
@@ -100,9 +101,9 @@ urllib3's retries, mounted for https:// only, do not happen), and everything in
 `beaker_pb2_grpc` not listed above.
 """
 
-from tests.beakerservice.service import UNSET_VARIABLES, BeakerService, Fault, Gate
-from tests.beakerservice.state import FINAL_STATES, JOB_STATES, CallError
-from tests.beakerservice.tls import UntrustedError
+from tests.services.beakerservice.service import UNSET_VARIABLES, BeakerService, Fault, Gate
+from tests.services.beakerservice.state import FINAL_STATES, JOB_STATES, CallError
+from tests.services.beakerservice.tls import UntrustedError
 
 __all__ = [
     "FINAL_STATES",

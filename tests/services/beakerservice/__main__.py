@@ -1,4 +1,4 @@
-"""`python -m tests.beakerservice [--workspace ai2/olmix] [--cluster ai2/jupiter] [--secret NAME] -- COMMAND...`
+"""`python -m tests.services.beakerservice [--workspace W] [--cluster C] [--secret NAME] -- COMMAND...`
 
 Run COMMAND against a stand-in Beaker on loopback (its BEAKER_CONFIG and gRPC roots in the environment), then
 print the experiments it created and the calls it served. For trying the Beaker backend by hand; nothing is
@@ -22,10 +22,10 @@ def main(argv: list[str]) -> int:
             "the stand-in needs beaker-py and cryptography: pip install 'olmix[beaker]' cryptography", file=sys.stderr
         )
         return 1
-    from tests.beakerservice import BeakerService
+    from tests.services.beakerservice import BeakerService
 
     own, command = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
-    parser = argparse.ArgumentParser(prog="python -m tests.beakerservice")
+    parser = argparse.ArgumentParser(prog="python -m tests.services.beakerservice")
     parser.add_argument("--workspace", action="append", default=[], help="create this workspace (org/name)")
     parser.add_argument("--cluster", action="append", default=[], help="create this cluster (org/name)")
     parser.add_argument("--secret", action="append", default=[], help="create this secret in every workspace")

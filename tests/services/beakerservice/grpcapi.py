@@ -15,11 +15,11 @@ import grpc  # type: ignore[import-untyped]
 from beaker import beaker_pb2 as pb2
 from beaker import beaker_pb2_grpc
 
-from tests.beakerservice import pb
-from tests.beakerservice import state as st
+from tests.services.beakerservice import pb
+from tests.services.beakerservice import state as st
 
 if TYPE_CHECKING:
-    from tests.beakerservice.service import BeakerService
+    from tests.services.beakerservice.service import BeakerService
 
 T = TypeVar("T")
 

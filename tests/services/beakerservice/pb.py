@@ -8,7 +8,7 @@ from typing import Any
 from beaker import beaker_pb2 as pb2
 from google.protobuf.timestamp_pb2 import Timestamp  # type: ignore[import-untyped]
 
-from tests.beakerservice import state as st
+from tests.services.beakerservice import state as st
 
 _STATUS = {
     "submitted": pb2.STATUS_SUBMITTED,

@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.beakerservice import state as st
+from tests.services.beakerservice import state as st
 
 if TYPE_CHECKING:
-    from tests.beakerservice.service import BeakerService
+    from tests.services.beakerservice.service import BeakerService
 
 API = "/api/v3"
 FILEHEAP = "/fileheap"

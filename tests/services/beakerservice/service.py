@@ -19,8 +19,8 @@ import grpc  # type: ignore[import-untyped]
 import yaml
 from beaker import beaker_pb2_grpc
 
-from tests.beakerservice import grpcapi, pb, rest, tls
-from tests.beakerservice import state as st
+from tests.services.beakerservice import grpcapi, pb, rest, tls
+from tests.services.beakerservice import state as st
 
 if TYPE_CHECKING:
     from beaker import Beaker

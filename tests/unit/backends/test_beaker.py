@@ -1,6 +1,6 @@
 """The Beaker backend end to end: the real CLI and launcher, the real beaker-py client, a stand-in Beaker on loopback.
 
-tests/beakerservice.py speaks Beaker's REST and gRPC protocols; what it received is read back from it. No
+tests/services/beakerservice speaks Beaker's REST and gRPC protocols; what it received is read back from it. No
 real Beaker cluster is used.
 """
 
@@ -20,9 +20,8 @@ from olmix.backends import RunSpec, RunState
 from olmix.backends.beaker import BeakerBackend
 from olmix.errors import OlmixError
 from olmix.launch import launcher
-
-from .conftest import REPO
-from .launch_killer import killed
+from tests.conftest import REPO
+from tests.support.launch_killer import killed
 
 OLMIX = str(Path(sys.executable).with_name("olmix"))
 WORKSPACE = "ai2/olmix"
@@ -308,7 +307,7 @@ def test_a_launch_killed_inside_a_submission_resumes_without_duplicates(
     args = {"plan": plan, "config": str(config), "output": str(out), "command": COMMAND, "kill": ["none", 0]}
     args |= {"backend": "beaker", "options": _options()}
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "tests/launch_killer.py"), json.dumps(args)],
+        [sys.executable, str(REPO / "tests/support/launch_killer.py"), json.dumps(args)],
         env=svc.subprocess_env(),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
@@ -420,7 +419,7 @@ def test_a_create_beaker_makes_after_the_client_timed_out_is_never_made_twice(
 def test_results_fetch_each_finished_run_s_metrics_from_its_result_dataset_once(
     beaker_service: Any, tmp_path: Path
 ) -> None:
-    from .records import metrics_doc
+    from tests.support.records import metrics_doc
 
     svc = _service(beaker_service)
     group = _launched(svc, tmp_path, _configs(tmp_path, ("a", "b", "c")))["group"]

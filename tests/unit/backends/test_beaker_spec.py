@@ -1,6 +1,6 @@
 """The Beaker backend offline: specs built from a config and checked, the dry run, notes and refusals.
 
-Nothing here talks to a Beaker service (tests/test_beaker.py does, to a stand-in on loopback).
+Nothing here talks to a Beaker service (tests/unit/backends/test_beaker.py does, to a stand-in on loopback).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from olmix.backends.slurm import SlurmBackend
 from olmix.cli import main
 from olmix.loading.config import load_config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 BEAKER = """\
 cluster: ai2/jupiter

@@ -23,8 +23,7 @@ from olmix.backends.sbatchopts import ALIASES, LONG, OWNED, SHORT, check, parse
 from olmix.backends.slurm import SlurmBackend
 from olmix.errors import ConfigError
 from olmix.loading.config import load_config
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 BOGUS = "--zzz-no-such-option"
 _needs_sbatch = pytest.mark.skipif(shutil.which("sbatch") is None, reason="sbatch is not installed")

@@ -1,4 +1,4 @@
-"""The Slurm backend, against a real slurmctld, slurmd and munged started for this session (tests/slurmcluster.py)."""
+"""The Slurm backend against a real slurmctld, slurmd and munged, started by tests/services/slurmcluster.py."""
 
 from __future__ import annotations
 
@@ -21,10 +21,9 @@ from olmix.backends.slurm import Job, SlurmBackend, map_state, options_from_conf
 from olmix.errors import ConfigError
 from olmix.launch import launcher
 from olmix.loading.config import load_config
-
-from . import slurmcluster
-from .conftest import REPO, needs_train
-from .launch_killer import killed
+from tests.conftest import REPO, needs_train
+from tests.services import slurmcluster
+from tests.support.launch_killer import killed
 
 REASON = slurmcluster.unavailable()
 _skip_without_slurm = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -637,8 +636,7 @@ def test_launch_run_with_the_slurm_backend_end_to_end(slurm: slurmcluster.SlurmC
 @needs_train
 def test_a_tiny_training_runs_under_srun(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
     from olmix.training.metrics import read_metrics
-
-    from .test_train import write_plan
+    from tests.unit.training.test_train import write_plan
 
     plan = write_plan(tmp_path)
     run_dir = plan.parent
@@ -657,8 +655,7 @@ def test_a_tiny_training_runs_under_srun(slurm: slurmcluster.SlurmCluster, tmp_p
 @needs_train
 def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
     from olmix.training.metrics import read_metrics
-
-    from .test_train import write_plan
+    from tests.unit.training.test_train import write_plan
 
     steps, interval = 60, 10
     plan = write_plan(tmp_path, [("web", 1.0, [40_000])], requested_tokens=64 * 4 * steps)
@@ -698,8 +695,7 @@ def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.Slu
 def test_two_cpu_processes_train_under_srun_and_torchrun(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
     # gpus: 2 on a node without GPUs: the same script, torchrun's two processes train on the CPU.
     from olmix.training.metrics import read_metrics
-
-    from .test_train import write_plan
+    from tests.unit.training.test_train import write_plan
 
     plan = write_plan(tmp_path)
     run_dir = plan.parent

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from olmix.cli import COMMANDS, SHORT_HELP, main
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_the_command_list_is_what_click_would_print_from_the_commands() -> None:

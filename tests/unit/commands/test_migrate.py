@@ -15,10 +15,10 @@ import pytest
 
 from olmix import migrate
 from olmix.loading.validation import schema_of
-from tests.olmixcli import Run
-from tests.tokenfiles import write_tokens
+from tests.support.olmixcli import Run
+from tests.support.tokenfiles import write_tokens
 
-UPSTREAM = Path(__file__).parent / "migrate" / "upstream"
+UPSTREAM = Path(__file__).resolve().parents[2] / "migrate" / "upstream"
 
 
 def _notes(result: migrate.Migrated) -> set[str]:

@@ -1,4 +1,4 @@
-"""The in-process way of running olmix (tests/olmixcli.py) reports what a real process would show."""
+"""The in-process way of running olmix (tests/support/olmixcli.py) reports what a real process would show."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import olmixcli
+from tests.support import olmixcli
 
 
 def test_an_exception_olmix_lets_through_fails_the_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

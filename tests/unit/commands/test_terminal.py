@@ -1,4 +1,4 @@
-"""Hostile names from a config or a flag reach the terminal as visible escapes, through the CLI (tests/olmixcli.py)."""
+"""Hostile names from a config or a flag reach the terminal as visible escapes, through the CLI (support.olmixcli)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from olmix.terminal import Lines, error_text, escape, escape_lines, shown
 from tests.conftest import REPO
-from tests.olmixcli import Run
+from tests.support.olmixcli import Run
 
 Olmix = Callable[..., subprocess.CompletedProcess[str]]
 # Control bytes a terminal acts on: ESC (CSI, OSC), BEL, NUL, CR, DEL, the C1 CSI, a bidi override.
@@ -159,7 +159,7 @@ def test_launch_status_and_list_tables(tmp_path: Path, olmix: Olmix) -> None:
 
 
 def test_the_trainer_run_by_hand(tmp_path: Path) -> None:
-    from tests.tokenfiles import run_plan
+    from tests.support.tokenfiles import run_plan
 
     plan = tmp_path / "plan.json"
     document = run_plan(tmp_path / "data", [("arxiv", 1.0, [100])], requested_tokens=50, name="a\x1b[2J")

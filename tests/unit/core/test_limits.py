@@ -1,4 +1,4 @@
-"""Inputs at the edges of what Python and floats can hold, through the `olmix` command (tests/olmixcli.py).
+"""Inputs at the edges of what Python and floats can hold, through the `olmix` command (tests/support/olmixcli.py).
 
 Each of these once reached the user as a traceback: integers longer than
 Python converts, nesting deeper than later stages recurse, and numbers the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.olmixcli import Run
+from tests.support.olmixcli import Run
 
 Olmix = Callable[..., subprocess.CompletedProcess[str]]
 

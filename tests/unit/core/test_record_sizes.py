@@ -21,10 +21,9 @@ from olmix.launch.record import RecordError, read_record
 from olmix.planning.planfile import read_plan
 from olmix.swarm import evidence
 from olmix.training.metrics import MetricsError, read_metrics
-
-from .test_launch_record import launched
-from .test_results import invoke_results, write_group
-from .test_swarm_evidence import make_run
+from tests.unit.launch.test_launch_record import launched
+from tests.unit.results.test_results import invoke_results, write_group
+from tests.unit.swarm.test_swarm_evidence import make_run
 
 HUGE = 10 * 1024**3  # 10 GiB, sparse
 

@@ -12,7 +12,7 @@ from olmix.cli import main
 from olmix.demodata import TOPICS
 from olmix.planning.planfile import read_plan
 from tests.conftest import REPO
-from tests.tokenfiles import write_tokens
+from tests.support.tokenfiles import write_tokens
 from tools.mirror import make_mirror
 
 SHIPPED = REPO / "config" / "examples" / "launch" / "quality_thresholds"

@@ -15,7 +15,7 @@ from olmix.launch import operation
 from olmix.loading import yamlsource
 from olmix.planning import resolve
 from olmix.planning.plan import build
-from tests.tokenfiles import write_tokens
+from tests.support.tokenfiles import write_tokens
 
 
 def _swarm(tmp_path: Path, variants: int = 8) -> Path:

@@ -13,8 +13,7 @@ from olmix import schemas
 from olmix.backends.local import LocalBackend
 from olmix.cli import main
 from olmix.launch import launcher
-
-from .test_launcher import CONFIG, make_plan, wait_finished
+from tests.unit.launch.test_launcher import CONFIG, make_plan, wait_finished
 
 
 def launched(tmp_path: Path, group: str) -> Path:

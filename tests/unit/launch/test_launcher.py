@@ -19,11 +19,10 @@ from olmix.backends import RunState
 from olmix.backends.local import LocalBackend
 from olmix.errors import ExtraMissing, OlmixError
 from olmix.launch import launcher
-
-from .conftest import REPO
-from .launch_killer import killed
-from .polling import poll
-from .slow_backend import SlowBackend, submissions
+from tests.conftest import REPO
+from tests.support.launch_killer import killed
+from tests.support.polling import poll
+from tests.support.slow_backend import SlowBackend, submissions
 
 CONFIG = REPO / "config/examples/minimal.yaml"
 RUNS = ["run-a", "run-b", "run-c"]
@@ -204,9 +203,9 @@ def test_a_trainer_that_fails_is_failed_with_its_exit_code(tmp_path: Path) -> No
 
 
 def actor(args: dict[str, Any]) -> subprocess.Popen[bytes]:
-    """A `tests.launch_actor` process: a launch, a status or a cancel from another terminal."""
+    """A `tests.support.launch_actor` process: a launch, a status or a cancel from another terminal."""
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.launch_actor", json.dumps(args)],
+        [sys.executable, "-m", "tests.support.launch_actor", json.dumps(args)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

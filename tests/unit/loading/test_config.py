@@ -8,8 +8,7 @@ import pytest
 from olmix.errors import ConfigError
 from olmix.leaves import leaves
 from olmix.loading.config import load_config
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 HEAD = "name: x\n"
 SRC = "sources:\n  - name: a\n    paths: [p]\n"

@@ -5,8 +5,7 @@ import pytest
 from olmix.errors import ConfigError
 from olmix.loading.config import load_config
 from olmix.loading.overrides import parse_key
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 MINIMAL = REPO / "config/examples/minimal.yaml"
 

@@ -13,7 +13,7 @@ from olmix.planning.resolve import ResolveError, resolve
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
-from tools.s3server import S3Server, s3_env
+from tests.services.s3server import S3Server, s3_env
 
 pytestmark = pytest.mark.slow  # starts an S3 server on loopback
 

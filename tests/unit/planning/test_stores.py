@@ -177,7 +177,7 @@ def ways(bucket: str, first: str) -> list[str]:
 def moto_url() -> Iterator[str]:
     pytest.importorskip("s3fs")
     pytest.importorskip("moto")
-    from tools.s3server import S3Server
+    from tests.services.s3server import S3Server
 
     with S3Server() as server:
         yield server.url

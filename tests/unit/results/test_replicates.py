@@ -10,7 +10,7 @@ import yaml
 
 from olmix.errors import ConfigError
 from olmix.planning.plan import build
-from tests.tokenfiles import write_tokens
+from tests.support.tokenfiles import write_tokens
 
 
 def _config(tmp_path: Path, **fields: Any) -> Path:

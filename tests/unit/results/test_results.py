@@ -14,8 +14,8 @@ from click.testing import CliRunner, Result
 from olmix.cli import main
 from olmix.results import collect as results
 from tests.conftest import REPO
-from tests.records import metrics_doc
-from tests.tokenfiles import run_plan
+from tests.support.records import metrics_doc
+from tests.support.tokenfiles import run_plan
 
 # run name, held-out loss per source, the quality threshold its plan records
 Run = tuple[str, dict[str, float], float | None]
@@ -351,7 +351,7 @@ def test_two_groups_side_by_side_with_their_differences_and_noise(tmp_path: Path
 
 
 def test_without_group_the_latest_group_with_results_is_taken_and_named(tmp_path: Path) -> None:
-    from .test_launch_record import launched
+    from tests.unit.launch.test_launch_record import launched
 
     launched(tmp_path, "g-old")
     launched(tmp_path, "g-new")  # launched later, but no run has finished with metrics

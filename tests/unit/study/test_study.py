@@ -13,8 +13,7 @@ from olmix.cli import main
 from olmix.errors import ConfigError
 from olmix.leaves import leaves
 from olmix.loading.config import load_config, load_document
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 SHIPPED = REPO / "config/studies/quality_thresholds.yaml"
 SHIPPED_OUT = REPO / "config/examples/launch/quality_thresholds"

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from olmix.cli import main
 from olmix.swarm.evidence import EvidenceError, collect, fingerprint, from_csv, to_csv
-from tests.records import metrics_doc
-from tests.tokenfiles import run_plan
+from tests.support.records import metrics_doc
+from tests.support.tokenfiles import run_plan
 
 
 def make_run(

@@ -15,8 +15,8 @@ import yaml
 from click.testing import CliRunner
 
 from olmix.cli import main
-from tests.test_swarm_evidence import make_run
-from tests.tokenfiles import write_tokens
+from tests.support.tokenfiles import write_tokens
+from tests.unit.swarm.test_swarm_evidence import make_run
 
 np = pytest.importorskip("numpy")
 pytest.importorskip("scipy")
@@ -454,7 +454,7 @@ def test_swarm_to_proposal_plans_at_the_target_scale_with_caps_binding(tmp_path:
     from olmix.planning.plan import build_plan
     from olmix.planning.planfile import write_plan
     from olmix.training.metrics import write_metrics
-    from tests.records import metrics_doc
+    from tests.support.records import metrics_doc
 
     for leaf in ("a", "bx", "by", "c"):
         write_tokens(tmp_path / "data" / leaf / "part.npy", 4000, seed=len(leaf))

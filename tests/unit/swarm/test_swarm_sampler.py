@@ -18,7 +18,7 @@ from olmix.cli import main
 from olmix.leaves import Leaf, leaves
 from olmix.loading import yamlsource
 from olmix.swarm.sampler import Settings, SwarmError, moved_counts, sample, strengths
-from tests.tokenfiles import write_tokens
+from tests.support.tokenfiles import write_tokens
 
 BUDGET = 1000
 

@@ -7,7 +7,7 @@ import pytest
 
 from olmix.training import heldout
 from tests.conftest import needs_train
-from tests.tokenfiles import write_tokens
+from tests.support.tokenfiles import write_tokens
 
 VOCAB = 100_352
 

@@ -11,7 +11,7 @@ import pytest
 from olmix import schemas
 from olmix.training import heldout
 from olmix.training.metrics import MetricsError, finite, read_metrics, write_metrics
-from tests.records import metrics_doc
+from tests.support.records import metrics_doc
 
 
 def test_written_metrics_read_back_typed(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from olmix.errors import PlanError
 from olmix.planning.planfile import read_plan
 from olmix.training import olmocore
 from tests.conftest import needs_train
-from tests.tokenfiles import as_run, run_plan, write_tokens
+from tests.support.tokenfiles import as_run, run_plan, write_tokens
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import Run

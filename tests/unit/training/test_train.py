@@ -15,7 +15,7 @@ from olmix.errors import OlmixError, PlanError
 from olmix.training import trainer as train
 from olmix.training.metrics import read_metrics
 from tests.conftest import REPO, needs_train
-from tests.tokenfiles import as_run, run_plan
+from tests.support.tokenfiles import as_run, run_plan
 
 if TYPE_CHECKING:
     from olmix_generated.launch_plan import Run
