@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.acceptance.test_conformance import CASES, SUITE
 from tests.conftest import REPO
+from tests.support.conformance import CASES, SUITE
 from tests.support.nodejs import node
 
 pytestmark = pytest.mark.slow  # runs the suite through Node

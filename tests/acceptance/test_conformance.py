@@ -17,11 +17,7 @@ from olmix import schemas
 from olmix.errors import ConfigError, format_path
 from olmix.loading import yamlsource
 from olmix.loading.config import load_document
-from tests.conftest import REPO
-
-SUITE = REPO / "tests" / "conformance"
-MANIFEST: dict[str, Any] = json.loads((SUITE / "manifest.json").read_text(encoding="utf-8"))
-CASES: list[dict[str, Any]] = MANIFEST["cases"]
+from tests.support.conformance import CASES, MANIFEST, SUITE
 
 
 def _ids(case: dict[str, Any]) -> str:

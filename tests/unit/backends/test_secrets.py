@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from olmix.backends.local import LocalBackend
 from olmix.backends.secrets import MASK, MIN_SECRET_BYTES, Masker, SecretError, check_secrets, variants
 from olmix.launch import launcher
-from tests.unit.launch.test_launcher import CONFIG, make_plan, wait_finished
+from tests.support.launches import CONFIG, make_plan, wait_finished
 
 PEM = (
     "-----BEGIN PRIVATE KEY-----\n"

@@ -636,7 +636,7 @@ def test_launch_run_with_the_slurm_backend_end_to_end(slurm: slurmcluster.SlurmC
 @needs_train
 def test_a_tiny_training_runs_under_srun(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
     from olmix.training.metrics import read_metrics
-    from tests.unit.training.test_train import write_plan
+    from tests.support.trainings import write_plan
 
     plan = write_plan(tmp_path)
     run_dir = plan.parent
@@ -655,7 +655,7 @@ def test_a_tiny_training_runs_under_srun(slurm: slurmcluster.SlurmCluster, tmp_p
 @needs_train
 def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
     from olmix.training.metrics import read_metrics
-    from tests.unit.training.test_train import write_plan
+    from tests.support.trainings import write_plan
 
     steps, interval = 60, 10
     plan = write_plan(tmp_path, [("web", 1.0, [40_000])], requested_tokens=64 * 4 * steps)
@@ -695,7 +695,7 @@ def test_a_requeued_training_resumes_from_its_checkpoint(slurm: slurmcluster.Slu
 def test_two_cpu_processes_train_under_srun_and_torchrun(slurm: slurmcluster.SlurmCluster, tmp_path: Path) -> None:
     # gpus: 2 on a node without GPUs: the same script, torchrun's two processes train on the CPU.
     from olmix.training.metrics import read_metrics
-    from tests.unit.training.test_train import write_plan
+    from tests.support.trainings import write_plan
 
     plan = write_plan(tmp_path)
     run_dir = plan.parent

@@ -16,8 +16,8 @@ from click.testing import CliRunner, Result
 from olmix import fileio, train
 from olmix.cli import main
 from tests.conftest import REPO
+from tests.support.groups import write_group
 from tests.support.tokenfiles import run_plan, write_tokens
-from tests.unit.results.test_results import write_group
 
 STUDY = REPO / "config" / "studies" / "quality_thresholds.yaml"
 as_root = pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; run as another user")

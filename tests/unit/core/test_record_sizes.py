@@ -21,9 +21,8 @@ from olmix.launch.record import RecordError, read_record
 from olmix.planning.planfile import read_plan
 from olmix.swarm import evidence
 from olmix.training.metrics import MetricsError, read_metrics
-from tests.unit.launch.test_launch_record import launched
-from tests.unit.results.test_results import invoke_results, write_group
-from tests.unit.swarm.test_swarm_evidence import make_run
+from tests.support.groups import invoke_results, make_run, write_group
+from tests.support.launches import launched
 
 HUGE = 10 * 1024**3  # 10 GiB, sparse
 

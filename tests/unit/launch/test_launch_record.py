@@ -13,14 +13,7 @@ from olmix import schemas
 from olmix.backends.local import LocalBackend
 from olmix.cli import main
 from olmix.launch import launcher
-from tests.unit.launch.test_launcher import CONFIG, make_plan, wait_finished
-
-
-def launched(tmp_path: Path, group: str) -> Path:
-    plan = {**make_plan(["r"]), "group": group}
-    launcher.launch(plan, CONFIG, LocalBackend(), tmp_path / "runs", command=["true"])
-    wait_finished(tmp_path / "runs" / group, LocalBackend())
-    return tmp_path / "runs" / group / "launch.json"
+from tests.support.launches import CONFIG, launched, make_plan, wait_finished
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -21,20 +21,9 @@ from olmix.errors import ExtraMissing, OlmixError
 from olmix.launch import launcher
 from tests.conftest import REPO
 from tests.support.launch_killer import killed
+from tests.support.launches import CONFIG, RUNS, make_plan, wait_finished
 from tests.support.polling import poll
 from tests.support.slow_backend import SlowBackend, submissions
-
-CONFIG = REPO / "config/examples/minimal.yaml"
-RUNS = ["run-a", "run-b", "run-c"]
-
-
-def make_plan(runs: list[str] = RUNS, config: Path = CONFIG) -> dict[str, Any]:
-    return {
-        "plan_version": 1,
-        "group": "g-0123abcd",
-        "config": {"path": str(config), "sha256": launcher.sha256_file(config), "overrides": []},
-        "runs": [{"name": name, "leaves": []} for name in runs],
-    }
 
 
 def trainer(tmp_path: Path, body: str, name: str = "trainer.py") -> list[str]:
@@ -54,16 +43,6 @@ def events(tmp_path: Path) -> list[tuple[str, str, float]]:
     if not path.exists():
         return []
     return [(r, e, float(t)) for r, e, t in (line.split() for line in path.read_text().splitlines())]
-
-
-def wait_finished(group_dir: Path, backend: LocalBackend, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _, found = launcher.statuses(group_dir, backend)
-        if all(s is not None and s.state.finished for s in found.values()):
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"runs did not finish: {found}")
 
 
 def test_launch_runs_every_run_once_and_records_it(tmp_path: Path) -> None:

@@ -4,49 +4,18 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from olmix.cli import main
 from olmix.results import collect as results
 from tests.conftest import REPO
+from tests.support.groups import RUNS, invoke_results, write_group, write_plan
 from tests.support.records import metrics_doc
 from tests.support.tokenfiles import run_plan
-
-# run name, held-out loss per source, the quality threshold its plan records
-Run = tuple[str, dict[str, float], float | None]
-RUNS: list[Run] = [
-    ("quality-top10pct", {"all_dressed": 6.0, "arxiv": 5.0}, 0.1),
-    ("quality-top50pct", {"all_dressed": 6.5, "arxiv": 5.4}, 0.5),
-    ("quality-top30pct", {"all_dressed": 6.2, "arxiv": 5.1}, 0.3),
-]
-
-
-def write_plan(
-    folder: Path, name: str, *, varied: dict[str, Any] | None = None, leaves: Sequence[str] = ("arxiv",)
-) -> None:
-    plan = run_plan(folder / "data", [(leaf, 1 / len(leaves), [10]) for leaf in leaves], requested_tokens=5, name=name)
-    if varied is not None:
-        plan["runs"][0]["varied"] = varied
-    (folder / "plan.json").write_text(json.dumps(plan, indent=2))
-
-
-def write_group(root: Path, runs: Sequence[Run] = RUNS, group: str = "study") -> Path:
-    for index, (name, losses, threshold) in enumerate(runs):
-        folder = root / group / name
-        folder.mkdir(parents=True)
-        (folder / "metrics.json").write_text(json.dumps(metrics_doc(name, losses, index)))
-        if threshold is not None:
-            write_plan(folder, name, varied={"quality_threshold": threshold})
-    return root
-
-
-def invoke_results(root: Path, *flags: str) -> Result:
-    return CliRunner().invoke(main, ["results", "--group", "study", "--runs-dir", str(root), *flags])
 
 
 @pytest.mark.parametrize(
@@ -351,7 +320,7 @@ def test_two_groups_side_by_side_with_their_differences_and_noise(tmp_path: Path
 
 
 def test_without_group_the_latest_group_with_results_is_taken_and_named(tmp_path: Path) -> None:
-    from tests.unit.launch.test_launch_record import launched
+    from tests.support.launches import launched
 
     launched(tmp_path, "g-old")
     launched(tmp_path, "g-new")  # launched later, but no run has finished with metrics

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import pytest
@@ -11,40 +9,7 @@ from click.testing import CliRunner
 
 from olmix.cli import main
 from olmix.swarm.evidence import EvidenceError, collect, fingerprint, from_csv, to_csv
-from tests.support.records import metrics_doc
-from tests.support.tokenfiles import run_plan
-
-
-def make_run(
-    group: Path, name: str, ratios: dict[str, float], loss: dict[str, float], files: dict[str, dict[str, int]] | None
-) -> None:
-    """A finished run as the trainer leaves it: a valid plan.json (leaves with these ratios over these files) and a
-    valid metrics.json (held-out loss per source, and one evaluation set)."""
-    folder = group / name.replace("/", "_")
-    folder.mkdir(parents=True)
-    plan = run_plan(folder / "data", [("unused", 1.0, [10])], requested_tokens=1000, name=name)
-    template = plan["runs"][0]["leaves"][0]
-    leaves = []
-    for leaf, ratio in ratios.items():
-        held = (files or {}).get(leaf, {f"/data/{leaf}.npy": 1000})
-        need = math.ceil(1000 * ratio)
-        available = sum(held.values())
-        leaves.append(
-            {
-                **template,
-                "name": leaf,
-                "ratio": ratio,
-                "files": held,
-                "tokens_available": available,
-                "tokens_needed": need,
-                "repetition": need / available,
-            }
-        )
-    plan["runs"][0]["leaves"] = leaves
-    (folder / "plan.json").write_text(json.dumps(plan))
-    metrics = metrics_doc(name, loss)
-    metrics["eval"] = {"wiki": {"loss": sum(loss.values()), "tokens": 100, "bits_per_byte": None}}
-    (folder / "metrics.json").write_text(json.dumps(metrics))
+from tests.support.groups import make_run
 
 
 def test_collect_rows_have_leaf_weights_and_metrics(tmp_path: Path) -> None:

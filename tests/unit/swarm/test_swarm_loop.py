@@ -15,8 +15,8 @@ import yaml
 from click.testing import CliRunner
 
 from olmix.cli import main
+from tests.support.groups import make_run
 from tests.support.tokenfiles import write_tokens
-from tests.unit.swarm.test_swarm_evidence import make_run
 
 np = pytest.importorskip("numpy")
 pytest.importorskip("scipy")

@@ -16,8 +16,8 @@ from olmix.backends.local import LocalBackend
 from olmix.cli import main
 from olmix.launch import launcher
 from olmix.training.progress import PROGRESS_FILE, Reporter, read_progress
+from tests.support.launches import CONFIG, make_plan
 from tests.support.polling import poll
-from tests.unit.launch.test_launcher import CONFIG, make_plan
 
 
 class Clock:

@@ -14,7 +14,7 @@ import pytest
 from olmix.errors import OlmixError
 from olmix.training import trainer as train
 from tests.conftest import REPO, needs_train
-from tests.unit.training.test_train import olmix_train, write_plan
+from tests.support.trainings import olmix_train, write_plan
 
 TINY = ("--sequence-length", "64", "--heldout-tokens", "512")
 
